@@ -1,0 +1,184 @@
+"""Reading volumes with SimpleITK, checking them, and normalising intensities.
+
+Every volume is reoriented to LPS so that array axis 0 runs along the
+superior-inferior axis: a "slice" is an axial plane whatever the file's
+orientation. The file's own geometry is kept and reported with every result.
+
+Example:
+    >>> import numpy as np
+    >>> ct = np.array([[[-1000.0, -160.0, 40.0, 240.0, 3000.0]]])
+    >>> normalise_intensity(ct, "ct").round(2).tolist()
+    [[[0.0, 0.0, 0.5, 1.0, 1.0]]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import SimpleITK as sitk
+
+from .errors import InputError
+
+Modality = Literal["ct", "mr"]
+
+#: Soft-tissue window (level 40, width 400 HU), as MedSAM preprocesses CT.
+DEFAULT_CT_WINDOW = (-160.0, 240.0)
+#: Percentiles that MR intensities are clipped to before scaling.
+MR_PERCENTILES = (0.5, 99.5)
+#: Below this minimum intensity a volume is taken for CT (air is about -1000 HU).
+CT_AIR_THRESHOLD = -500.0
+#: Physical tolerance (mm, or direction cosine) for image/label geometry checks.
+GEOMETRY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A volume's geometry as stored in its file (before reorientation)."""
+
+    size: tuple[int, ...]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> "Geometry":
+        return cls(image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection())
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """One case in memory: LPS arrays (D, H, W) with slices along axis 0.
+
+    Attributes:
+        image: float32 raw intensities.
+        labels: int32 label map, or None in label-free use.
+        spacing: voxel size (slice, row, column) in mm after reorientation.
+        geometry: the image file's original geometry.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray | None
+    spacing: tuple[float, float, float]
+    geometry: Geometry
+    image_path: str
+    label_path: str | None
+
+
+def read_image(path: str | Path) -> sitk.Image:
+    """Read a volume: a file SimpleITK knows (NIfTI, NRRD, MHA, ...) or a DICOM series folder."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    try:
+        if path.is_dir():
+            reader = sitk.ImageSeriesReader()
+            series = reader.GetGDCMSeriesIDs(str(path))
+            if not series:
+                raise InputError(path, "is a folder without a DICOM series")
+            if len(series) > 1:
+                raise InputError(path, f"holds {len(series)} DICOM series; give one series per folder")
+            reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
+            return reader.Execute()
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
+        raise InputError(path, f"cannot be read (unreadable or truncated file): {first_line}") from None
+
+
+def _check_volume(image: sitk.Image, path: str | Path) -> None:
+    if image.GetDimension() != 3:
+        raise InputError(path, f"is a {image.GetDimension()}D image; a 3D volume is needed")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(path, f"has {image.GetNumberOfComponentsPerPixel()} components per voxel; a scalar volume is needed")
+    if min(image.GetSize()) < 1:
+        raise InputError(path, f"is empty (size {image.GetSize()})")
+
+
+def _check_same_grid(image: sitk.Image, labels: sitk.Image, image_path: str | Path, label_path: str | Path) -> None:
+    if image.GetSize() != labels.GetSize():
+        raise InputError(label_path, f"has size {labels.GetSize()} but the image {image_path} has {image.GetSize()}")
+    for what, a, b in (
+        ("spacing", image.GetSpacing(), labels.GetSpacing()),
+        ("origin", image.GetOrigin(), labels.GetOrigin()),
+        ("direction", image.GetDirection(), labels.GetDirection()),
+    ):
+        if not np.allclose(a, b, atol=GEOMETRY_TOLERANCE, rtol=GEOMETRY_TOLERANCE):
+            raise InputError(label_path, f"{what} {tuple(round(x, 4) for x in b)} differs from the image {image_path} ({tuple(round(x, 4) for x in a)})")
+
+
+def _label_array(labels: sitk.Image, path: str | Path) -> np.ndarray:
+    values = sitk.GetArrayFromImage(labels)
+    if not np.issubdtype(values.dtype, np.integer):
+        if not np.all(np.isfinite(values)) or not np.all(values == np.round(values)):
+            raise InputError(path, "is not a label map: it holds non-integer values")
+    if values.min() < 0:
+        raise InputError(path, f"is not a label map: it holds negative values (min {values.min()})")
+    return values.astype(np.int32, copy=False)
+
+
+def load_case(image_path: str | Path, label_path: str | Path | None = None) -> LoadedCase:
+    """Read, check and reorient an image and its optional label map.
+
+    Raises:
+        InputError: naming the file, for a missing, unreadable or truncated file,
+            a 2D/4D or multi-component image, NaN/inf voxels, a label map that is
+            not integer or non-negative, or image/label geometry that differs.
+    """
+    image = read_image(image_path)
+    _check_volume(image, image_path)
+    geometry = Geometry.of(image)
+    labels = None
+    if label_path is not None:
+        labels = read_image(label_path)
+        _check_volume(labels, label_path)
+        _check_same_grid(image, labels, image_path, label_path)
+        labels = sitk.DICOMOrient(labels, "LPS")
+    image = sitk.DICOMOrient(image, "LPS")
+    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise InputError(image_path, f"holds {bad} NaN or infinite voxels")
+    label_array = _label_array(labels, label_path) if labels is not None else None
+    sx, sy, sz = image.GetSpacing()
+    return LoadedCase(
+        image=array,
+        labels=label_array,
+        spacing=(sz, sy, sx),
+        geometry=geometry,
+        image_path=str(image_path),
+        label_path=None if label_path is None else str(label_path),
+    )
+
+
+def detect_modality(image: np.ndarray) -> Modality:
+    """CT when the volume holds air-like values below -500 (Hounsfield units), else MR."""
+    return "ct" if float(image.min()) < CT_AIR_THRESHOLD else "mr"
+
+
+def normalise_intensity(
+    image: np.ndarray,
+    modality: Modality,
+    ct_window: tuple[float, float] = DEFAULT_CT_WINDOW,
+) -> np.ndarray:
+    """Scale intensities to [0, 1]: a CT window, or MR percentile clipping.
+
+    CT: clip to ``ct_window`` (HU) and scale linearly. MR: clip to the 0.5 and
+    99.5 percentiles of the non-zero voxels and scale linearly.
+    """
+    if modality == "ct":
+        low, high = ct_window
+    elif modality == "mr":
+        foreground = image[image != 0]
+        sample = foreground if foreground.size else image
+        low, high = np.percentile(sample, MR_PERCENTILES)
+    else:
+        raise ValueError(f"modality must be 'ct' or 'mr', got {modality!r}")
+    if high <= low:
+        return np.zeros_like(image, dtype=np.float32)
+    return ((np.clip(image, low, high) - low) / (high - low)).astype(np.float32)
