@@ -13,6 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import gzip
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,6 +73,59 @@ class LoadedCase:
     label_path: str | None
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _stored_bytes(path: Path) -> tuple[int, bytes]:
+    """(number of stored bytes after decompression, first 548 of them); raises on a broken gzip stream."""
+    with path.open("rb") as raw:
+        compressed = raw.read(2) == GZIP_MAGIC
+    if not compressed:
+        with path.open("rb") as handle:
+            return path.stat().st_size, handle.read(548)
+    total, head = 0, b""
+    with gzip.open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 22), b""):
+            if not head:
+                head = block[:548]
+            total += len(block)
+    return total, head
+
+
+def _nifti_data_offset(head: bytes) -> int | None:
+    """Where a NIfTI-1/2 file's voxels start, from its header (None for other formats)."""
+    for order in ("<", ">"):
+        if len(head) >= 348 and struct.unpack(order + "i", head[:4])[0] == 348:
+            return int(struct.unpack(order + "f", head[108:112])[0])
+        if len(head) >= 540 and struct.unpack(order + "i", head[:4])[0] == 540:
+            return int(struct.unpack(order + "q", head[168:176])[0])
+    return None
+
+
+def _check_complete(image: sitk.Image, path: Path) -> None:
+    """ITK fills a truncated file's missing voxels silently: compare the stored bytes with what the header promises."""
+    try:
+        stored, head = _stored_bytes(path)
+    except (EOFError, OSError, zlib.error) as error:
+        raise InputError(path, f"is truncated or corrupt (its compressed stream is broken: {error})") from None
+    voxel_bytes = int(np.prod(image.GetSize())) * image.GetNumberOfComponentsPerPixel() * image.GetSizeOfPixelComponent()
+    offset = _nifti_data_offset(head)
+    if offset is not None:
+        expected = offset + voxel_bytes
+    elif path.name.endswith((".nhdr", ".mhd")) or _is_compressed_container(head):
+        return  # voxels live in another file, or in a stream the reader checks itself
+    else:
+        expected = voxel_bytes
+    if stored < expected:
+        raise InputError(path, f"is truncated: {stored} bytes stored, at least {expected} expected")
+
+
+def _is_compressed_container(head: bytes) -> bool:
+    """NRRD/MHA files may compress their voxels inside; their readers check those streams themselves."""
+    text = head.decode("latin-1")
+    return "encoding: gz" in text or "encoding: gzip" in text or "CompressedData = True" in text
+
+
 def read_image(path: str | Path) -> sitk.Image:
     """Read a volume: a file SimpleITK knows (NIfTI, NRRD, MHA, ...) or a DICOM series folder."""
     path = Path(path)
@@ -85,10 +141,12 @@ def read_image(path: str | Path) -> sitk.Image:
                 raise InputError(path, f"holds {len(series)} DICOM series; give one series per folder")
             reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), series[0]))
             return reader.Execute()
-        return sitk.ReadImage(str(path))
+        image = sitk.ReadImage(str(path))
     except RuntimeError as error:
         first_line = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown error"
         raise InputError(path, f"cannot be read (unreadable or truncated file): {first_line}") from None
+    _check_complete(image, path)
+    return image
 
 
 def _check_volume(image: sitk.Image, path: str | Path) -> None:

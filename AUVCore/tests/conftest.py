@@ -1,0 +1,66 @@
+"""Shared fixtures: the real sample cohort and small crops of it for fast real-model tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from auvcore.sample_data import fetch_sample_cohort
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DIR = REPO_ROOT / "Testing" / "data" / "sample_cohort"
+
+#: TotalSegmentator "total" ids kept in the small CT crop: liver, spleen, kidney_right, stomach.
+CT_CLASSES = {"liver": 5, "spleen": 1, "kidney_right": 2, "stomach": 6}
+
+
+@pytest.fixture(scope="session")
+def sample_cohort() -> Path:
+    """The real sample cohort's folder (fetched once, checked by SHA-256)."""
+    return fetch_sample_cohort(SAMPLE_DIR).parent
+
+
+def _crop(image_path: Path, out_path: Path, slices: slice, keep: dict[str, int] | None = None) -> None:
+    image = sitk.ReadImage(str(image_path))
+    cropped = image[:, :, slices]
+    if keep is not None:
+        values = sitk.GetArrayFromImage(cropped)
+        kept = np.where(np.isin(values, list(keep.values())), values, 0).astype(values.dtype)
+        relabelled = sitk.GetImageFromArray(kept)
+        relabelled.CopyInformation(cropped)
+        cropped = relabelled
+    sitk.WriteImage(cropped, str(out_path))
+
+
+@pytest.fixture(scope="session")
+def small_cohort(sample_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-case manifest cut from the real volumes: 6 CT slices with 4 organs as
+    labelled by TotalSegmentator's full and fast models, and 5 MR slices."""
+    folder = tmp_path_factory.mktemp("small_cohort")
+    ct_slices = slice(12, 18)
+    _crop(sample_cohort / "example_ct_sm.nii.gz", folder / "ct.nii.gz", ct_slices)
+    _crop(sample_cohort / "example_seg.nii.gz", folder / "ct_full.nii.gz", ct_slices, CT_CLASSES)
+    _crop(sample_cohort / "example_seg_fast.nii.gz", folder / "ct_fast.nii.gz", ct_slices, CT_CLASSES)
+    mr_slices = slice(8, 13)
+    _crop(sample_cohort / "example_mr_sm.nii.gz", folder / "mr.nii.gz", mr_slices)
+    _crop(sample_cohort / "example_seg_mr.nii.gz", folder / "mr_seg.nii.gz", mr_slices, {"liver": 5, "spleen": 1})
+    (folder / "labels.json").write_text(json.dumps({"labels": {"background": 0, **CT_CLASSES}}))
+    (folder / "manifest.csv").write_text(
+        "case_id,image,label,label_names\n"
+        "ct_full,ct.nii.gz,ct_full.nii.gz,labels.json\n"
+        "ct_fast,ct.nii.gz,ct_fast.nii.gz,labels.json\n"
+        "mr,mr.nii.gz,mr_seg.nii.gz,labels.json\n"
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def litemedsam():
+    """The real embedded LiteMedSAM on the CPU, loaded once."""
+    from auvcore.backends import create_backend
+
+    return create_backend("litemedsam", device="cpu")

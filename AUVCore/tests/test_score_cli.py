@@ -1,0 +1,123 @@
+"""`auv score` end to end with the real LiteMedSAM on small crops of the real cohort."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from auvcore.cli import main
+from auvcore.spectrum import CohortReference
+
+
+@pytest.fixture(scope="module")
+def scored(small_cohort, tmp_path_factory):
+    out = tmp_path_factory.mktemp("scored")
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    return out
+
+
+def test_results_table_and_case_files(scored):
+    table = pd.read_csv(scored / "results.csv")
+    assert list(table["case_id"]) == ["ct_full", "ct_fast", "mr"]
+    assert list(table.columns[:3]) == ["case_id", "auv", "S"]
+    assert {"S_liver", "S_spleen", "S_kidney_right", "S_stomach"} <= set(table.columns)
+    assert (table["status"] == "ok").all()
+    assert table["auv"].min() == 0.0 and table["auv"].max() == 1.0
+    per_class = table.filter(like="S_")
+    np.testing.assert_allclose(per_class.sum(axis=1, skipna=True), table["S"], rtol=1e-9)
+    assert pd.read_parquet(scored / "results.parquet")["case_id"].tolist() == table["case_id"].tolist()
+
+    record = json.loads((scored / "cases" / "ct_full.json").read_text())
+    assert record["backbone"] == "litemedsam" and record["mode"] == "classwise" and record["modality"] == "ct"
+    assert {c["name"] for c in record["classes"]} == {"liver", "spleen", "kidney_right", "stomach"}
+    for item in record["classes"]:
+        assert item["U"] == pytest.approx(1 - item["S"])
+    assert set(record["timings"]) >= {"io", "encoder", "decoder", "spectrum", "total"}
+    assert record["versions"]["torch"] and record["geometry"]["spacing"] == [3.0, 3.0, 3.0]
+    assert record["auv"] == pytest.approx(table.set_index("case_id").loc["ct_full", "auv"])
+    mr = json.loads((scored / "cases" / "mr.json").read_text())
+    assert mr["modality"] == "mr" and mr["absent_classes"] == ["kidney_right", "stomach"]
+
+    reference = json.loads((scored / "reference.json").read_text())
+    assert reference["n_cases"] == 3 and reference["backbone"] == "litemedsam"
+
+
+def test_both_labelings_share_one_encoder_pass(scored):
+    full = json.loads((scored / "cases" / "ct_full.json").read_text())
+    fast = json.loads((scored / "cases" / "ct_fast.json").read_text())
+    assert full["slices_encoded"] > 0 and fast["slices_encoded"] == 0
+
+
+def test_rerun_resumes_from_cache_and_rescores_a_changed_file(scored, small_cohort, tmp_path, capsys):
+    cohort = tmp_path / "cohort"
+    shutil.copytree(small_cohort, cohort)
+    out = tmp_path / "out"
+    shutil.copytree(scored, out)
+    assert main(["score", str(cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("PROGRESS")]
+    assert lines == [
+        "PROGRESS case=1/3 id=ct_full status=cached",
+        "PROGRESS case=2/3 id=ct_fast status=cached",
+        "PROGRESS case=3/3 id=mr status=cached",
+    ]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), pd.read_csv(scored / "results.csv"))
+
+    labels = sitk.ReadImage(str(cohort / "mr_seg.nii.gz"))
+    array = sitk.GetArrayFromImage(labels)
+    array[array == 1] = 0  # drop the spleen
+    changed = sitk.GetImageFromArray(array)
+    changed.CopyInformation(labels)
+    sitk.WriteImage(changed, str(cohort / "mr_seg.nii.gz"))
+    assert main(["score", str(cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == "PROGRESS case=3/3 id=mr status=ok"
+    assert [c["name"] for c in json.loads((out / "cases" / "mr.json").read_text())["classes"]] == ["liver"]
+
+
+def test_bad_case_is_reported_and_the_others_are_kept(scored, small_cohort, tmp_path):
+    cohort = tmp_path / "cohort"
+    shutil.copytree(small_cohort, cohort)
+    (cohort / "mr_seg.nii.gz").write_bytes((small_cohort / "mr_seg.nii.gz").read_bytes()[:300])
+    out = tmp_path / "out"
+    shutil.copytree(scored, out)
+    assert main(["score", str(cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 1
+    table = pd.read_csv(out / "results.csv").set_index("case_id")
+    assert table.loc["mr", "status"] == "error" and "mr_seg.nii.gz: is truncated" in table.loc["mr", "error"]
+    assert (table.loc[["ct_full", "ct_fast"], "status"] == "ok").all()
+    assert json.loads((out / "cases" / "ct_full.json").read_text())["status"] == "ok"
+
+
+def test_one_case_against_a_reference_cohort_through_the_console_script(scored, small_cohort, tmp_path):
+    out = tmp_path / "single"
+    command = [sys.executable, "-m", "auvcore.cli", "score", str(small_cohort / "ct.nii.gz"),
+               "--label", str(small_cohort / "ct_fast.nii.gz"), "--label-names", str(small_cohort / "labels.json"),
+               "--out", str(out), "--reference", str(scored / "reference.json"), "--device", "cpu", "--no-progress"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "PROGRESS case=1/1 id=ct status=ok" in result.stdout
+    single = pd.read_csv(out / "results.csv").iloc[0]
+    cohort = pd.read_csv(scored / "results.csv").set_index("case_id")
+    assert single["S"] == pytest.approx(cohort.loc["ct_fast", "S"], abs=1e-6)
+    reference = CohortReference.from_dict(json.loads((scored / "reference.json").read_text()))
+    assert single["auv"] == pytest.approx(float(reference.place(single["S"])[0]))
+    assert not (out / "reference.json").exists()
+
+
+def test_reference_from_other_settings_is_refused(scored, small_cohort, tmp_path, capsys):
+    code = main(["score", str(small_cohort / "mr.nii.gz"), "--mode", "image", "--out", str(tmp_path),
+                 "--reference", str(scored / "reference.json"), "--device", "cpu"])
+    assert code == 2
+    assert "reference.json: was made with mode 'classwise'" in capsys.readouterr().err
+
+
+def test_image_mode_without_labels(small_cohort, tmp_path):
+    assert main(["score", str(small_cohort / "mr.nii.gz"), "--mode", "image", "--out", str(tmp_path), "--device", "cpu", "--no-progress"]) == 0
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert list(table.columns[:4]) == ["case_id", "auv", "S", "S_image"]
+    assert 0.0 < table.loc[0, "S"] < 1.0
