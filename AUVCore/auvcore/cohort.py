@@ -37,13 +37,14 @@ from tqdm import tqdm
 from .backends import FoundationBackend, create_backend
 from .datasets import CaseSpec
 from .errors import InputError
+from .files import file_sha256, write_json_atomic
 from .imaging import DEFAULT_CT_WINDOW, detect_modality, load_case, normalise_intensity
+from .reference import REFERENCE_NAME as REFERENCE_JSON
 from .spectrum import CohortReference, class_spectra, cohort_auv
 
 Mode = Literal["classwise", "image"]
 RESULTS_CSV = "results.csv"
 RESULTS_PARQUET = "results.parquet"
-REFERENCE_JSON = "reference.json"
 CASES_DIR = "cases"
 ABSENT_CLASS = "absent from the label map"
 
@@ -80,18 +81,6 @@ class ScoreSettings:
         return data
 
 
-def file_sha256(path: str | Path) -> str:
-    """Content hash of a file, or of every file of a DICOM folder in name order."""
-    path = Path(path)
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for item in files:
-        with item.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def checkpoint_identity(settings: ScoreSettings) -> str:
     """What identifies the weights: the checkpoint's hash, or the bundled LiteMedSAM's."""
     if settings.checkpoint:
@@ -103,6 +92,11 @@ def checkpoint_identity(settings: ScoreSettings) -> str:
 
         return bundled_weights_sha256()
     return "none"
+
+
+def scoring_identity(settings: ScoreSettings) -> dict[str, Any]:
+    """The settings and weights that define a cohort's scale (saved in and checked against reference.json)."""
+    return {**settings.key_dict(), "weights": checkpoint_identity(settings)}
 
 
 def package_versions() -> dict[str, str]:
@@ -117,14 +111,6 @@ def package_versions() -> dict[str, str]:
 
 def safe_file_name(case_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", case_id)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(data, indent=1, allow_nan=False, default=str))
-    os.replace(temporary, path)
 
 
 def _json_number(value: float) -> float | None:
@@ -349,7 +335,8 @@ def score_cohort(
     if reference is None:
         result = cohort_auv(totals)
         auv, reference = result.values, result.reference
-        write_json_atomic(out / REFERENCE_JSON, {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": settings.key_dict()})
+        saved = {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": scoring_identity(settings)}
+        write_json_atomic(out / REFERENCE_JSON, saved)
     else:
         auv = reference.place(totals)
     for record, value in zip(records, auv.tolist()):

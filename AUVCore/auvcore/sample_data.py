@@ -25,12 +25,13 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+from .files import atomic_write_bytes, file_sha256
 
 SDIST_NAME = "totalsegmentator-2.18.0.tar.gz"
 SDIST_SHA256 = "5d4223ef93973bc36d710869d11e7742ead2c154c72f7f9edcaaadd5b6c4bd03"
@@ -59,14 +60,6 @@ CASES = (
 MANIFEST_NAME = "manifest.csv"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download_sdist(into: Path) -> Path:
     """pip download the sdist (no build, no dependencies) into ``into``."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
@@ -88,12 +81,6 @@ def _class_maps(source: str) -> dict[str, dict[int, str]]:
     raise RuntimeError(f"{CLASS_MAP_FILE} in the sdist has no class_map")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
-
-
 def _complete(folder: Path) -> bool:
     return (folder / MANIFEST_NAME).exists() and all((folder / name).exists() for name in FILES)
 
@@ -111,13 +98,13 @@ def fetch_sample_cohort(folder: str | Path, sdist: str | Path | None = None) -> 
     folder = Path(folder)
     if _complete(folder):
         for name, expected in FILES.items():
-            if _sha256(folder / name) != expected:
+            if file_sha256(folder / name) != expected:
                 raise RuntimeError(f"{folder / name}: SHA-256 differs from the expected sample file; delete it to refetch")
         return folder / MANIFEST_NAME
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         archive = Path(sdist) if sdist else _download_sdist(Path(scratch))
-        if _sha256(archive) != SDIST_SHA256:
+        if file_sha256(archive) != SDIST_SHA256:
             raise RuntimeError(f"{archive}: SHA-256 differs from the TotalSegmentator 2.18.0 sdist")
         with tarfile.open(archive, "r:gz") as tar:
             for name, expected in FILES.items():
@@ -127,17 +114,15 @@ def fetch_sample_cohort(folder: str | Path, sdist: str | Path | None = None) -> 
                 data = member.read()
                 if hashlib.sha256(data).hexdigest() != expected:
                     raise RuntimeError(f"{archive}: {name} does not match its expected SHA-256")
-                temporary = folder / (name + ".tmp")
-                temporary.write_bytes(data)
-                os.replace(temporary, folder / name)
+                atomic_write_bytes(folder / name, data)
             class_map_member = tar.extractfile(SDIST_PREFIX + CLASS_MAP_FILE)
             if class_map_member is None:
                 raise RuntimeError(f"{archive}: has no {CLASS_MAP_FILE}")
             class_maps = _class_maps(class_map_member.read().decode())
     for task, names in class_maps.items():
         labels = {"background": 0, **{name: value for value, name in sorted(names.items())}}
-        _write_atomic(folder / f"labels_{task}.json", json.dumps({"labels": labels}, indent=1))
+        atomic_write_bytes(folder / f"labels_{task}.json", json.dumps({"labels": labels}, indent=1).encode())
     rows = ["case_id,image,label,label_names"]
     rows += [f"{case},{image},{label},labels_{task}.json" for case, image, label, task in CASES]
-    _write_atomic(folder / MANIFEST_NAME, "\n".join(rows) + "\n")
+    atomic_write_bytes(folder / MANIFEST_NAME, ("\n".join(rows) + "\n").encode())
     return folder / MANIFEST_NAME

@@ -64,7 +64,6 @@ def test_batched_decoder_equals_one_box_at_a_time(litemedsam, ct_case):
     images, (h, w) = prepare_slices(volume, [d])
     model = litemedsam.model
     with torch.inference_mode():
-        embedding = model.image_encoder(images)
         scale = INPUT_SIZE / max(volume.shape[1:])
         for i in np.flatnonzero(prompts.present[:, d]):
             box = torch.from_numpy(prompts.boxes[i, d] * scale)[None, None]

@@ -113,7 +113,7 @@ def test_reference_from_other_settings_is_refused(scored, small_cohort, tmp_path
     code = main(["score", str(small_cohort / "mr.nii.gz"), "--mode", "image", "--out", str(tmp_path),
                  "--reference", str(scored / "reference.json"), "--device", "cpu"])
     assert code == 2
-    assert "reference.json: was made with mode 'classwise'" in capsys.readouterr().err
+    assert "reference.json: was made with other scoring settings; the case has mode 'image'" in capsys.readouterr().err
 
 
 def test_image_mode_without_labels(small_cohort, tmp_path):

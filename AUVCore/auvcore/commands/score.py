@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, score_cohort
+from ..cohort import CaseScorer, ScoreSettings, score_cohort, scoring_identity
 from ..datasets import CaseSpec, discover_cases, read_label_names
-from ..errors import InputError
 from ..imaging import DEFAULT_CT_WINDOW
-from ..spectrum import CohortReference
+from ..reference import load_reference
 
 
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
@@ -38,19 +36,6 @@ def settings_from(args: argparse.Namespace) -> ScoreSettings:
     )
 
 
-def load_reference(path: Path, settings: ScoreSettings) -> CohortReference:
-    """A saved cohort normalisation; it must come from the same backbone, mode and settings."""
-    try:
-        data = json.loads(path.read_text())
-        reference = CohortReference.from_dict(data)
-    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise InputError(path, f"is not a reference cohort written by auv score ({error})") from None
-    for key, expected in (("backbone", settings.backbone), ("mode", settings.mode), ("settings", settings.key_dict())):
-        if data.get(key) != expected:
-            raise InputError(path, f"was made with {key} {data.get(key)!r}, but these cases use {expected!r}")
-    return reference
-
-
 def _specs(args: argparse.Namespace) -> list[CaseSpec]:
     target = Path(args.target)
     if args.label or (target.is_file() and target.suffix.lower() != ".csv"):
@@ -62,7 +47,11 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    reference = load_reference(Path(args.reference), settings) if args.reference else None
+    reference = None
+    if args.reference:
+        saved = load_reference(args.reference)
+        saved.check_compatible(settings.backbone, settings.mode, scoring_identity(settings))
+        reference = saved.scale
     specs = _specs(args)
     table = score_cohort(specs, args.out, settings, reference=reference, scorer=CaseScorer(settings), progress=not args.no_progress)
     failed = table[table["status"] == "error"]

@@ -1,0 +1,153 @@
+"""``auv filter``, ``auv exclude``, ``auv include`` and ``auv report``: curating a scored cohort.
+
+Example (shell):
+    auv filter results --keep 0.90          # exclusions.json, retained_manifest.csv, splits_final.json
+    auv exclude case_017 --results results --reason "label of the wrong phase"
+    auv include case_042 --results results --reason "checked: fine"
+    auv filter results                      # re-run: same keep as last time, manual decisions kept
+    auv report results --out results/report.html
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..curation import (
+    EXCLUSIONS_NAME,
+    MANIFEST_NAME,
+    MISSING_FILE,
+    NNUNET_FOLDS,
+    NNUNET_SEED,
+    SPLITS_NAME,
+    ExclusionList,
+    load_exclusions,
+    read_results,
+    retained_cases,
+    scored_cases,
+    updating_exclusions,
+    write_manifest,
+    write_splits_final,
+)
+from ..errors import InputError
+from ..report import DEFAULT_KEEP, DEFAULT_TOP, write_report
+
+
+def _keep_fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--keep must be in (0, 1], got {text}")
+    return value
+
+
+def _stored_keep(exclusions: ExclusionList) -> float:
+    return exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
+
+
+def run_filter(args: argparse.Namespace) -> int:
+    """Apply the quantile rule, merge it with the manual decisions, and write the three exports."""
+    results_dir = Path(args.results)
+    results = read_results(results_dir)
+    out = Path(args.out) if args.out else results_dir
+    target = out / EXCLUSIONS_NAME
+    with updating_exclusions(target) as exclusions:
+        if out != results_dir and exclusions.loaded_digest == MISSING_FILE:
+            # A new output folder starts from the manual decisions made in the results folder.
+            source = load_exclusions(results_dir / EXCLUSIONS_NAME)
+            exclusions.manual, exclusions.rule = source.manual, source.rule
+        keep = args.keep if args.keep is not None else _stored_keep(exclusions)
+        exclusions.apply_quantile(results, keep)
+    retained = retained_cases(results, exclusions)
+    rows = results[results["case_id"].isin(retained)]
+    write_manifest(rows, out / MANIFEST_NAME)
+    scored = scored_cases(results)
+    rule = exclusions.rule
+    threshold = "none (no scored case)" if rule is None or rule.threshold is None else f"{rule.threshold:.4f}"
+    print(f"keep p={keep:g}: threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
+    print(f"excluded {len(exclusions.excluded())} ({len(exclusions.quantile)} by the quantile rule, "
+          f"manual decisions in force: {sum(d.reason == 'manual' for d in exclusions.effective().values())}); "
+          f"retained {len(retained)} of {len(results)}")
+    unscored = sorted(set(results["case_id"]) - set(scored["case_id"]))
+    if unscored:
+        print(f"{len(unscored)} case(s) without AUV (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
+    print(f"wrote {target}")
+    print(f"wrote {out / MANIFEST_NAME}")
+    if len(retained) >= 2:
+        splits = write_splits_final(retained, out / SPLITS_NAME, folds=args.folds, seed=args.seed)
+        print(f"wrote {out / SPLITS_NAME} ({len(splits)} folds, seed {args.seed})")
+    else:
+        stale = out / SPLITS_NAME
+        if stale.exists():
+            stale.unlink()  # an earlier split would name cases that are no longer retained
+        print(f"no {stale}: a cross-validation split needs at least 2 retained cases, got {len(retained)}")
+    return 0
+
+
+def _case_auv(results_dir: Path, case_id: str) -> float | None:
+    results = read_results(results_dir)
+    match = results[results["case_id"] == case_id]
+    if match.empty:
+        raise InputError(results_dir / "results.csv", f"has no case {case_id!r}")
+    auv = float(match["auv"].iloc[0])
+    return None if auv != auv else auv
+
+
+def run_exclude(args: argparse.Namespace) -> int:
+    """Record a manual exclusion in RESULTS/exclusions.json."""
+    results_dir = Path(args.results)
+    auv = _case_auv(results_dir, args.case)
+    with updating_exclusions(results_dir / EXCLUSIONS_NAME) as exclusions:
+        exclusions.exclude(args.case, auv, note=args.reason)
+    print(f"excluded {args.case} by hand; run `auv filter {results_dir}` to refresh the manifest and splits")
+    return 0
+
+
+def run_include(args: argparse.Namespace) -> int:
+    """Record a manual inclusion in RESULTS/exclusions.json (it overrides any exclusion)."""
+    results_dir = Path(args.results)
+    auv = _case_auv(results_dir, args.case)
+    with updating_exclusions(results_dir / EXCLUSIONS_NAME) as exclusions:
+        exclusions.include(args.case, note=args.reason, auv=auv)
+    print(f"included {args.case} by hand; run `auv filter {results_dir}` to refresh the manifest and splits")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Write the HTML cohort report."""
+    out = write_report(args.results, args.out, keep=args.keep, top=args.top)
+    print(f"wrote {out}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the curation subcommands to the ``auv`` parser."""
+    filter_parser = subparsers.add_parser(
+        "filter", help="exclude the cases above the AUV quantile; write exclusions, retained manifest and nnU-Net splits",
+        description="Keep the cases with AUV <= F^-1(p), the paper's quantile, merged with manual decisions.")
+    filter_parser.add_argument("results", help="folder written by `auv score`")
+    filter_parser.add_argument("--keep", type=_keep_fraction, default=None,
+                               help=f"fraction p to keep (default: the last filter's, else {DEFAULT_KEEP}; the paper's best is 0.90)")
+    filter_parser.add_argument("--out", help="folder for the three files (default: RESULTS)")
+    filter_parser.add_argument("--folds", type=int, default=NNUNET_FOLDS, help="cross-validation folds (default 5)")
+    filter_parser.add_argument("--seed", type=int, default=NNUNET_SEED, help="split seed (default nnU-Net's 12345)")
+    filter_parser.set_defaults(func=run_filter)
+
+    exclude_parser = subparsers.add_parser("exclude", help="exclude a case by hand")
+    exclude_parser.add_argument("case", help="case id as in results.csv")
+    exclude_parser.add_argument("--results", required=True, help="folder written by `auv score`")
+    exclude_parser.add_argument("--reason", required=True, help="why (kept in exclusions.json)")
+    exclude_parser.set_defaults(func=run_exclude)
+
+    include_parser = subparsers.add_parser("include", help="include a case by hand, overriding any exclusion")
+    include_parser.add_argument("case", help="case id as in results.csv")
+    include_parser.add_argument("--results", required=True, help="folder written by `auv score`")
+    include_parser.add_argument("--reason", default="", help="why (kept in exclusions.json)")
+    include_parser.set_defaults(func=run_include)
+
+    report_parser = subparsers.add_parser("report", help="write the HTML cohort report")
+    report_parser.add_argument("results", help="folder written by `auv score`")
+    report_parser.add_argument("--out", required=True, help="HTML file to write")
+    report_parser.add_argument("--keep", type=_keep_fraction, default=None,
+                               help=f"fraction p for the threshold line (default: the last filter's, else {DEFAULT_KEEP})")
+    report_parser.add_argument("--top", type=int, default=DEFAULT_TOP, help=f"highest-AUV cases with thumbnails (default {DEFAULT_TOP})")
+    report_parser.set_defaults(func=run_report)

@@ -1,0 +1,91 @@
+"""A scored cohort's saved AUV scale (``reference.json``), to place new cases on it.
+
+``auv score`` writes the file beside ``results.csv``; ``auv score --reference``,
+the report and the Slicer module read it. A case is placed only when it was
+scored the same way as the cohort: same backbone, mode, weights and settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .spectrum import CohortReference
+
+REFERENCE_NAME = "reference.json"
+
+
+#: Settings that change how scoring runs, not the values it gives: a reference
+#: saved with other values of these still applies.
+RUNTIME_SETTINGS = frozenset({"device", "batch_size", "workers", "num_workers", "threads", "cache", "cache_dir"})
+
+
+@dataclass(frozen=True)
+class SavedReference:
+    """A scored cohort's AUV scale as ``auv score`` saves it in ``reference.json``.
+
+    A new case is placed on the cohort's scale only when it was scored the
+    same way: same backbone, mode and value-changing settings.
+    """
+
+    scale: CohortReference
+    backbone: str
+    mode: str
+    settings: dict[str, Any]
+    path: Path
+
+    def check_compatible(self, backbone: str, mode: str, settings: dict[str, Any] | None = None) -> None:
+        """Raise InputError (naming the reference file) when a case was scored differently."""
+        differences = []
+        if backbone != self.backbone:
+            differences.append(f"backbone {backbone!r} (reference: {self.backbone!r})")
+        if mode != self.mode:
+            differences.append(f"mode {mode!r} (reference: {self.mode!r})")
+        for key in sorted(set(settings or {}) & set(self.settings) - RUNTIME_SETTINGS):
+            if settings[key] != self.settings[key]:
+                differences.append(f"setting {key}={settings[key]!r} (reference: {self.settings[key]!r})")
+        if differences:
+            raise InputError(self.path, "was made with other scoring settings; the case has " + ", ".join(differences))
+
+    def place(self, total_scale: float, backbone: str, mode: str, settings: dict[str, Any] | None = None) -> float:
+        """AUV of one case with total scale S on this cohort's scale, in [0, 1] (NaN for NaN S).
+
+        Example:
+            >>> saved = SavedReference(CohortReference(0.0, 1.0, 12), "litemedsam", "classwise", {}, Path("reference.json"))
+            >>> round(saved.place(math.exp(-0.25), "litemedsam", "classwise"), 6)
+            0.25
+        """
+        self.check_compatible(backbone, mode, settings)
+        return float(self.scale.place(total_scale)[0])
+
+
+def load_reference(path: str | Path) -> SavedReference:
+    """Read ``reference.json`` (or the one inside a results folder).
+
+    Raises:
+        InputError: naming the file, when it is missing, not JSON, lacks a
+            field, or holds no range (no case of the cohort was scored).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / REFERENCE_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "does not exist (`auv score` writes it beside results.csv)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(path, f"is not valid JSON ({error})") from None
+    try:
+        scale = CohortReference.from_dict(data)
+        backbone, mode, settings = str(data["backbone"]), str(data["mode"]), data.get("settings") or {}
+    except (TypeError, KeyError, ValueError) as error:
+        raise InputError(path, f"is not a cohort reference of `auv score` (missing or malformed {error})") from None
+    if not isinstance(settings, dict):
+        raise InputError(path, "has \"settings\" that is not an object")
+    if not (math.isfinite(scale.a_min) and math.isfinite(scale.a_max)) or scale.a_min > scale.a_max or scale.n_cases < 1:
+        raise InputError(path, f"holds no usable range (a_min={scale.a_min}, a_max={scale.a_max}, n_cases={scale.n_cases}); was any case of the cohort scored?")
+    return SavedReference(scale, backbone, mode, settings, path)
