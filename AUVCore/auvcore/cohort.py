@@ -62,6 +62,8 @@ class ScoreSettings:
         ct_window: the CT intensity window in HU.
         device: ``auto``, ``cpu`` or ``cuda`` (not in the cache key: results agree).
         max_feature_gib: refuse a case whose feature tensor would exceed this.
+        compile: ``torch.compile`` the model (litemedsam): a one-off compilation,
+            then a faster decoder; worth it for cohorts, not for one small case.
     """
 
     backbone: str = "litemedsam"
@@ -71,11 +73,12 @@ class ScoreSettings:
     ct_window: tuple[float, float] = DEFAULT_CT_WINDOW
     device: str = field(default="auto", compare=False)
     max_feature_gib: float = 8.0
+    compile: bool = False
 
     def key_dict(self) -> dict[str, Any]:
         """The settings that define the scores (device and memory limit excluded)."""
         data = asdict(self)
-        for volatile in ("device", "max_feature_gib", "checkpoint"):
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile"):
             data.pop(volatile)
         data["ct_window"] = list(self.ct_window)
         return data
@@ -134,8 +137,9 @@ class CaseScorer:
     @property
     def backend(self) -> FoundationBackend:
         if self._backend is None:
+            options = {"compile": True} if self.settings.compile else {}
             factory = self.backend_factory or (
-                lambda: create_backend(self.settings.backbone, self.settings.device, self.settings.checkpoint)
+                lambda: create_backend(self.settings.backbone, self.settings.device, self.settings.checkpoint, **options)
             )
             self._backend = factory()
         return self._backend

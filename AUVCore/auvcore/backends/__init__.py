@@ -50,15 +50,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
-def create_backend(name: str, device: str | torch.device = "auto", checkpoint: str | None = None) -> FoundationBackend:
-    """Build the backend registered as ``name`` on ``device``."""
+def create_backend(
+    name: str, device: str | torch.device = "auto", checkpoint: str | None = None, **options: object
+) -> FoundationBackend:
+    """Build the backend registered as ``name`` on ``device``; ``options`` go to its constructor
+    (e.g. ``compile=True`` for litemedsam)."""
     if name in _REGISTERED:
-        return _REGISTERED[name](device=resolve_device(device), checkpoint=checkpoint)
+        return _REGISTERED[name](device=resolve_device(device), checkpoint=checkpoint, **options)
     if name not in _BUILTIN:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(available_backends())}")
     module_name, class_name = _BUILTIN[name].split(":")
     backend_class = getattr(importlib.import_module(module_name), class_name)
-    return backend_class(device=resolve_device(device), checkpoint=checkpoint)
+    return backend_class(device=resolve_device(device), checkpoint=checkpoint, **options)
 
 
 __all__ = [

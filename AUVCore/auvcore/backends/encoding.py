@@ -25,6 +25,8 @@ class EncoderRunner:
             help there) and 16 on CUDA.
         precision: ``bf16`` autocasts on CUDA; the CPU always runs fp32.
         channels_last: NHWC memory layout for the convolutional stem.
+        compile: run the encoder through ``torch.compile`` (a one-off
+            compilation, then faster calls; results agree within round-off).
 
     Example:
         >>> runner = EncoderRunner(torch.nn.Conv2d(3, 4, 1), torch.device("cpu"))
@@ -39,6 +41,7 @@ class EncoderRunner:
         batch_size: int | None = None,
         precision: Precision = "fp32",
         channels_last: bool = True,
+        compile: bool = False,
     ) -> None:
         self.device = device
         self.batch_size = batch_size or (16 if device.type == "cuda" else 1)
@@ -47,6 +50,8 @@ class EncoderRunner:
         self.encoder = encoder.to(device).eval()
         if channels_last:
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
+        if compile:
+            self.encoder = torch.compile(self.encoder)
 
     def describe(self) -> dict[str, Any]:
         """Settings that can change the embeddings (they enter the cache key)."""

@@ -21,6 +21,7 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", default="auto", choices=["auto", "ct", "mr"], help="intensity normalisation (default: auto-detect)")
     parser.add_argument("--ct-window", nargs=2, type=float, default=DEFAULT_CT_WINDOW, metavar=("LOW", "HIGH"), help="CT window in HU (default: -160 240)")
     parser.add_argument("--max-memory", type=float, default=8.0, metavar="GIB", help="refuse cases whose features exceed this (default: 8)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model: a one-off compilation, then faster scoring (cohorts)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -33,6 +34,7 @@ def settings_from(args: argparse.Namespace) -> ScoreSettings:
         ct_window=tuple(args.ct_window),
         device=args.device,
         max_feature_gib=args.max_memory,
+        compile=args.compile,
     )
 
 
