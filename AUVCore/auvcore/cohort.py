@@ -146,6 +146,9 @@ class CaseScorer:
 
     def case_key(self, spec: CaseSpec) -> tuple[str, str]:
         """(cache key of the case's scores, content hash of its image)."""
+        for path in (spec.image, spec.label):
+            if path is not None and not Path(path).exists():
+                raise InputError(path, "does not exist")
         if self._weights is None:
             self._weights = checkpoint_identity(self.settings)
         image_hash = file_sha256(spec.image)
@@ -333,7 +336,7 @@ def score_cohort(
         write_json_atomic(path, record)
         records.append(record)
         bar.set_postfix_str(f"{spec.case_id}: {status}")
-        emit(f"PROGRESS case={number}/{len(specs)} id={spec.case_id} status={status}")
+        emit(f"PROGRESS case={number}/{len(specs)} id={safe_file_name(spec.case_id)} status={status}")
 
     totals = np.array([np.nan if r["S"] is None else r["S"] for r in records], dtype=np.float64)
     if reference is None:

@@ -177,7 +177,7 @@ def discover_cases(dataset: str | Path) -> list[CaseSpec]:
     Raises:
         InputError: naming the folder, for duplicates, missing pairs or no cases.
     """
-    root = Path(dataset)
+    root = Path(dataset).resolve()
     if not root.exists():
         raise InputError(root, "does not exist")
     if root.is_file():

@@ -43,7 +43,7 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
     if args.label or (target.is_file() and target.suffix.lower() != ".csv"):
         names = read_label_names(Path(args.label_names)) if args.label_names else {}
         case_id = args.case_id or target.name.split(".")[0]
-        return [CaseSpec(case_id, target, Path(args.label) if args.label else None, names)]
+        return [CaseSpec(case_id, target.resolve(), Path(args.label).resolve() if args.label else None, names)]
     return discover_cases(target)
 
 

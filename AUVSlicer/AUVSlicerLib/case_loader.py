@@ -1,0 +1,104 @@
+"""Load a cohort case (image + label map) into the scene, and unload the one loaded before.
+
+The image becomes a scalar volume, the label map a segmentation whose segments
+are named after the case's classes and tagged with their label value, so the
+uncertainty colouring finds them. Only nodes this loader added are removed
+on unload; the user's own nodes are never touched.
+
+Example (with the slicer-core wheel or inside Slicer):
+    >>> loader = CaseLoader(scene)                                                    # doctest: +SKIP
+    >>> case = loader.load("ct.nii.gz", "seg.nii.gz", {1: "spleen"}, case_id="ct1")  # doctest: +SKIP
+    >>> loader.unload()                                                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import slicer
+from auvcore.errors import InputError
+
+from .uncertainty_colors import LABEL_VALUE_TAG
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    case_id: str
+    volume_node: object
+    segmentation_node: object
+
+
+def remove_node_and_dependents(scene, node) -> None:
+    """Remove ``node`` with its display and storage nodes (the scene keeps those otherwise)."""
+    dependents = []
+    for getter, count in (("GetNthDisplayNode", "GetNumberOfDisplayNodes"),
+                          ("GetNthStorageNode", "GetNumberOfStorageNodes")):
+        if hasattr(node, count):
+            dependents += [getattr(node, getter)(i) for i in range(getattr(node, count)())]
+    scene.RemoveNode(node)
+    for dependent in dependents:
+        if dependent is not None and dependent.GetScene() is scene:
+            scene.RemoveNode(dependent)
+
+
+def _read_volume(scene, node_class: str, path: Path, name: str):
+    if not path.exists():
+        raise InputError(path, "does not exist")
+    node = scene.AddNewNodeByClass(node_class, name)
+    node.AddDefaultStorageNode(str(path))
+    if not node.GetStorageNode().ReadData(node):
+        remove_node_and_dependents(scene, node)
+        raise InputError(path, "cannot be read as a volume")
+    return node
+
+
+class CaseLoader:
+    """Loads one case at a time into ``scene``."""
+
+    def __init__(self, scene) -> None:
+        self.scene = scene
+        self.loaded: LoadedCase | None = None
+
+    def load(self, image: str | Path, label: str | Path, class_names: Mapping[int, str] | None = None,
+             case_id: str = "case") -> LoadedCase:
+        """Unload the previous case, then load ``image`` and ``label`` (names from ``class_names``)."""
+        self.unload()
+        volume = _read_volume(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
+        volume.CreateDefaultDisplayNodes()
+        try:
+            segmentation = self._segmentation_from_label(Path(label), volume, class_names or {}, case_id)
+        except Exception:
+            remove_node_and_dependents(self.scene, volume)
+            raise
+        self.loaded = LoadedCase(case_id, volume, segmentation)
+        return self.loaded
+
+    def _segmentation_from_label(self, label: Path, volume, class_names: Mapping[int, str], case_id: str):
+        labelmap = _read_volume(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
+        segmentation = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{case_id} segmentation")
+        segmentation.CreateDefaultDisplayNodes()
+        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+        imported = slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
+        remove_node_and_dependents(self.scene, labelmap)
+        if not imported:
+            remove_node_and_dependents(self.scene, segmentation)
+            raise InputError(label, "cannot be imported as a segmentation")
+        contents = segmentation.GetSegmentation()
+        for index in range(contents.GetNumberOfSegments()):
+            segment = contents.GetSegment(contents.GetNthSegmentID(index))
+            value = int(segment.GetLabelValue())
+            segment.SetTag(LABEL_VALUE_TAG, str(value))
+            if value in class_names:
+                segment.SetName(class_names[value])
+        return segmentation
+
+    def unload(self) -> None:
+        """Remove the nodes of the loaded case, if they are still in the scene."""
+        if self.loaded is None:
+            return
+        for node in (self.loaded.segmentation_node, self.loaded.volume_node):
+            if node.GetScene() is self.scene:
+                remove_node_and_dependents(self.scene, node)
+        self.loaded = None

@@ -1,0 +1,104 @@
+"""Build the ``auv score`` / ``auv train`` command lines from the module's settings.
+
+The command runs the core's CLI through a Python interpreter (Slicer's
+``PythonSlicer`` inside Slicer, ``sys.executable`` elsewhere), so it works
+whether or not pip put an ``auv`` script on the PATH. Arguments are a list,
+never a shell string, so paths with spaces are safe.
+
+Example:
+    >>> settings = ScoreSettings(dataset="/data/Task01", output="/out", device="cpu")
+    >>> score_command("python", settings)[3:]
+    ['score', '/data/Task01', '--out', '/out', '--backbone', 'litemedsam', '--mode', 'classwise', '--device', 'cpu', '--no-progress']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+#: Runs ``auvcore.cli.main`` with the arguments that follow it (argv[0] is ``-c``).
+CLI_ENTRY = "import sys; from auvcore.cli import main; sys.exit(main())"
+
+Device = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """What ``auv score`` needs: a dataset (or one image + label) and where results go.
+
+    ``dataset`` is a dataset folder or CSV manifest, or one image when ``label``
+    is given (then ``label_names``, a dataset.json-style file, names its classes
+    and ``case_id`` names the case). ``reference`` places the cases on a saved
+    cohort's AUV scale.
+    """
+
+    dataset: str
+    output: str
+    label: str = ""
+    label_names: str = ""
+    case_id: str = ""
+    backbone: str = "litemedsam"
+    checkpoint: str = ""
+    mode: Literal["classwise", "image"] = "classwise"
+    device: Device = "auto"
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What ``auv train`` needs; ``exclusions`` trains on the retained cases only."""
+
+    dataset: str
+    output: str
+    backbone: Literal["dynunet", "swinunetr"] = "dynunet"
+    duo: bool = True
+    epochs: int = 100
+    device: Device = "auto"
+    exclusions: str = ""
+    resume: bool = False
+
+
+def _require(value: str, what: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{what} is not set")
+    return value
+
+
+def score_command(python: str, settings: ScoreSettings) -> list[str]:
+    """The argument list (program first) that runs ``auv score`` with ``settings``."""
+    arguments = [python, "-c", CLI_ENTRY, "score", _require(settings.dataset, "the dataset or image")]
+    if settings.label:
+        arguments += ["--label", settings.label]
+        if settings.label_names:
+            arguments += ["--label-names", settings.label_names]
+        if settings.case_id:
+            arguments += ["--case-id", settings.case_id]
+    arguments += ["--out", _require(settings.output, "the output folder")]
+    arguments += ["--backbone", settings.backbone]
+    if settings.checkpoint:
+        arguments += ["--checkpoint", settings.checkpoint]
+    arguments += ["--mode", settings.mode, "--device", settings.device]
+    if settings.reference:
+        arguments += ["--reference", settings.reference]
+    # The PROGRESS lines carry the progress; a redrawn bar would only flood the log.
+    return arguments + ["--no-progress"]
+
+
+def train_command(python: str, settings: TrainSettings) -> list[str]:
+    """The argument list (program first) that runs ``auv train`` with ``settings``.
+
+    Example:
+        >>> train_command("python", TrainSettings("/d", "/run", duo=False, epochs=2))[3:]
+        ['train', '/d', '--out', '/run', '--backbone', 'dynunet', '--no-duo', '--epochs', '2', '--device', 'auto']
+    """
+    if settings.epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {settings.epochs}")
+    arguments = [python, "-c", CLI_ENTRY, "train", _require(settings.dataset, "the dataset"),
+                 "--out", _require(settings.output, "the run folder"), "--backbone", settings.backbone,
+                 "--duo" if settings.duo else "--no-duo", "--epochs", str(settings.epochs),
+                 "--device", settings.device]
+    if settings.exclusions:
+        arguments += ["--exclusions", settings.exclusions]
+    if settings.resume:
+        arguments.append("--resume")
+    return arguments

@@ -1,0 +1,89 @@
+"""Per-class results of a case as a table node and a bar chart of U per class.
+
+The table has one row per class of the case: name, label value, S, U, the
+rows (slices) used, and the reason where S is undefined. The chart plots U
+from that table as bars labelled by class name; classes without a score are
+in the table only, so the chart never draws a bar for a value that does not exist.
+
+Example (with the slicer-core wheel or inside Slicer):
+    >>> table = fill_results_table(scene, case_result)        # doctest: +SKIP
+    >>> chart = uncertainty_bar_chart(scene, case_result)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import slicer
+import vtk
+
+from .case_result import CaseResult
+
+
+def _table_node(scene, name: str, existing=None):
+    node = existing or scene.GetFirstNode(name, "vtkMRMLTableNode")
+    if node is None:
+        node = scene.AddNewNodeByClass("vtkMRMLTableNode", name)
+    node.RemoveAllColumns()
+    return node
+
+
+def _add_columns(node, spec: dict[str, type]) -> dict[str, vtk.vtkAbstractArray]:
+    arrays: dict[str, vtk.vtkAbstractArray] = {}
+    for name, kind in spec.items():
+        array = {str: vtk.vtkStringArray, int: vtk.vtkIntArray, float: vtk.vtkDoubleArray}[kind]()
+        array.SetName(name)
+        node.AddColumn(array)
+        arrays[name] = array
+    return arrays
+
+
+def fill_results_table(scene, case: CaseResult, table_node=None):
+    """The per-class table of ``case`` in ``table_node`` (default: a node named after the case)."""
+    node = _table_node(scene, f"AUV classes {case.case_id}", table_node)
+    columns = _add_columns(node, {"Class": str, "Label value": int, "S": float, "U": float, "Rows": int,
+                                  "Missing reason": str})
+    for score in case.classes:
+        columns["Class"].InsertNextValue(score.name)
+        columns["Label value"].InsertNextValue(score.label_value)
+        columns["S"].InsertNextValue(score.S)
+        columns["U"].InsertNextValue(score.uncertainty)
+        columns["Rows"].InsertNextValue(score.rows)
+        columns["Missing reason"].InsertNextValue(score.missing_reason or "")
+    node.SetAttribute("AUVSlicer.CaseID", case.case_id)
+    node.SetUseColumnTitleAsColumnHeader(True)
+    node.Modified()
+    return node
+
+
+def uncertainty_bar_chart(scene, case: CaseResult, chart_node=None):
+    """A bar chart node of U per scored class, with its data table and series nodes."""
+    name = f"AUV uncertainty {case.case_id}"
+    table = _table_node(scene, name + " chart data")
+    columns = _add_columns(table, {"Class": str, "Index": int, "U": float})
+    for index, score in enumerate(case.scored_classes):
+        columns["Class"].InsertNextValue(score.name)
+        columns["Index"].InsertNextValue(index)
+        columns["U"].InsertNextValue(score.uncertainty)
+    table.Modified()
+
+    series = scene.GetFirstNode(name + " series", "vtkMRMLPlotSeriesNode")
+    if series is None:
+        series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name + " series")
+    series.SetAndObserveTableNodeID(table.GetID())
+    series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
+    series.SetXColumnName("Index")
+    series.SetYColumnName("U")
+    series.SetLabelColumnName("Class")
+    series.SetColor(0.2297, 0.3224, 0.5457)
+
+    chart = chart_node or scene.GetFirstNode(name, "vtkMRMLPlotChartNode")
+    if chart is None:
+        chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
+    chart.RemoveAllPlotSeriesNodeIDs()
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    chart.SetTitle(f"Uncertainty U = 1 - S per class, {case.case_id}")
+    chart.SetXAxisTitle("Class")
+    chart.SetYAxisTitle("U")
+    chart.SetYAxisRangeAuto(False)
+    chart.SetYAxisRange(0.0, 1.0)
+    chart.SetLegendVisibility(False)
+    return chart

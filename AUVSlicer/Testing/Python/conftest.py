@@ -1,0 +1,81 @@
+"""Fixtures of the AUVSlicerLib tests: real MRML with the ``slicer-core`` wheel (see ``headless.py``)
+and the real sample cohort, scored once with the real ``auv score``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULE_FOLDER = Path(__file__).resolve().parents[2]
+REPOSITORY = MODULE_FOLDER.parent
+sys.path.insert(0, str(MODULE_FOLDER))
+
+from AUVSlicerLib.job_commands import ScoreSettings, score_command
+from headless import HeadlessScene
+
+
+@pytest.fixture
+def scene():
+    """A fresh MRML scene set up as in Slicer, also set as ``slicer.mrmlScene``."""
+    headless = HeadlessScene()
+    yield headless.scene
+    headless.close()
+
+
+@pytest.fixture(scope="session")
+def sample_manifest() -> Path:
+    from auvcore.sample_data import fetch_sample_cohort
+
+    return fetch_sample_cohort(REPOSITORY / "Testing" / "data" / "sample_cohort")
+
+
+def _score(settings: ScoreSettings) -> None:
+    result = subprocess.run(score_command(sys.executable, settings), capture_output=True, text=True, check=False,
+                            timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"auv score failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+#: The four largest abdominal organs of the sample CT (label values of labels_total.json).
+ORGANS = {1: "spleen", 2: "kidney_right", 5: "liver", 6: "stomach"}
+
+
+def _organ_subset(source: Path, target: Path) -> None:
+    """The sample label map restricted to :data:`ORGANS`: real annotations, a tenth of the classes to score."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(source))
+    values = sitk.GetArrayFromImage(image)
+    subset = sitk.GetImageFromArray(np.where(np.isin(values, list(ORGANS)), values, 0).astype(values.dtype))
+    subset.CopyInformation(image)
+    sitk.WriteImage(subset, str(target))
+
+
+@pytest.fixture(scope="session")
+def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
+    """A copy of the ``auv score`` output (real LiteMedSAM scores) of the sample CT's organs as labelled
+    by TotalSegmentator's full model (``ct_full``) and its fast model (``ct_fast``).
+
+    The scores are made in ``Testing/data/auvslicer_scores``, where the core's per-case cache
+    makes every later session instant; tests get a copy they may change.
+    """
+    folder = sample_manifest.parent
+    stable = folder.parent / "auvslicer_scores"
+    stable.mkdir(exist_ok=True)
+    rows = ["case_id,image,label,label_names"]
+    for case_id, label in (("ct_full", "example_seg.nii.gz"), ("ct_fast", "example_seg_fast.nii.gz")):
+        subset = stable / f"{case_id}_organs.nii.gz"
+        if not subset.exists():
+            _organ_subset(folder / label, subset)
+        rows.append(f"{case_id},{folder / 'example_ct_sm.nii.gz'},{subset},{folder / 'labels_total.json'}")
+    (stable / "manifest.csv").write_text("\n".join(rows) + "\n")
+    _score(ScoreSettings(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu"))
+    copy = tmp_path_factory.mktemp("scored") / "scores"
+    shutil.copytree(stable / "scores", copy)
+    return copy

@@ -1,0 +1,46 @@
+"""A real MRML scene without the Slicer application, set up as Slicer's modules set it up.
+
+What the ``slicer-core`` wheel needs, found by trying:
+
+* a plain ``slicer.vtkMRMLScene()`` creates volume, segmentation, table, plot
+  and colour table nodes;
+* ``vtkSlicerColorLogic`` on the scene registers the colour legend display node
+  class (without it ``AddDefaultColorLegendDisplayNode`` fails) and adds the
+  built-in colour tables (label maps look for "Labels"); without the
+  application it logs once that it cannot find the colour files, which only
+  the full application ships;
+* ``vtkSlicerSegmentationsModuleLogic`` on the scene registers the
+  representation converters (label map <-> closed surface). A segmentation
+  copies the converters when it is created, so this must come before any
+  segmentation node exists, as it does in Slicer;
+* segmentation import/export are static methods of that logic class;
+* ``slicer.util.loadVolume`` needs ``slicer.app``, so files are read with
+  storage nodes (which is what the module's loader does anyway).
+
+Example:
+    >>> headless = HeadlessScene()
+    >>> headless.scene.AddNewNodeByClass("vtkMRMLColorLegendDisplayNode") is not None
+    True
+    >>> headless.close()
+"""
+
+from __future__ import annotations
+
+import slicer
+
+
+class HeadlessScene:
+    """A scene with the colour and segmentation logics attached; also set as ``slicer.mrmlScene``."""
+
+    def __init__(self) -> None:
+        self.scene = slicer.vtkMRMLScene()
+        self.color_logic = slicer.vtkSlicerColorLogic()
+        self.color_logic.SetMRMLScene(self.scene)
+        self.segmentations_logic = slicer.vtkSlicerSegmentationsModuleLogic()
+        self.segmentations_logic.SetMRMLScene(self.scene)
+        slicer.mrmlScene = self.scene
+
+    def close(self) -> None:
+        self.segmentations_logic.SetMRMLScene(None)
+        self.color_logic.SetMRMLScene(None)
+        self.scene.Clear(True)
