@@ -14,7 +14,7 @@ import pytest
 from auvcore.curation import ExclusionList, load_exclusions
 from auvcore.imaging import load_case
 from auvcore.report import CaseRecord, case_thumbnail, uncertainty_layers, write_report
-from test_curation import _auv, make_results_folder
+from .test_curation import _auv, make_results_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: Copied next to the test run for a person to look at (``pytest --basetemp``).

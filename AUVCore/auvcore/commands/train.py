@@ -1,0 +1,111 @@
+"""``auv train`` and ``auv predict``: the bundled DUO trainer and inference.
+
+Example (shell):
+    auv train Testing/data/sample_cohort/manifest.csv --out run --epochs 50 --patch 32,96,128
+    auv train Dataset001_Liver --out run_filtered --exclusions results/exclusions.json --no-duo
+    auv train ... --out run --resume                     # continue a killed or stopped run
+    torchrun --nproc_per_node=2 -m auvcore.cli train ... # DDP (gloo on CPUs, NCCL on GPUs)
+    auv predict run/model.pt case.nii.gz --out case_seg.nii.gz
+
+Heavy imports (MONAI) happen when a command runs, so other ``auv`` commands start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+from ..errors import InputError
+
+
+def parse_patch(text: str) -> tuple[int, int, int]:
+    """``64`` or ``32,96,128`` (slices, rows, columns)."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--patch must be one or three integers, got {text!r}") from None
+    if len(values) == 1:
+        values *= 3
+    if len(values) != 3 or min(values) < 8:
+        raise argparse.ArgumentTypeError(f"--patch needs one or three sizes of at least 8, got {text!r}")
+    return values[0], values[1], values[2]
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return parse
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"--val-fraction must be in [0, 1), got {text}")
+    return value
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..duo.trainer import TrainConfig, train
+
+    config = TrainConfig(
+        dataset=args.dataset, out=args.out, backbone=args.backbone, duo=args.duo, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
+        seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=args.exclusions,
+        classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
+        base_filters=args.base_filters, workers=args.workers, amp=args.amp, log_every=args.log_every, resume=args.resume,
+    )
+    try:
+        return train(config)
+    except InputError:
+        raise
+    except (ValueError, RuntimeError) as error:  # a setting that does not fit (e.g. a SwinUNETR patch)
+        print(f"auv: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ..duo.predict import predict_file
+
+    written = predict_file(args.model, args.image, args.out, device=args.device, threshold=args.threshold)
+    print(f"wrote {written}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train a segmentation network (DynUNet/SwinUNETR) with or without DUO",
+                                  description="nnU-Net-style training with DUO (SPEC §6). Writes RUN/checkpoint_latest.pt, "
+                                              "RUN/model.pt, RUN/metrics.jsonl, RUN/plan.json; prints PROGRESS lines.")
+    train.add_argument("dataset", help="nnU-Net raw dataset folder, or a CSV manifest (case_id,image,label[,label_names])")
+    train.add_argument("--out", required=True, help="run folder")
+    train.add_argument("--backbone", choices=("dynunet", "swinunetr"), default="dynunet")
+    train.add_argument("--duo", action=argparse.BooleanOptionalAction, default=True, help="DUO loss (default on)")
+    train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only")
+    train.add_argument("--epochs", type=_positive(int), default=1000)
+    train.add_argument("--steps-per-epoch", type=_positive(int), default=250)
+    train.add_argument("--patch", type=parse_patch, help="patch size (default: median resampled shape, multiple of 16, at most 128)")
+    train.add_argument("--batch", type=_positive(int), default=2, help="patches per step (per process under torchrun)")
+    train.add_argument("--lr", type=_positive(float), default=0.01, help="initial learning rate (poly schedule)")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    train.add_argument("--seed", type=int, default=12345)
+    train.add_argument("--classes", help="comma-separated class names to train (default: every class in the labels)")
+    train.add_argument("--val-every", type=_positive(int), default=5, help="validate every N epochs (and after the last)")
+    train.add_argument("--val-fraction", type=_fraction, default=0.2, help="fraction of cases held out for validation")
+    train.add_argument("--base-filters", type=_positive(int), default=32, help="filters of the first stage")
+    train.add_argument("--workers", type=int, default=0, help="data loader worker processes")
+    train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision (CUDA only)")
+    train.add_argument("--log-every", type=_positive(int), default=10, help="a PROGRESS line every N steps")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.set_defaults(func=run_train)
+
+    predict = subparsers.add_parser("predict", help="segment a volume with a trained model",
+                                    description="Writes a label map with the input image's geometry.")
+    predict.add_argument("model", help="model.pt, checkpoint_latest.pt or a run folder")
+    predict.add_argument("image", help="the volume to segment")
+    predict.add_argument("--out", required=True, help="label map to write (e.g. case_seg.nii.gz)")
+    predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    predict.add_argument("--threshold", type=float, default=0.5, help="class probability needed to label a voxel")
+    predict.set_defaults(func=run_predict)

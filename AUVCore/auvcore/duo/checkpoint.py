@@ -1,0 +1,61 @@
+"""Atomic checkpoint files, read back with ``torch.load(..., weights_only=True)``.
+
+A checkpoint is a dict of tensors, state dicts and JSON-like values only, so it
+never needs unpickling of arbitrary objects. It is written to a temporary file
+in the same folder, flushed to disk and moved into place with ``os.replace``:
+a run killed mid-write leaves the previous checkpoint intact.
+
+Example:
+    >>> import tempfile, torch
+    >>> path = Path(tempfile.mkdtemp()) / "c.pt"
+    >>> save_checkpoint({"epoch": 3, "model": {"w": torch.ones(2)}, "plan": {}}, path)
+    >>> load_checkpoint(path)["epoch"]
+    3
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+
+#: Full training state, rewritten every epoch (and on a clean stop).
+LATEST = "checkpoint_latest.pt"
+#: Weights + plan for ``auv predict``, rewritten every epoch.
+MODEL = "model.pt"
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
+    """Write ``state`` atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(state, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a model is meant to be shared
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; InputError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated, foreign or unsafe pickle: all unusable here
+        raise InputError(path, f"is not a readable auvcore checkpoint ({type(error).__name__}: {str(error).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or "model" not in state or "plan" not in state:
+        raise InputError(path, "is not an auvcore checkpoint (no model weights and plan)")
+    return state

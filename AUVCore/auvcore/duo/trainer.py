@@ -1,0 +1,377 @@
+"""The bundled nnU-Net-style trainer, with DUO on or off, that survives faults.
+
+nnU-Net's recipe on MONAI parts: SGD (momentum 0.99, Nesterov, weight decay
+3e-5), initial lr 0.01 with the poly schedule ``lr * (1 - epoch / epochs)^0.9``,
+``steps_per_epoch`` batches of patches per epoch, gradient clipping at 12, mixed
+precision on CUDA only, and sliding-window validation with Dice per class every
+``val_every`` epochs on a held-out part of the cases. Deep supervision is not
+used (the DUO loss is applied to the full-resolution output).
+
+Files in the run folder (all written by rank 0):
+
+* ``plan.json`` — classes, spacing, CT statistics, patch (see :mod:`.plan`);
+* ``checkpoint_latest.pt`` — full training state, written atomically at the
+  end of every epoch and on a clean stop (SIGTERM / SIGINT);
+* ``model.pt`` — weights, plan and backbone config for ``auv predict``;
+* ``metrics.jsonl`` — one JSON line per finished epoch.
+
+Stdout carries lines for the Slicer module to parse, e.g.::
+
+    PROGRESS epoch=3/100 step=17/250 loss=0.812345 dice=0.4312
+
+and a last line with ``status=done`` or ``status=stopped``.
+
+A resumed run (``resume=True``) continues from the checkpoint, mid-epoch if it
+was stopped mid-epoch, and draws the same patches an uninterrupted run would:
+every patch is a function of (seed, epoch, index) only.
+
+Example (tiny, on the CPU):
+    >>> config = TrainConfig(dataset="Testing/data/sample_cohort/manifest.csv", out="/tmp/run", epochs=1, steps_per_epoch=2)  # doctest: +SKIP
+    >>> train(config)  # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+import warnings
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from types import FrameType
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from ..curation import load_exclusions
+from ..datasets import CaseSpec, discover_cases
+from ..errors import InputError
+from ..imaging import load_case
+from . import checkpoint as ckpt
+from .backbones import backbone_config, build_backbone
+from .data import PatchDataset, PatchKey, load_training_cases, one_hot_channels
+from .distributed import DistributedContext, start, stop
+from .inference import class_dice, predict_probabilities
+from .loss import SegmentationLoss
+from .model import DUONet
+from .plan import Plan, make_plan
+
+MOMENTUM = 0.99
+WEIGHT_DECAY = 3e-5
+POLY_EXPONENT = 0.9
+GRADIENT_CLIP = 12.0
+CHECKPOINT_FORMAT = 1
+#: Settings a resumed run may change; everything else comes from the checkpoint.
+RESUMABLE_OVERRIDES = ("epochs", "device", "workers", "log_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in its checkpoints)."""
+
+    dataset: str
+    out: str
+    backbone: str = "dynunet"
+    duo: bool = True
+    epochs: int = 1000
+    steps_per_epoch: int = 250
+    batch: int = 2
+    patch: tuple[int, int, int] | None = None
+    lr: float = 0.01
+    device: str = "auto"
+    seed: int = 12345
+    val_every: int = 5
+    val_fraction: float = 0.2
+    exclusions: str | None = None
+    classes: tuple[str, ...] | None = None
+    base_filters: int = 32
+    workers: int = 0
+    amp: bool = True
+    log_every: int = 10
+    resume: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["patch"] = None if self.patch is None else list(self.patch)
+        data["classes"] = None if self.classes is None else list(self.classes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        data = dict(data)
+        data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
+        data["classes"] = None if data.get("classes") is None else tuple(data["classes"])
+        return cls(**data)
+
+
+def poly_lr(initial: float, epoch: int, epochs: int) -> float:
+    """nnU-Net's poly schedule.
+
+    Example:
+        >>> poly_lr(0.01, 0, 100), round(poly_lr(0.01, 50, 100), 6)
+        (0.01, 0.005359)
+    """
+    return initial * (1 - epoch / epochs) ** POLY_EXPONENT
+
+
+def split_cases(specs: Sequence[CaseSpec], fraction: float, seed: int) -> tuple[list[CaseSpec], list[CaseSpec]]:
+    """(training, validation): a seeded ``fraction`` held out, at least one case when there are two or more."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"val_fraction must lie in [0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(specs))
+    n_val = 0 if fraction == 0 or len(specs) < 2 else max(1, round(fraction * len(specs)))
+    held = set(order[:n_val].tolist())
+    return [s for i, s in enumerate(specs) if i not in held], [s for i, s in enumerate(specs) if i in held]
+
+
+def select_cases(config: TrainConfig) -> tuple[list[CaseSpec], list[CaseSpec], set[str]]:
+    """(training, validation, excluded ids) of the dataset after the exclusion list."""
+    specs = discover_cases(config.dataset)
+    unlabelled = [s.case_id for s in specs if s.label is None]
+    if unlabelled:
+        raise InputError(config.dataset, f"training needs labels; no label for {', '.join(unlabelled[:10])}")
+    excluded: set[str] = set()
+    if config.exclusions:
+        path = Path(config.exclusions)
+        if not path.is_file():
+            raise InputError(path, "does not exist (the exclusion list given with --exclusions)")
+        excluded = load_exclusions(path).excluded() & {s.case_id for s in specs}
+        specs = [s for s in specs if s.case_id not in excluded]
+        if not specs:
+            raise InputError(path, "excludes every case of the dataset; nothing is left to train on")
+    train_specs, val_specs = split_cases(specs, config.val_fraction, config.seed)
+    return train_specs, val_specs, excluded
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT; the loop stops cleanly after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.requested = True
+
+    def __enter__(self) -> "_StopFlag":
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, dice: float | None, status: str | None = None) -> None:
+    dice_text = "nan" if dice is None or math.isnan(dice) else f"{dice:.4f}"
+    tail = f" status={status}" if status else ""
+    print(f"PROGRESS epoch={epoch}/{epochs} step={step}/{steps} loss={loss:.6f} dice={dice_text}{tail}", flush=True)
+
+
+def _append_metrics(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a") as stream:
+        stream.write(json.dumps(record) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _truncate_metrics(path: Path, epochs_done: int) -> None:
+    """Drop lines of epochs after the checkpoint (a run killed after logging, before saving)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
+    temporary = path.with_suffix(".jsonl.tmp")
+    temporary.write_text("".join(line + "\n" for line in kept))
+    os.replace(temporary, path)
+
+
+@dataclass
+class _RunState:
+    epoch: int = 0  # epochs finished, or the epoch in progress when stopped mid-epoch
+    step: int = 0  # steps done in that epoch
+    loss_sum: float = 0.0
+    loss_count: int = 0
+    last_dice: float | None = None
+    last_loss: float = math.nan  # mean loss of the last finished epoch
+
+
+class Trainer:
+    """One training run; use :func:`train`."""
+
+    def __init__(self, config: TrainConfig, context: DistributedContext) -> None:
+        self.context = context
+        self.out = Path(config.out)
+        self.state = _RunState()
+        stored = self._stored_checkpoint(config)
+        if stored is not None:
+            overrides = {k: getattr(config, k) for k in RESUMABLE_OVERRIDES}
+            config = replace(TrainConfig.from_dict(stored["config"]), **overrides, resume=True)
+        self.config = config
+        train_specs, val_specs, excluded = select_cases(config)
+        loaded = [load_case(s.image, s.label) for s in train_specs]
+        self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(train_specs, loaded, config.classes, config.patch, config.seed)
+        self.backbone = stored["backbone"] if stored else backbone_config(
+            config.backbone, len(self.plan.classes), self.plan.patch, self.plan.spacing, config.base_filters)
+        self.train_cases = load_training_cases(train_specs, self.plan, loaded)
+        self.val_cases = load_training_cases(val_specs, self.plan) if val_specs else []
+        if context.is_main:
+            print(f"auv train: {len(train_specs)} training and {len(val_specs)} validation cases, "
+                  f"{len(excluded)} excluded, {len(self.plan.classes)} classes, patch {self.plan.patch}, "
+                  f"spacing {tuple(round(s, 3) for s in self.plan.spacing)}, DUO {'on' if config.duo else 'off'}", flush=True)
+
+        torch.manual_seed(config.seed)
+        self.model = DUONet(build_backbone(self.backbone), len(self.plan.classes), noise=config.duo).to(context.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY)
+        self.amp = config.amp and context.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.loss = SegmentationLoss(duo=config.duo)
+        if stored:
+            self._restore(stored)
+        self.network = DistributedDataParallel(self.model) if context.active else self.model
+        self.dataset = PatchDataset(self.train_cases, self.plan.patch, config.seed)
+
+    # -- checkpoints -------------------------------------------------------
+    def _stored_checkpoint(self, config: TrainConfig) -> dict[str, Any] | None:
+        latest = self.out / ckpt.LATEST
+        if not config.resume:
+            if latest.exists():
+                raise InputError(self.out, "already holds a training run; pass --resume to continue it, or choose a new folder")
+            return None
+        if not latest.exists():
+            raise InputError(latest, "does not exist, so there is no run to resume")
+        stored = ckpt.load_checkpoint(latest, map_location=self.context.device)
+        if stored.get("format") != CHECKPOINT_FORMAT:
+            raise InputError(latest, f"has checkpoint format {stored.get('format')!r}; this auvcore writes {CHECKPOINT_FORMAT}")
+        return stored
+
+    def _restore(self, stored: dict[str, Any]) -> None:
+        self.model.load_state_dict(stored["model"])
+        self.optimizer.load_state_dict(stored["optimizer"])
+        self.scaler.load_state_dict(stored["scaler"])
+        self.state = _RunState(int(stored["epoch"]), int(stored["step"]), float(stored["loss_sum"]), int(stored["loss_count"]),
+                               stored["last_dice"], float(stored["last_loss"]))
+
+    def _model_record(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "plan": self.plan.to_dict(),
+                "backbone": self.backbone, "duo": self.config.duo}
+
+    def _save(self) -> None:
+        if not self.context.is_main:
+            return
+        record = self._model_record()
+        record.update(config=self.config.to_dict(), optimizer=self.optimizer.state_dict(), scaler=self.scaler.state_dict(),
+                      epoch=self.state.epoch, step=self.state.step, loss_sum=self.state.loss_sum,
+                      loss_count=self.state.loss_count, last_dice=self.state.last_dice, last_loss=self.state.last_loss)
+        ckpt.save_checkpoint(record, self.out / ckpt.LATEST)
+        ckpt.save_checkpoint(self._model_record(), self.out / ckpt.MODEL)
+
+    # -- data --------------------------------------------------------------
+    def batches(self, epoch: int, first_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's (image, label) batches of ``epoch`` from step ``first_step`` on."""
+        config, context = self.config, self.context
+        samples = config.steps_per_epoch * config.batch * context.world_size
+        sampler = DistributedSampler(range(samples), num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=config.seed)
+        sampler.set_epoch(epoch)
+        keys = [PatchKey(epoch, i) for i in sampler][first_step * config.batch :]
+        loader = DataLoader(self.dataset, batch_size=config.batch, sampler=keys, num_workers=config.workers, drop_last=True)
+        yield from loader
+
+    # -- steps -------------------------------------------------------------
+    def train_step(self, image: torch.Tensor, label: torch.Tensor) -> float:
+        """One optimiser step on a batch; returns its loss."""
+        device = self.context.device
+        image = image.to(device, non_blocking=True)
+        target = one_hot_channels(label.to(device, non_blocking=True), len(self.plan.classes))
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self.amp):
+            out = self.network(image)
+        parts = self.loss(out.logits, target, out.noise, out.scale)
+        self.scaler.scale(parts.total).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRADIENT_CLIP)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(parts.total.detach())
+
+    def _validate(self) -> dict[str, float | None]:
+        per_case = []
+        for case in self.val_cases:
+            image = torch.as_tensor(case["image"])[None].to(self.context.device)
+            probabilities = predict_probabilities(self.model, image, self.plan.patch, amp=self.amp)
+            reference = one_hot_channels(torch.as_tensor(case["label"])[None], len(self.plan.classes)).to(probabilities.device)
+            per_case.append(class_dice((probabilities >= 0.5).float(), reference))
+        with warnings.catch_warnings():  # a class absent from every validation case has no Dice
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means = np.nanmean(np.asarray(per_case, dtype=np.float64), axis=0) if per_case else []
+        return {name: (None if math.isnan(v) else float(v)) for name, v in zip(self.plan.classes, means)}
+
+    def _mean_loss(self) -> float:
+        totals = torch.tensor([self.state.loss_sum, float(self.state.loss_count)], dtype=torch.float64, device=self.context.device)
+        if self.context.active:
+            torch.distributed.all_reduce(totals)
+        return float(totals[0] / totals[1]) if totals[1] > 0 else math.nan
+
+    # -- the loop ----------------------------------------------------------
+    def run(self) -> int:
+        config, context, state = self.config, self.context, self.state
+        metrics = self.out / "metrics.jsonl"
+        if context.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "plan.json").write_text(json.dumps(self.plan.to_dict(), indent=1))
+            _truncate_metrics(metrics, state.epoch)
+        steps = config.steps_per_epoch
+        with _StopFlag() as stop_flag:
+            while state.epoch < config.epochs:
+                started = time.monotonic()
+                lr = poly_lr(config.lr, state.epoch, config.epochs)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.network.train()
+                for image, label in self.batches(state.epoch, state.step):
+                    loss = self.train_step(image, label)
+                    state.step += 1
+                    state.loss_sum += loss
+                    state.loss_count += 1
+                    if context.is_main and (state.step % config.log_every == 0 or state.step == steps):
+                        _progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice)
+                    if context.any_rank(stop_flag.requested):
+                        self._save()
+                        if context.is_main:
+                            _progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice, "stopped")
+                        return 0
+                dice: dict[str, float | None] | None = None
+                finished = state.epoch + 1
+                if self.val_cases and (finished % config.val_every == 0 or finished == config.epochs):
+                    if context.is_main:
+                        dice = self._validate()
+                        values = [v for v in dice.values() if v is not None]
+                        state.last_dice = float(np.mean(values)) if values else None
+                    context.barrier()
+                state.last_loss = self._mean_loss()
+                state.epoch, state.step, state.loss_sum, state.loss_count = finished, 0, 0.0, 0
+                self._save()
+                if context.is_main:
+                    record = {"epoch": finished, "loss": state.last_loss, "lr": lr, "steps": steps, "seconds": round(time.monotonic() - started, 3),
+                              "dice_mean": state.last_dice if dice is not None else None, "dice": dice}
+                    if self.model.noise_head is not None:
+                        record["eps_hat"] = float(self.model.noise_head.scale().detach())
+                    _append_metrics(metrics, record)
+        if context.is_main:
+            _progress(config.epochs, config.epochs, steps, steps, state.last_loss, state.last_dice, "done")
+        return 0
+
+
+def train(config: TrainConfig) -> int:
+    """Run (or resume) one training run; returns the exit status (0 also after a clean stop)."""
+    context = start(config.device)
+    try:
+        return Trainer(config, context).run()
+    finally:
+        stop(context)
