@@ -342,8 +342,9 @@ def score_cohort(
     if reference is None:
         result = cohort_auv(totals)
         auv, reference = result.values, result.reference
-        saved = {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": scoring_identity(settings)}
-        write_json_atomic(out / REFERENCE_JSON, saved)
+        if reference.n_cases:  # a cohort where no case scored has no scale to save
+            saved = {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": scoring_identity(settings)}
+            write_json_atomic(out / REFERENCE_JSON, saved)
     else:
         auv = reference.place(totals)
     for record, value in zip(records, auv.tolist()):

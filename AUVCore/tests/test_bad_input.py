@@ -150,6 +150,17 @@ def test_cohort_with_duplicates_or_missing_pairs(tmp_path, volume):
         discover_cases(foreign)
 
 
+def test_a_cohort_where_every_case_fails_reports_each_and_saves_no_scale(tmp_path, capsys):
+    from auvcore.cli import main
+
+    missing = tmp_path / "missing.nii.gz"
+    code = main(["score", str(missing), "--label", str(tmp_path / "missing_label.nii.gz"), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert code == 1
+    assert f"error: missing: {missing}: does not exist" in capsys.readouterr().out
+    record = json.loads((tmp_path / "out" / "cases" / "missing.json").read_text())
+    assert record["status"] == "error" and not (tmp_path / "out" / "reference.json").exists()
+
+
 def test_bad_label_names_file(tmp_path):
     from auvcore.datasets import read_label_names
 
