@@ -30,11 +30,11 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from .cohort import CASES_DIR, safe_file_name
+from .files import atomic_write_bytes
 from .curation import (
     EXCLUSIONS_NAME,
     Decision,
     ExclusionList,
-    atomic_write_bytes,
     load_exclusions,
     quantile_threshold,
     read_results,

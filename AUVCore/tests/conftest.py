@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+import torch
 
 from auvcore.sample_data import fetch_sample_cohort
 
@@ -64,3 +66,12 @@ def litemedsam():
     from auvcore.backends import create_backend
 
     return create_backend("litemedsam", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Small tensors run fastest on one thread, and the machine may be shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
 
 import pytest
 import torch
@@ -12,13 +11,7 @@ from auvcore.duo.backbones import backbone_config, build_backbone, plan_dynunet
 from auvcore.duo.model import DUONet, find_logit_layer
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    """Small tensors run fastest on one thread, and the machine may be shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_nnunet_style_plan_keeps_coarse_axis_until_spacings_even_out() -> None:

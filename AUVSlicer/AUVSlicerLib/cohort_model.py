@@ -27,7 +27,6 @@ from auvcore.curation import (
     MANIFEST_NAME,
     SPLITS_NAME,
     ExclusionList,
-    atomic_write_bytes,
     load_exclusions,
     quantile_threshold,
     read_results,
@@ -37,6 +36,7 @@ from auvcore.curation import (
     write_manifest,
     write_splits_final,
 )
+from auvcore.files import atomic_write_bytes
 from auvcore.errors import InputError
 
 from .case_result import CaseResult, case_result_path, load_case_result
