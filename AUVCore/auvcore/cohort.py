@@ -292,6 +292,92 @@ def _write_table(table: pd.DataFrame, out: Path) -> None:
         os.replace(temporary, out / name)
 
 
+def score_cases(
+    specs: Sequence[CaseSpec],
+    out: str | Path,
+    settings: ScoreSettings,
+    scorer: CaseScorer | None = None,
+    progress: bool = True,
+    emit: Callable[[str], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
+) -> list[dict[str, Any]]:
+    """Score the cases of one shard into ``OUT/cases`` (resuming from the cache); returns their records.
+
+    ``shard = (i, n)`` takes every n-th case starting at i, so that n processes
+    or jobs can share a cohort; :func:`finalise_cohort` then merges them.
+    """
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard must be i/n with 0 <= i < n, got {index}/{count}")
+    out = Path(out)
+    (out / CASES_DIR).mkdir(parents=True, exist_ok=True)
+    scorer = scorer or CaseScorer(settings)
+    emit = emit or (lambda line: print(line, flush=True))
+    mine = list(specs)[index::count]
+    records: list[dict[str, Any]] = []
+    bar = tqdm(mine, desc="auv score", unit="case", disable=not progress, file=sys.stderr)
+    for number, spec in enumerate(bar, start=1):
+        key = None
+        try:
+            key, image_hash = scorer.case_key(spec)
+            record = _load_cached(case_path(out, spec.case_id), key)
+            status = "cached"
+            if record is None:
+                record = scorer.score(spec, key, image_hash)
+                status = "ok"
+        except InputError as error:
+            record, status = _error_record(spec, settings, error, key), "error"
+        write_json_atomic(case_path(out, spec.case_id), record)
+        records.append(record)
+        bar.set_postfix_str(f"{spec.case_id}: {status}")
+        emit(f"PROGRESS case={number}/{len(mine)} id={safe_file_name(spec.case_id)} status={status}")
+    return records
+
+
+def case_path(out: Path, case_id: str) -> Path:
+    return out / CASES_DIR / f"{safe_file_name(case_id)}.json"
+
+
+def load_records(specs: Sequence[CaseSpec], out: str | Path, settings: ScoreSettings) -> list[dict[str, Any]]:
+    """The per-case records of every case, as shards wrote them (for merging)."""
+    records = []
+    for spec in specs:
+        path = case_path(Path(out), spec.case_id)
+        try:
+            record = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise InputError(path, f"is missing: case {spec.case_id!r} has not been scored (is a shard unfinished?)") from None
+        except json.JSONDecodeError as error:
+            raise InputError(path, f"is not valid JSON ({error})") from None
+        if record.get("settings") != settings.key_dict() or record.get("backbone") != settings.backbone:
+            raise InputError(path, "was scored with other settings than this merge")
+        records.append(record)
+    return records
+
+
+def finalise_cohort(
+    records: Sequence[dict[str, Any]], out: str | Path, settings: ScoreSettings, reference: CohortReference | None = None
+) -> pd.DataFrame:
+    """The cohort AUV (or placement on ``reference``), ``reference.json`` and the results table."""
+    out = Path(out)
+    totals = np.array([np.nan if r["S"] is None else r["S"] for r in records], dtype=np.float64)
+    if reference is None:
+        result = cohort_auv(totals)
+        auv, reference = result.values, result.reference
+        if reference.n_cases:  # a cohort where no case scored has no scale to save
+            saved = {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": scoring_identity(settings)}
+            write_json_atomic(out / REFERENCE_JSON, saved)
+    else:
+        auv = reference.place(totals)
+    for record, value in zip(records, auv.tolist()):
+        if record["status"] == "ok":
+            record["auv"] = _json_number(value)
+            write_json_atomic(case_path(out, record["case_id"]), record)
+    table = results_table(records)
+    _write_table(table, out)
+    return table
+
+
 def score_cohort(
     specs: Sequence[CaseSpec],
     out: str | Path,
@@ -317,42 +403,5 @@ def score_cohort(
     Bad cases are recorded with ``status = error`` and a message naming the
     file and the problem; the others are scored. Nothing computed is lost.
     """
-    out = Path(out)
-    (out / CASES_DIR).mkdir(parents=True, exist_ok=True)
-    scorer = scorer or CaseScorer(settings)
-    emit = emit or (lambda line: print(line, flush=True))
-    records: list[dict[str, Any]] = []
-    bar = tqdm(specs, desc="auv score", unit="case", disable=not progress, file=sys.stderr)
-    for number, spec in enumerate(bar, start=1):
-        path = out / CASES_DIR / f"{safe_file_name(spec.case_id)}.json"
-        key = None
-        try:
-            key, image_hash = scorer.case_key(spec)
-            record = _load_cached(path, key)
-            status = "cached"
-            if record is None:
-                record = scorer.score(spec, key, image_hash)
-                status = "ok"
-        except InputError as error:
-            record, status = _error_record(spec, settings, error, key), "error"
-        write_json_atomic(path, record)
-        records.append(record)
-        bar.set_postfix_str(f"{spec.case_id}: {status}")
-        emit(f"PROGRESS case={number}/{len(specs)} id={safe_file_name(spec.case_id)} status={status}")
-
-    totals = np.array([np.nan if r["S"] is None else r["S"] for r in records], dtype=np.float64)
-    if reference is None:
-        result = cohort_auv(totals)
-        auv, reference = result.values, result.reference
-        if reference.n_cases:  # a cohort where no case scored has no scale to save
-            saved = {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": scoring_identity(settings)}
-            write_json_atomic(out / REFERENCE_JSON, saved)
-    else:
-        auv = reference.place(totals)
-    for record, value in zip(records, auv.tolist()):
-        if record["status"] == "ok":
-            record["auv"] = _json_number(value)
-            write_json_atomic(out / CASES_DIR / f"{safe_file_name(record['case_id'])}.json", record)
-    table = results_table(records)
-    _write_table(table, out)
-    return table
+    records = score_cases(specs, out, settings, scorer, progress, emit)
+    return finalise_cohort(records, out, settings, reference)

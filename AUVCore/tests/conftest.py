@@ -61,6 +61,16 @@ def small_cohort(sample_cohort: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 
 @pytest.fixture(scope="session")
+def scored(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``auv score`` of the small cohort in one process (tests copy it before changing it)."""
+    from auvcore.cli import main
+
+    out = tmp_path_factory.mktemp("scored")
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def litemedsam():
     """The real embedded LiteMedSAM on the CPU, loaded once."""
     from auvcore.backends import create_backend

@@ -16,13 +16,6 @@ from auvcore.cli import main
 from auvcore.spectrum import CohortReference
 
 
-@pytest.fixture(scope="module")
-def scored(small_cohort, tmp_path_factory):
-    out = tmp_path_factory.mktemp("scored")
-    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
-    return out
-
-
 def test_results_table_and_case_files(scored):
     table = pd.read_csv(scored / "results.csv")
     assert list(table["case_id"]) == ["ct_full", "ct_fast", "mr"]

@@ -1,15 +1,19 @@
-"""``auv score``: score one case or a cohort."""
+"""``auv score`` (one case, a cohort, a shard of one, or under torchrun) and ``auv merge``."""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+import pandas as pd
+
 from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, score_cohort, scoring_identity
+from ..cohort import CaseScorer, ScoreSettings, finalise_cohort, load_records, score_cases, score_cohort, scoring_identity
 from ..datasets import CaseSpec, discover_cases, read_label_names
 from ..imaging import DEFAULT_CT_WINDOW
 from ..reference import load_reference
+from ..spectrum import CohortReference
 
 
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
@@ -47,27 +51,82 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
     return discover_cases(target)
 
 
-def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    reference = None
-    if args.reference:
-        saved = load_reference(args.reference)
-        saved.check_compatible(settings.backbone, settings.mode, scoring_identity(settings))
-        reference = saved.scale
-    specs = _specs(args)
-    table = score_cohort(specs, args.out, settings, reference=reference, scorer=CaseScorer(settings), progress=not args.no_progress)
+def _reference(args: argparse.Namespace, settings: ScoreSettings) -> CohortReference | None:
+    if not args.reference:
+        return None
+    saved = load_reference(args.reference)
+    saved.check_compatible(settings.backbone, settings.mode, scoring_identity(settings))
+    return saved.scale
+
+
+def _report(table: pd.DataFrame, out: str) -> int:
     failed = table[table["status"] == "error"]
     for row in failed.itertuples():
         print(f"error: {row.case_id}: {row.error}")
-    print(f"scored {len(table) - len(failed)} of {len(table)} cases; results in {Path(args.out) / 'results.csv'}")
+    print(f"scored {len(table) - len(failed)} of {len(table)} cases; results in {Path(out) / 'results.csv'}")
     return 1 if len(failed) else 0
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n), 0-based.
+
+    Example:
+        >>> parse_shard("1/4")
+        (1, 4)
+    """
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return index, count
+
+
+def _torchrun_shard() -> tuple[int, int] | None:
+    """(rank, world size) when started by torchrun with more than one process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    reference = _reference(args, settings)
+    specs = _specs(args)
+    scorer = CaseScorer(settings)
+    if args.shard:
+        score_cases(specs, args.out, settings, scorer, progress=not args.no_progress, shard=args.shard)
+        print(f"shard {args.shard[0]}/{args.shard[1]} done; when every shard is, run: auv merge {args.target} --out {args.out}")
+        return 0
+    ranks = _torchrun_shard()
+    if ranks is None:
+        return _report(score_cohort(specs, args.out, settings, reference=reference, scorer=scorer, progress=not args.no_progress), args.out)
+    # torchrun: each rank scores its shard into the shared folder; rank 0 merges once all are done.
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    try:
+        score_cases(specs, args.out, settings, scorer, progress=False, shard=ranks)
+        dist.barrier()
+        if ranks[0] != 0:
+            return 0
+        return _report(finalise_cohort(load_records(specs, args.out, settings), args.out, settings, reference), args.out)
+    finally:
+        dist.destroy_process_group()
+
+
+def merge(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    specs = discover_cases(args.target)
+    return _report(finalise_cohort(load_records(specs, args.out, settings), args.out, settings, _reference(args, settings)), args.out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "score",
         help="score one case or a cohort",
-        description="Score IMAGE (with --label) or a DATASET (nnU-Net/Decathlon folder, images/+labels/ folder, flat folder, or CSV manifest).",
+        description="Score IMAGE (with --label) or a DATASET (nnU-Net/Decathlon folder, images/+labels/ folder, flat folder, or CSV manifest). "
+        "Under torchrun, the ranks share the cohort and rank 0 writes the results.",
     )
     parser.add_argument("target", metavar="IMAGE|DATASET")
     parser.add_argument("--label", help="label map of IMAGE (one-case scoring)")
@@ -75,5 +134,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--case-id", help="case id for one-case scoring (default: the image's name)")
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--reference", help="reference.json of a scored cohort: place the cases on its AUV scale")
+    parser.add_argument("--shard", type=parse_shard, metavar="I/N", help="score only every N-th case from the I-th (job arrays); then auv merge")
     add_scoring_options(parser)
     parser.set_defaults(func=run)
+
+    merger = subparsers.add_parser("merge", help="merge the shards of `auv score --shard` into results and a reference",
+                                   description="Merge OUT/cases of every shard of DATASET (scored with the same options) into OUT/results.csv and OUT/reference.json.")
+    merger.add_argument("target", metavar="DATASET")
+    merger.add_argument("--out", required=True, help="the results folder the shards wrote to")
+    merger.add_argument("--reference", help="place the cases on this saved cohort's scale instead")
+    add_scoring_options(merger)
+    merger.set_defaults(func=merge)
