@@ -327,7 +327,8 @@ def score_cases(
                 status = "ok"
         except InputError as error:
             record, status = _error_record(spec, settings, error, key), "error"
-        write_json_atomic(case_path(out, spec.case_id), record)
+        if status != "cached":
+            write_json_atomic(case_path(out, spec.case_id), record)
         records.append(record)
         bar.set_postfix_str(f"{spec.case_id}: {status}")
         emit(f"PROGRESS case={number}/{len(mine)} id={safe_file_name(spec.case_id)} status={status}")
@@ -370,7 +371,7 @@ def finalise_cohort(
     else:
         auv = reference.place(totals)
     for record, value in zip(records, auv.tolist()):
-        if record["status"] == "ok":
+        if record["status"] == "ok" and record["auv"] != _json_number(value):
             record["auv"] = _json_number(value)
             write_json_atomic(case_path(out, record["case_id"]), record)
     table = results_table(records)
