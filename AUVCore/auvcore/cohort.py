@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import math
 import os
@@ -38,9 +39,20 @@ from tqdm import tqdm
 from .backends import FoundationBackend, create_backend
 from .datasets import CaseSpec
 from .errors import InputError
-from .files import file_sha256, write_json_atomic
+from .files import atomic_write_bytes, file_sha256, write_json_atomic
 from .imaging import DEFAULT_CT_WINDOW, detect_modality, load_case, normalise_intensity
 from .reference import REFERENCE_NAME as REFERENCE_JSON
+from .scorers import (
+    CASE_SCORERS,
+    COHORT_SCORERS,
+    NEEDS_PROTOTYPES,
+    PAPER_SCORER,
+    Aggregate,
+    CaseInputs,
+    ScoreScale,
+    class_prototypes,
+    warn_if_class_sets_differ,
+)
 from .spectrum import CohortReference, class_spectra, cohort_auv
 
 Mode = Literal["classwise", "image"]
@@ -48,6 +60,8 @@ RESULTS_CSV = "results.csv"
 RESULTS_PARQUET = "results.parquet"
 CASES_DIR = "cases"
 ABSENT_CLASS = "absent from the label map"
+#: The record key of a case's class prototypes; they are saved beside its JSON as ``<case>.prototypes.npz``.
+PROTOTYPES = "prototypes"
 
 
 @dataclass(frozen=True)
@@ -65,6 +79,11 @@ class ScoreSettings:
         max_feature_gib: refuse a case whose feature tensor would exceed this.
         compile: ``torch.compile`` the model (litemedsam): a one-off compilation,
             then a faster decoder; worth it for cohorts, not for one small case.
+        scorers: the scorers to compute (:mod:`auvcore.scorers`); ``auv`` always.
+            Those beside ``auv`` need ``classwise`` mode.
+        aggregate: how class values become a case score over the cohort
+            (``paper``, ``mean``, ``max``; :mod:`auvcore.scorers.cohort_scores`).
+            Not in the cache key: it only changes the cohort stage.
     """
 
     backbone: str = "litemedsam"
@@ -75,13 +94,20 @@ class ScoreSettings:
     device: str = field(default="auto", compare=False)
     max_feature_gib: float = 8.0
     compile: bool = False
+    scorers: tuple[str, ...] = (PAPER_SCORER,)
+    aggregate: Aggregate = "paper"
+
+    def __post_init__(self) -> None:
+        if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
+            raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
 
     def key_dict(self) -> dict[str, Any]:
-        """The settings that define the scores (device and memory limit excluded)."""
+        """The settings that define a case's scores (device, memory limit and cohort aggregation excluded)."""
         data = asdict(self)
-        for volatile in ("device", "max_feature_gib", "checkpoint", "compile"):
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate"):
             data.pop(volatile)
         data["ct_window"] = list(self.ct_window)
+        data["scorers"] = list(self.scorers)
         return data
 
 
@@ -199,7 +225,12 @@ class CaseScorer:
         spectrum_start = time.perf_counter()
         scales = class_spectra(features.z, features.present)
         spectrum_seconds = time.perf_counter() - spectrum_start
-        del features.z
+        backend_timings, slices_encoded = features.timings, features.slices_encoded
+        names = ["image"] if mode == "image" else [spec.name_of(c) for c in class_ids]
+        extra_start = time.perf_counter()
+        scores, prototypes = self._extra_scores(CaseInputs(volume, case.labels, class_ids, case.spacing, features), names)
+        extra_seconds = time.perf_counter() - extra_start
+        del features
 
         classes = []
         for index, class_id in enumerate(class_ids):
@@ -213,9 +244,9 @@ class CaseScorer:
                 "missing_reason": scales.reasons[index],
             })
         absent = sorted(set(spec.class_names) - set(class_ids)) if mode == "classwise" else []
-        timings = {"io": io_seconds, **features.timings, "spectrum": spectrum_seconds}
+        timings = {"io": io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
         timings["total"] = time.perf_counter() - started
-        return {
+        record = {
             "case_id": spec.case_id,
             "image": str(spec.image),
             "label": None if spec.label is None else str(spec.label),
@@ -231,10 +262,38 @@ class CaseScorer:
             "settings": self.settings.key_dict(),
             "versions": dict(package_versions()),
             "timings": timings,
-            "slices_encoded": features.slices_encoded,
+            "slices_encoded": slices_encoded,
             "geometry": case.geometry.to_dict(),
             "cache_key": cache_key,
         }
+        if scores:
+            record["scores"] = scores
+        if prototypes is not None:
+            record[PROTOTYPES] = prototypes
+        return record
+
+    def _extra_scores(self, inputs: CaseInputs, names: list[str]) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+        """The per-case scorers' class (and slice) values, and the class prototypes the cohort scorers need."""
+        scores: dict[str, Any] = {}
+        for name in self.settings.scorers:
+            if name not in CASE_SCORERS:
+                continue
+            output = CASE_SCORERS[name](inputs)
+            keys = ["image"] if name == "image_auv" else names
+            entry: dict[str, Any] = {"classes": {k: _json_number(v) for k, v in zip(keys, output.per_class.tolist())}}
+            if output.per_slice is not None:
+                entry["slices"] = {
+                    k: [_json_number(v) for v in row] for k, row in zip(keys, output.per_slice.tolist()) if np.isfinite(row).any()
+                }
+            if output.reason:
+                entry["reason"] = output.reason
+            scores[name] = entry
+        prototypes = None
+        if NEEDS_PROTOTYPES & set(self.settings.scorers):
+            matrix = class_prototypes(inputs)
+            if matrix is not None:
+                prototypes = {name: row for name, row in zip(names, matrix) if np.all(np.isfinite(row))}
+        return scores, prototypes
 
 
 def _error_record(spec: CaseSpec, settings: ScoreSettings, error: Exception, cache_key: str | None) -> dict[str, Any]:
@@ -255,20 +314,44 @@ def _error_record(spec: CaseSpec, settings: ScoreSettings, error: Exception, cac
     }
 
 
-def _load_cached(path: Path, cache_key: str) -> dict[str, Any] | None:
+def _load_cached(path: Path, cache_key: str, settings: ScoreSettings) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    if isinstance(record, dict) and record.get("cache_key") == cache_key and record.get("status") == "ok":
-        return record
-    return None
+    if not (isinstance(record, dict) and record.get("cache_key") == cache_key and record.get("status") == "ok"):
+        return None
+    if NEEDS_PROTOTYPES & set(settings.scorers) and not prototypes_path(path).exists():
+        return None
+    return record
+
+
+def prototypes_path(case_json: Path) -> Path:
+    """Where a case's class prototypes lie, beside its JSON."""
+    return case_json.with_name(case_json.name.removesuffix(".json") + ".prototypes.npz")
+
+
+def _save_prototypes(case_json: Path, prototypes: dict[str, np.ndarray]) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, names=np.array(list(prototypes), dtype=str),
+             vectors=np.stack(list(prototypes.values())) if prototypes else np.zeros((0, 0), np.float32))
+    atomic_write_bytes(prototypes_path(case_json), buffer.getvalue())
+
+
+def load_prototypes(case_json: Path) -> dict[str, np.ndarray]:
+    """The class prototypes saved beside a case's JSON (empty when there are none)."""
+    path = prototypes_path(case_json)
+    if not path.exists():
+        return {}
+    with np.load(path) as data:
+        return {str(name): vector for name, vector in zip(data["names"], data["vectors"])}
 
 
 def results_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per case: case_id, auv, S, S_<class>..., status, error, backbone, mode, image, label."""
+    """One row per case: case_id, auv, S, S_<class>..., one column per extra scorer, status, error, backbone, mode, image, label."""
     rows = []
     class_columns: list[str] = []
+    scorer_columns: list[str] = []
     for record in records:
         row = {key: record.get(key) for key in ("case_id", "auv", "S")}
         for item in record.get("classes", []):
@@ -276,11 +359,15 @@ def results_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
             if column not in class_columns:
                 class_columns.append(column)
             row[column] = item["S"]
+        for name, value in record.get("case_scores", {}).items():
+            if name not in scorer_columns:
+                scorer_columns.append(name)
+            row[name] = value
         row.update({key: record.get(key) for key in ("status", "error", "backbone", "mode", "image", "label")})
         rows.append(row)
-    columns = ["case_id", "auv", "S", *class_columns, "status", "error", "backbone", "mode", "image", "label"]
+    columns = ["case_id", "auv", "S", *class_columns, *scorer_columns, "status", "error", "backbone", "mode", "image", "label"]
     table = pd.DataFrame(rows, columns=columns)
-    numeric = ["auv", "S", *class_columns]
+    numeric = ["auv", "S", *class_columns, *scorer_columns]
     table[numeric] = table[numeric].astype("float64")
     return table
 
@@ -320,7 +407,7 @@ def score_cases(
         key = None
         try:
             key, image_hash = scorer.case_key(spec)
-            record = _load_cached(case_path(out, spec.case_id), key)
+            record = _load_cached(case_path(out, spec.case_id), key, settings)
             status = "cached"
             if record is None:
                 record = scorer.score(spec, key, image_hash)
@@ -328,6 +415,9 @@ def score_cases(
         except InputError as error:
             record, status = _error_record(spec, settings, error, key), "error"
         if status != "cached":
+            prototypes = record.pop(PROTOTYPES, None)
+            if prototypes is not None:
+                _save_prototypes(case_path(out, spec.case_id), prototypes)
             write_json_atomic(case_path(out, spec.case_id), record)
         records.append(record)
         bar.set_postfix_str(f"{spec.case_id}: {status}")
@@ -356,23 +446,111 @@ def load_records(specs: Sequence[CaseSpec], out: str | Path, settings: ScoreSett
     return records
 
 
+def class_matrix(records: Sequence[dict[str, Any]], scorer: str) -> pd.DataFrame:
+    """One row per case (index: case id), one column per class: the scorer's class values (``auv``: S).
+
+    Cases that failed, and classes a case does not hold, are NaN.
+    """
+    rows = []
+    for record in records:
+        if record.get("status") != "ok":
+            rows.append({})
+        elif scorer == PAPER_SCORER:
+            rows.append({c["name"]: c["S"] for c in record.get("classes", []) if c.get("S") is not None})
+        else:
+            values = record.get("scores", {}).get(scorer, {}).get("classes", {})
+            rows.append({name: value for name, value in values.items() if value is not None})
+    return pd.DataFrame(rows, index=[r["case_id"] for r in records], dtype="float64")
+
+
+def add_cohort_scorers(records: Sequence[dict[str, Any]], scorers: Sequence[str], prototypes: Sequence[dict[str, np.ndarray]]) -> None:
+    """Put the cohort scorers' class values (``prototype``, ``mahalanobis``) into the records' ``scores``."""
+    for name in scorers:
+        if name not in COHORT_SCORERS:
+            continue
+        for record, values in zip(records, COHORT_SCORERS[name](prototypes)):
+            if record.get("status") == "ok":
+                record.setdefault("scores", {})[name] = {"classes": {k: _json_number(v) for k, v in sorted(values.items())}}
+
+
+def cohort_scores(
+    records: Sequence[dict[str, Any]],
+    scorers: Sequence[str],
+    aggregate: Aggregate,
+    scales: dict[str, ScoreScale] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, ScoreScale]]:
+    """Each scorer's case scores in [0, 1] (higher = more suspect) and the scales that gave them.
+
+    With ``scales`` (a saved cohort's), cases are placed on those; a scorer
+    without a saved scale is NaN. Otherwise each scale is fitted on ``records``.
+    """
+    values: dict[str, np.ndarray] = {}
+    fitted: dict[str, ScoreScale] = {}
+    for name in scorers:
+        matrix = class_matrix(records, name)
+        if scales is not None:
+            scale = scales.get(name)
+            values[name] = scale.place(matrix) if scale is not None else np.full(len(records), np.nan)
+            continue
+        if name == PAPER_SCORER:
+            warn_if_class_sets_differ(matrix, aggregate, "auv")
+        fitted[name] = ScoreScale.fit(matrix, aggregate, negative_log=name == PAPER_SCORER)
+        values[name] = fitted[name].place(matrix)
+    return values, fitted
+
+
 def finalise_cohort(
-    records: Sequence[dict[str, Any]], out: str | Path, settings: ScoreSettings, reference: CohortReference | None = None
+    records: Sequence[dict[str, Any]],
+    out: str | Path,
+    settings: ScoreSettings,
+    reference: CohortReference | None = None,
+    reference_scales: dict[str, ScoreScale] | None = None,
 ) -> pd.DataFrame:
-    """The cohort AUV (or placement on ``reference``), ``reference.json`` and the results table."""
+    """The cohort scores (or placement on a reference), ``reference.json`` and the results table.
+
+    ``auv`` with the paper's aggregation keeps its own saved scale
+    (``reference``); the other scorers and aggregations use ``reference_scales``.
+    The cohort scorers need the whole cohort, so they are not placed on a reference.
+    """
     out = Path(out)
+    before = [json.dumps(r, sort_keys=True) for r in records]
     totals = np.array([np.nan if r["S"] is None else r["S"] for r in records], dtype=np.float64)
-    if reference is None:
-        result = cohort_auv(totals)
-        auv, reference = result.values, result.reference
-        if reference.n_cases:  # a cohort where no case scored has no scale to save
-            saved = {**reference.to_dict(), "backbone": settings.backbone, "mode": settings.mode, "settings": scoring_identity(settings)}
-            write_json_atomic(out / REFERENCE_JSON, saved)
-    else:
+    placing = reference is not None or reference_scales is not None
+    if not placing:
+        add_cohort_scorers(records, settings.scorers, [load_prototypes(case_path(out, r["case_id"])) for r in records])
+    paper_auv = settings.aggregate == "paper"
+    if paper_auv and not placing:
+        warn_if_class_sets_differ(class_matrix(records, PAPER_SCORER), "paper", "auv")
+    others = [n for n in settings.scorers if not (paper_auv and n == PAPER_SCORER) and not (placing and n in COHORT_SCORERS)]
+    values, scales = cohort_scores(records, others, settings.aggregate, reference_scales if placing else None)
+    values.update({n: np.full(len(records), np.nan) for n in settings.scorers if placing and n in COHORT_SCORERS})
+    if not placing:
+        paper = cohort_auv(totals)
+        reference, auv = paper.reference, paper.values
+    elif reference is not None:
         auv = reference.place(totals)
-    for record, value in zip(records, auv.tolist()):
-        if record["status"] == "ok" and record["auv"] != _json_number(value):
-            record["auv"] = _json_number(value)
+    else:
+        auv = np.full(len(records), np.nan)
+    if not paper_auv:
+        auv = values.pop(PAPER_SCORER)
+    if not placing and reference is not None and reference.n_cases:  # a cohort where no case scored has no scale to save
+        saved = {
+            **reference.to_dict(),
+            "backbone": settings.backbone,
+            "mode": settings.mode,
+            "settings": scoring_identity(settings),
+            "aggregate": settings.aggregate,
+            "scales": {name: scale.to_dict() for name, scale in scales.items() if name not in COHORT_SCORERS},
+        }
+        write_json_atomic(out / REFERENCE_JSON, saved)
+    for index, (record, previous) in enumerate(zip(records, before)):
+        if record["status"] != "ok":
+            continue
+        record["auv"] = _json_number(float(auv[index]))
+        extra = {name: _json_number(float(column[index])) for name, column in values.items()}
+        if extra:
+            record["case_scores"] = extra
+        if json.dumps(record, sort_keys=True) != previous:
             write_json_atomic(case_path(out, record["case_id"]), record)
     table = results_table(records)
     _write_table(table, out)
@@ -387,6 +565,7 @@ def score_cohort(
     scorer: CaseScorer | None = None,
     progress: bool = True,
     emit: Callable[[str], None] | None = None,
+    reference_scales: dict[str, ScoreScale] | None = None,
 ) -> pd.DataFrame:
     """Score every case (resuming from the cache), then the cohort AUV; returns the results table.
 
@@ -394,7 +573,7 @@ def score_cohort(
         specs: the cases (:func:`auvcore.datasets.discover_cases`).
         out: the results folder.
         settings: scoring settings.
-        reference: place cases on this saved cohort's scale instead of
+        reference: place cases on this saved cohort's AUV scale instead of
             normalising over ``specs``.
         scorer: reuse a scorer (and its loaded model) across calls.
         progress: show a progress bar on stderr.
@@ -405,4 +584,4 @@ def score_cohort(
     file and the problem; the others are scored. Nothing computed is lost.
     """
     records = score_cases(specs, out, settings, scorer, progress, emit)
-    return finalise_cohort(records, out, settings, reference)
+    return finalise_cohort(records, out, settings, reference, reference_scales)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .scorers import ScoreScale
 from .spectrum import CohortReference
 
 REFERENCE_NAME = "reference.json"
@@ -37,6 +38,9 @@ class SavedReference:
     mode: str
     settings: dict[str, Any]
     path: Path
+    aggregate: str = "paper"
+    #: The scales of the other scorers and aggregations (:class:`auvcore.scorers.ScoreScale`), by scorer.
+    scales: dict[str, ScoreScale] = field(default_factory=dict)
 
     def check_compatible(self, backbone: str, mode: str, settings: dict[str, Any] | None = None) -> None:
         """Raise InputError (naming the reference file) when a case was scored differently."""
@@ -86,6 +90,10 @@ def load_reference(path: str | Path) -> SavedReference:
         raise InputError(path, f"is not a cohort reference of `auv score` (missing or malformed {error})") from None
     if not isinstance(settings, dict):
         raise InputError(path, "has \"settings\" that is not an object")
+    try:
+        scales = {name: ScoreScale.from_dict(value) for name, value in (data.get("scales") or {}).items()}
+    except (TypeError, KeyError, ValueError, AttributeError) as error:
+        raise InputError(path, f"has malformed \"scales\" ({error})") from None
     if not (math.isfinite(scale.a_min) and math.isfinite(scale.a_max)) or scale.a_min > scale.a_max or scale.n_cases < 1:
         raise InputError(path, f"holds no usable range (a_min={scale.a_min}, a_max={scale.a_max}, n_cases={scale.n_cases}); was any case of the cohort scored?")
-    return SavedReference(scale, backbone, mode, settings, path)
+    return SavedReference(scale, backbone, mode, settings, path, str(data.get("aggregate", "paper")), scales)

@@ -218,3 +218,17 @@ def test_image_features_reuse_the_encoded_slices(classwise, mr_crop: tuple[np.nd
     assert backend.feature_bytes(volume.shape, 1, "image") == features.z.numel() * 4
     value = float(class_spectra(features.z, features.present).values[0])
     assert 0.0 <= value <= 1.0
+
+
+def test_the_label_aware_scorers_run_on_medsam2_features(classwise, mr_crop: tuple[np.ndarray, np.ndarray]) -> None:
+    from auvcore.scorers import CASE_SCORERS, CaseInputs, class_prototypes
+
+    volume, labels = mr_crop
+    assert classwise.grid == (MASK_SIZE, MASK_SIZE)
+    assert classwise.embeddings is not None and {tuple(e.shape) for e in classwise.embeddings.values()} == {EMBEDDING_SHAPE}
+    inputs = CaseInputs(volume, labels, CLASS_IDS, (3.0, 3.0, 3.0), classwise)
+    for name, scorer in CASE_SCORERS.items():
+        output = scorer(inputs)
+        assert output.reason is None, name
+        assert np.isfinite(output.per_class[0]), name  # the liver spans every slice of the crop
+    assert np.isfinite(class_prototypes(inputs)[0]).all()

@@ -38,11 +38,13 @@ from auvcore.curation import (
 )
 from auvcore.files import atomic_write_bytes
 from auvcore.errors import InputError
+from auvcore.scorers import SCORERS
 
 from .case_result import CaseResult, case_result_path, load_case_result
 
 AUTOSAVE_NAME = "exclusions.autosave.json"
-#: Columns the browser shows first, in this order; per-class S columns follow.
+#: Columns the browser shows first, in this order; the extra scorers' columns
+#: (``auv score --scorers``), then the per-class S columns follow.
 SUMMARY_COLUMNS = ("case_id", "auv", "S", "excluded", "decision", "status")
 
 
@@ -78,7 +80,8 @@ class CohortModel:
         if "status" not in rows.columns:
             rows["status"] = "ok"
         class_columns = [c for c in rows.columns if c.startswith("S_")]
-        rows = rows[[*SUMMARY_COLUMNS, *class_columns]]
+        scorer_columns = [c for c in SCORERS if c != "auv" and c in rows.columns]
+        rows = rows[[*SUMMARY_COLUMNS, *scorer_columns, *class_columns]]
         if sort_by not in rows.columns:
             raise KeyError(f"no column {sort_by!r}; the columns are {list(rows.columns)}")
         return rows.sort_values(sort_by, ascending=not descending, na_position="last", kind="stable").reset_index(drop=True)

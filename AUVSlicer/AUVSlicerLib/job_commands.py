@@ -29,7 +29,8 @@ class ScoreSettings:
     ``dataset`` is a dataset folder or CSV manifest, or one image when ``label``
     is given (then ``label_names``, a dataset.json-style file, names its classes
     and ``case_id`` names the case). ``reference`` places the cases on a saved
-    cohort's AUV scale.
+    cohort's AUV scale. ``scorers`` (e.g. ``all``) adds the label-aware
+    scorers' columns, which the cohort browser can sort by.
     """
 
     dataset: str
@@ -42,6 +43,7 @@ class ScoreSettings:
     mode: Literal["classwise", "image"] = "classwise"
     device: Device = "auto"
     reference: str = ""
+    scorers: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def score_command(python: str, settings: ScoreSettings) -> list[str]:
     if settings.checkpoint:
         arguments += ["--checkpoint", settings.checkpoint]
     arguments += ["--mode", settings.mode, "--device", settings.device]
+    if settings.scorers:
+        arguments += ["--scorers", settings.scorers]
     if settings.reference:
         arguments += ["--reference", settings.reference]
     # The PROGRESS lines carry the progress; a redrawn bar would only flood the log.

@@ -26,12 +26,20 @@ class CaseFeatures:
         present: bool (C, D), the rows (slices) that hold a prompt for the class.
         timings: seconds spent per stage, e.g. ``{"encoder": 3.1, "decoder": 0.8}``.
         slices_encoded: how many slices went through the image encoder.
+        grid: (h, w) of one row of ``z`` in classwise mode, when each row is a
+            map covering the whole slice (the mask logits); label-aware
+            scorers (:mod:`auvcore.scorers`) compare it with the labels.
+        embeddings: the image-encoder embedding (K, h', w') of each encoded
+            slice, cropped to the slice's area, kept in classwise mode for the
+            label-aware scorers; None where a backend does not expose them.
     """
 
     z: torch.Tensor
     present: torch.Tensor
     timings: dict[str, float] = field(default_factory=dict)
     slices_encoded: int = 0
+    grid: tuple[int, int] | None = None
+    embeddings: dict[int, torch.Tensor] | None = None
 
 
 @runtime_checkable

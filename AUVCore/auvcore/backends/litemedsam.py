@@ -174,7 +174,11 @@ class LiteMedSAMBackend:
             z[torch.from_numpy(classes).to(self.device), d] = logits[:, 0, :h, :w].reshape(len(classes), -1).float()
             decoder_seconds += time.perf_counter() - start
         present = torch.from_numpy(prompts.present).to(self.device)
-        return CaseFeatures(z, present, {"encoder": encoder_seconds, "decoder": decoder_seconds}, n_encoded)
+        rows_h, rows_w = math.ceil(h / EMBEDDING_STRIDE), math.ceil(w / EMBEDDING_STRIDE)
+        cropped = {d: embeddings[d][:, :rows_h, :rows_w] for d in touched}
+        return CaseFeatures(
+            z, present, {"encoder": encoder_seconds, "decoder": decoder_seconds}, n_encoded, grid=(h, w), embeddings=cropped
+        )
 
     @torch.inference_mode()
     def image_features(self, volume: np.ndarray, image_key: str | None = None) -> CaseFeatures:

@@ -282,6 +282,9 @@ class MedSAM2Backend:
             # "decoder": the whole tracking step (memory attention, mask decoder, memory encoder).
             timings={"encoder": encoder_seconds, "decoder": propagation_seconds},
             slices_encoded=encoded,
+            # Slices are resized whole to the input size, so both maps cover the whole slice.
+            grid=(MASK_SIZE, MASK_SIZE),
+            embeddings={d: frames[d][1]["backbone_fpn"][-1][0].float() for d in needed},
         )
 
     def image_features(self, volume: np.ndarray, image_key: str | None = None) -> CaseFeatures:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, finalise_cohort, load_records, score_cases, score_cohort, scoring_identity
+from ..cohort import CaseScorer, ScoreSettings, finalise_cohort, load_records, score_cases, scoring_identity
 from ..datasets import CaseSpec, discover_cases, read_label_names
 from ..imaging import DEFAULT_CT_WINDOW
-from ..reference import load_reference
-from ..spectrum import CohortReference
+from ..errors import InputError
+from ..reference import SavedReference, load_reference
+from ..scorers import AGGREGATES, SCORERS, ClassSetWarning, parse_scorers
 
 
-def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = "auv") -> None:
     """Options shared by every command that runs a backbone."""
     parser.add_argument("--backbone", default="litemedsam", choices=available_backends(), help="foundation model (default: litemedsam, embedded)")
     parser.add_argument("--checkpoint", help="weights file (required for medsam2; a fine-tuned LiteMedSAM otherwise)")
@@ -26,10 +29,29 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ct-window", nargs=2, type=float, default=DEFAULT_CT_WINDOW, metavar=("LOW", "HIGH"), help="CT window in HU (default: -160 240)")
     parser.add_argument("--max-memory", type=float, default=8.0, metavar="GIB", help="refuse cases whose features exceed this (default: 8)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model: a one-off compilation, then faster scoring (cohorts)")
+    parser.add_argument("--scorers", default=default_scorers, type=_scorers,
+                        help=f"comma-separated scorers beside auv, or 'all' (default: {default_scorers}); one results column each: "
+                        + ", ".join(SCORERS))
+    parser.add_argument("--aggregate", default="paper", choices=AGGREGATES,
+                        help="class values -> case score: paper (sum, as the paper), mean or max of per-class normalised values (default: paper)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _scorers(text: str) -> tuple[str, ...]:
+    try:
+        return parse_scorers(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def settings_from(args: argparse.Namespace) -> ScoreSettings:
+    try:
+        return _settings(args)
+    except ValueError as error:
+        raise InputError("--scorers", str(error)) from None
+
+
+def _settings(args: argparse.Namespace) -> ScoreSettings:
     return ScoreSettings(
         backbone=args.backbone,
         checkpoint=args.checkpoint,
@@ -39,6 +61,8 @@ def settings_from(args: argparse.Namespace) -> ScoreSettings:
         device=args.device,
         max_feature_gib=args.max_memory,
         compile=args.compile,
+        scorers=args.scorers if isinstance(args.scorers, tuple) else parse_scorers(args.scorers),
+        aggregate=args.aggregate,
     )
 
 
@@ -51,12 +75,32 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
     return discover_cases(target)
 
 
-def _reference(args: argparse.Namespace, settings: ScoreSettings) -> CohortReference | None:
+def _reference(args: argparse.Namespace, settings: ScoreSettings) -> SavedReference | None:
     if not args.reference:
         return None
     saved = load_reference(args.reference)
     saved.check_compatible(settings.backbone, settings.mode, scoring_identity(settings))
-    return saved.scale
+    if settings.aggregate != saved.aggregate:
+        raise InputError(saved.path, f"was made with --aggregate {saved.aggregate}, not {settings.aggregate}")
+    return saved
+
+
+def _placement(saved: SavedReference | None) -> dict:
+    """finalise_cohort's reference arguments for a saved cohort (none: normalise over the cases scored)."""
+    return {} if saved is None else {"reference": saved.scale, "reference_scales": saved.scales}
+
+
+def _finalise(records: list[dict], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
+    """finalise_cohort, with its warnings (e.g. differing class sets) as ``auv: warning:`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ClassSetWarning)
+        table = finalise_cohort(records, out, settings, **_placement(saved))
+    for warning in caught:
+        if issubclass(warning.category, ClassSetWarning):
+            print(f"auv: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return table
 
 
 def _report(table: pd.DataFrame, out: str) -> int:
@@ -100,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ranks = _torchrun_shard()
     if ranks is None:
-        return _report(score_cohort(specs, args.out, settings, reference=reference, scorer=scorer, progress=not args.no_progress), args.out)
+        records = score_cases(specs, args.out, settings, scorer, progress=not args.no_progress)
+        return _report(_finalise(records, args.out, settings, reference), args.out)
     # torchrun: each rank scores its shard into the shared folder; rank 0 merges once all are done.
     import torch.distributed as dist
 
@@ -110,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         dist.barrier()
         if ranks[0] != 0:
             return 0
-        return _report(finalise_cohort(load_records(specs, args.out, settings), args.out, settings, reference), args.out)
+        return _report(_finalise(load_records(specs, args.out, settings), args.out, settings, reference), args.out)
     finally:
         dist.destroy_process_group()
 
@@ -118,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 def merge(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     specs = discover_cases(args.target)
-    return _report(finalise_cohort(load_records(specs, args.out, settings), args.out, settings, _reference(args, settings)), args.out)
+    return _report(_finalise(load_records(specs, args.out, settings), args.out, settings, _reference(args, settings)), args.out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -43,6 +43,15 @@ def test_the_table_sorts_by_any_column_with_missing_values_last(results_folder):
         model.table("volume")
 
 
+def test_the_extra_scorers_columns_are_shown_and_sortable(results_folder):
+    results = pd.read_csv(results_folder / "results.csv")
+    results.insert(4, "agreement", [0.2, 0.1, None, None, 0.9, 0.4, 0.3, 0.0, 0.5, 0.6])
+    results.to_csv(results_folder / "results.csv", index=False)
+    table = CohortModel(results_folder).table("agreement", descending=True)
+    assert list(table.columns[6:8]) == ["agreement", "S_liver"]
+    assert table["case_id"].tolist()[:2] == ["case_04", "case_09"]
+
+
 def test_case_files_resolve_relative_paths_against_the_folder(results_folder):
     image, label = CohortModel(results_folder).case_files("case_00")
     assert image == results_folder / "example_ct_sm.nii.gz" and image.exists() and label.exists()

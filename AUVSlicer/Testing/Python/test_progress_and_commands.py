@@ -53,12 +53,13 @@ def test_other_and_malformed_lines_are_log_text(line):
 def test_score_command_for_one_case_has_every_setting():
     settings = ScoreSettings(dataset="/d/img 1.nii.gz", label="/d/lab.nii.gz", label_names="/d/labels.json",
                              case_id="c1", output="/o", backbone="medsam2", checkpoint="/w/m.pt", mode="classwise",
-                             device="cuda", reference="/r/reference.json")
+                             device="cuda", reference="/r/reference.json", scorers="all")
     command = score_command("/py", settings)
     assert command[:3] == ["/py", "-c", CLI_ENTRY]
     assert command[3:] == ["score", "/d/img 1.nii.gz", "--label", "/d/lab.nii.gz", "--label-names", "/d/labels.json",
                            "--case-id", "c1", "--out", "/o", "--backbone", "medsam2", "--checkpoint", "/w/m.pt",
-                           "--mode", "classwise", "--device", "cuda", "--reference", "/r/reference.json", "--no-progress"]
+                           "--mode", "classwise", "--device", "cuda", "--scorers", "all", "--reference", "/r/reference.json",
+                           "--no-progress"]
 
 
 def test_train_command_with_exclusions_and_resume():
@@ -82,7 +83,7 @@ def test_the_built_score_command_is_accepted_by_the_real_cli():
     """The real ``auv`` parser accepts every option the module passes (``--help`` ends before scoring)."""
     command = score_command(sys.executable, ScoreSettings(dataset="img.nii.gz", label="lab.nii.gz",
                                                           label_names="l.json", case_id="c", output="/tmp/o",
-                                                          reference="r.json"))
+                                                          reference="r.json", scorers="all"))
     parser_check = command[:3] + ["score", "--help"]
     result = subprocess.run(parser_check, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,51 @@
+"""Scorers beside the paper's measure, all from the same foundation-model pass.
+
+``auv`` is the paper's measure (:mod:`auvcore.spectrum`). The others are
+comparison baselines and label-aware scores (:mod:`.case_scores`,
+:mod:`.cohort_scores`); ``auv audit`` measures which of them finds which
+annotation or image error on a user's own cohort.
+
+Example:
+    >>> parse_scorers("auv,agreement")
+    ('auv', 'agreement')
+    >>> "prototype" in parse_scorers("all")
+    True
+"""
+
+from __future__ import annotations
+
+from .case_scores import CASE_SCORERS, CaseInputs, ScorerOutput, class_prototypes
+from .cohort_scores import AGGREGATES, COHORT_SCORERS, Aggregate, ClassSetWarning, ScoreScale, warn_if_class_sets_differ
+
+PAPER_SCORER = "auv"
+#: Every scorer, in the order of the results table's columns.
+SCORERS: tuple[str, ...] = (PAPER_SCORER, *CASE_SCORERS, *COHORT_SCORERS)
+#: Scorers that read the embeddings' inside-label prototypes.
+NEEDS_PROTOTYPES = frozenset(COHORT_SCORERS)
+
+
+def parse_scorers(text: str) -> tuple[str, ...]:
+    """``"auv,agreement"`` or ``"all"`` -> the scorer names (``auv`` always first)."""
+    names = list(SCORERS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        raise ValueError(f"unknown scorer(s) {', '.join(unknown)}; choose from {', '.join(SCORERS)} or 'all'")
+    return (PAPER_SCORER, *dict.fromkeys(n for n in names if n != PAPER_SCORER))
+
+
+__all__ = [
+    "AGGREGATES",
+    "Aggregate",
+    "CASE_SCORERS",
+    "COHORT_SCORERS",
+    "CaseInputs",
+    "ClassSetWarning",
+    "NEEDS_PROTOTYPES",
+    "PAPER_SCORER",
+    "SCORERS",
+    "ScoreScale",
+    "ScorerOutput",
+    "class_prototypes",
+    "parse_scorers",
+    "warn_if_class_sets_differ",
+]

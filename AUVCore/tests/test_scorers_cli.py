@@ -1,0 +1,88 @@
+"""``auv score --scorers ... --aggregate ...`` on the real small cohort with the real LiteMedSAM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from auvcore.cli import main
+from auvcore.scorers import SCORERS
+
+EXTRA = [name for name in SCORERS if name != "auv"]
+
+
+@pytest.fixture(scope="module")
+def scored_all(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("scored_all")
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress",
+                 "--scorers", "all"]) == 0
+    return out
+
+
+def test_every_scorer_is_a_results_column_in_the_unit_interval(scored_all: Path):
+    table = pd.read_csv(scored_all / "results.csv")
+    assert list(table.columns[:3]) == ["case_id", "auv", "S"]
+    assert EXTRA == [c for c in table.columns if c in EXTRA]  # one column each, in the registry's order
+    for name in EXTRA:
+        values = table[name].dropna()
+        assert len(values) == 3, name  # liver and spleen are in all three cases, so even the cohort scorers score each
+        assert values.between(0, 1).all() and values.max() == 1.0 and values.min() == 0.0, name
+
+
+def test_case_json_holds_class_and_slice_values_and_the_prototypes_lie_beside_it(scored_all: Path):
+    record = json.loads((scored_all / "cases" / "ct_full.json").read_text())
+    assert record["settings"]["scorers"] == list(SCORERS)
+    agreement = record["scores"]["agreement"]
+    assert set(agreement["classes"]) == {"liver", "spleen", "kidney_right", "stomach"}
+    assert all(0 <= v <= 1 for v in agreement["classes"].values())
+    liver_slices = agreement["slices"]["liver"]
+    assert len(liver_slices) == 6 and all(v is None or 0 <= v <= 1 for v in liver_slices)
+    assert set(record["scores"]["image_auv"]["classes"]) == {"image"}
+    # Three cases hold liver and spleen; kidney_right and stomach are only in the two CT labelings.
+    assert set(record["scores"]["prototype"]["classes"]) == {"liver", "spleen"}
+    with np.load(scored_all / "cases" / "ct_full.prototypes.npz") as saved:
+        assert saved["vectors"].shape == (4, 256)
+    assert set(record["case_scores"]) == set(EXTRA)
+    assert record["timings"]["scorers"] < record["timings"]["decoder"]  # no second model pass
+
+
+def test_aggregation_is_a_cohort_stage_and_the_paper_sum_warns_for_different_class_sets(scored_all: Path, small_cohort: Path, tmp_path: Path, capsys):
+    out = tmp_path / "again"
+    shutil.copytree(scored_all, out)
+    arguments = ["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress", "--scorers", "all"]
+    assert main(arguments) == 0
+    assert "auv: warning: auv: the cases hold different class sets (2 to 4 classes)" in capsys.readouterr().err
+    assert main([*arguments, "--aggregate", "max"]) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.err  # per-class normalisation does not follow the class count
+    assert captured.out.count("status=cached") == 3  # nothing rescored: aggregation is not in the cache key
+    table = pd.read_csv(out / "results.csv")
+    paper = pd.read_csv(scored_all / "results.csv")
+    assert not np.allclose(table["auv"], paper["auv"])
+    reference = json.loads((out / "reference.json").read_text())
+    assert reference["aggregate"] == "max" and set(reference["scales"]) == {"auv", *EXTRA} - {"prototype", "mahalanobis"}
+
+
+def test_a_case_placed_on_a_saved_cohort_gets_every_scale_but_the_cohort_scorers(scored_all: Path, small_cohort: Path, tmp_path: Path):
+    out = tmp_path / "placed"
+    shutil.copytree(scored_all / "cases", out / "cases")
+    assert main(["score", str(small_cohort / "ct.nii.gz"), "--label", str(small_cohort / "ct_fast.nii.gz"),
+                 "--label-names", str(small_cohort / "labels.json"), "--case-id", "ct_fast", "--out", str(out),
+                 "--device", "cpu", "--no-progress", "--scorers", "all", "--reference", str(scored_all)]) == 0
+    placed = pd.read_csv(out / "results.csv").iloc[0]
+    cohort = pd.read_csv(scored_all / "results.csv").set_index("case_id").loc["ct_fast"]
+    for name in ["auv", *EXTRA]:
+        if name in ("prototype", "mahalanobis"):
+            assert np.isnan(placed[name])
+        else:
+            assert placed[name] == pytest.approx(cohort[name]), name
+
+
+def test_label_aware_scorers_need_classwise_mode(small_cohort: Path, tmp_path: Path, capsys):
+    assert main(["score", str(small_cohort / "ct.nii.gz"), "--mode", "image", "--out", str(tmp_path), "--scorers", "agreement"]) == 2
+    assert "need --mode classwise" in capsys.readouterr().err
