@@ -25,11 +25,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+import SimpleITK as sitk
 
 from .files import atomic_write_bytes, file_sha256
 
@@ -126,3 +129,48 @@ def fetch_sample_cohort(folder: str | Path, sdist: str | Path | None = None) -> 
     rows += [f"{case},{image},{label},labels_{task}.json" for case, image, label, task in CASES]
     atomic_write_bytes(folder / MANIFEST_NAME, ("\n".join(rows) + "\n").encode())
     return folder / MANIFEST_NAME
+
+
+#: (case prefix, image, label, class map) of the volumes cut into slabs by :func:`build_slab_cohort`.
+SLAB_SOURCES = (
+    ("ct_full", "example_ct_sm.nii.gz", "example_seg.nii.gz", "total"),
+    ("ct_fast", "example_ct_sm.nii.gz", "example_seg_fast.nii.gz", "total"),
+    ("mr", "example_mr_sm.nii.gz", "example_seg_mr.nii.gz", "total_mr"),
+)
+
+
+def build_slab_cohort(sample: str | Path, out: str | Path, slices: int = 6, stride: int = 4, limit: int | None = None) -> Path:
+    """Cut the sample volumes into slabs of ``slices`` axial slices: a cohort of many real cases.
+
+    Two cases and their labels are rarely enough to audit a score, so the
+    audit's figures on the sample data use this cohort: slabs every ``stride``
+    slices of the CT (once with the full model's labels, once with the fast
+    model's, adjacent so they share image embeddings) and of the MR.
+    ``limit`` keeps the first slabs of each source only. Returns the manifest.
+
+    Example:
+        >>> manifest = build_slab_cohort("Testing/data/sample_cohort", "slabs")  # doctest: +SKIP
+    """
+    sample, out = Path(sample), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows: dict[int, list[str]] = {}
+    for prefix, image_name, label_name, task in SLAB_SOURCES:
+        image, labels = sitk.ReadImage(str(sample / image_name)), sitk.ReadImage(str(sample / label_name))
+        depth = image.GetSize()[2]
+        starts = list(range(0, depth - slices + 1, stride))[:limit]
+        for number, start in enumerate(starts):
+            case_id = f"{prefix}_z{start:02d}"
+            image_file = f"{prefix.split('_')[0]}_z{start:02d}_image.nii.gz"
+            label_file = f"{case_id}_label.nii.gz"
+            for volume, name in ((image, image_file), (labels, label_file)):
+                if not (out / name).exists():
+                    slab = volume[:, :, start : start + slices]  # keeps the slab's origin
+                    temporary = out / f".{name}.tmp.nii.gz"
+                    sitk.WriteImage(slab, str(temporary), useCompression=True)
+                    os.replace(temporary, out / name)
+            names = os.path.relpath(sample / f"labels_{task}.json", out)
+            rows.setdefault(number + (1000 if prefix == "mr" else 0), []).append(f"{case_id},{image_file},{label_file},{names}")
+    manifest = out / MANIFEST_NAME
+    lines = ["case_id,image,label,label_names", *(row for key in sorted(rows) for row in rows[key])]
+    atomic_write_bytes(manifest, ("\n".join(lines) + "\n").encode())
+    return manifest

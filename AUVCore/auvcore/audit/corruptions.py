@@ -1,0 +1,160 @@
+"""Corruptions planted in a copy of a case: the errors an audit must find.
+
+Arrays are in SimpleITK order (slice, row, column); "in-plane" is the last two
+axes. Label corruptions change one structure (two for a swap), as a careless
+annotation would; image corruptions change the whole volume. Each function
+takes copies and returns ``(image, labels, detail)``; ``detail`` says what
+was changed and how many voxels.
+
+Default magnitudes are small: a couple of voxels, a third of a structure's
+slices. ``auv audit --magnitude kind=value`` changes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from scipy import ndimage
+
+LABEL_KINDS: tuple[str, ...] = ("dilate", "erode", "shift", "dropout", "blob", "swap")
+IMAGE_KINDS: tuple[str, ...] = ("noise", "blur")
+KINDS: tuple[str, ...] = (*LABEL_KINDS, *IMAGE_KINDS)
+
+#: kind -> (default magnitude, what it means)
+MAGNITUDES: dict[str, tuple[float, str]] = {
+    "dilate": (2, "in-plane dilation radius in voxels (into background only)"),
+    "erode": (2, "in-plane erosion radius in voxels"),
+    "shift": (3, "in-plane shift in voxels, in a random direction"),
+    "dropout": (0.3, "fraction of the structure's slices whose label is removed"),
+    "blob": (3, "radius in voxels of a spurious blob of the class placed away from it"),
+    "swap": (1, "unused: two structures exchange labels"),
+    "noise": (0.3, "Gaussian noise, as a fraction of the intensity standard deviation inside the labels"),
+    "blur": (1.0, "in-plane Gaussian blur sigma in voxels"),
+}
+#: A structure can be corrupted when it holds this many voxels on at least MIN_SLICES slices.
+MIN_VOXELS = 50
+MIN_SLICES = 3
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """What was planted in one case."""
+
+    kind: str
+    magnitude: float
+    classes: tuple[int, ...]
+    changed_voxels: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "magnitude": self.magnitude, "classes": " ".join(map(str, self.classes)),
+                "changed_voxels": self.changed_voxels}
+
+
+def eligible_classes(labels: np.ndarray) -> list[int]:
+    """Structures big enough to corrupt: MIN_VOXELS voxels over at least MIN_SLICES slices."""
+    ids, counts = np.unique(labels[labels > 0], return_counts=True)
+    return [int(c) for c, n in zip(ids, counts) if n >= MIN_VOXELS and (labels == c).any(axis=(1, 2)).sum() >= MIN_SLICES]
+
+
+def applicable(kind: str, labels: np.ndarray) -> bool:
+    """Whether ``kind`` can be planted in a case with these labels."""
+    needed = 2 if kind == "swap" else 0 if kind in IMAGE_KINDS else 1
+    return len(eligible_classes(labels)) >= needed
+
+
+def _disk(radius: int) -> np.ndarray:
+    """A (1, 2r+1, 2r+1) in-plane disk: morphology slice by slice."""
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return (x**2 + y**2 <= radius**2)[None]
+
+
+def _dilate(image, labels, target, magnitude, rng):
+    grown = ndimage.binary_dilation(labels == target, structure=_disk(int(magnitude))) & (labels == 0)
+    labels[grown] = target
+    return int(grown.sum())
+
+
+def _erode(image, labels, target, magnitude, rng):
+    mask = labels == target
+    lost = mask & ~ndimage.binary_erosion(mask, structure=_disk(int(magnitude)))
+    labels[lost] = 0
+    return int(lost.sum())
+
+
+def _shift(image, labels, target, magnitude, rng):
+    angle = rng.uniform(0, 2 * np.pi)
+    offset = (0, int(round(magnitude * np.sin(angle))), int(round(magnitude * np.cos(angle))))
+    mask = labels == target
+    moved = ndimage.shift(mask, offset, order=0, mode="constant", cval=False)
+    labels[mask] = 0
+    placed = moved & (labels == 0)
+    labels[placed] = target
+    return int((mask ^ placed).sum())
+
+
+def _dropout(image, labels, target, magnitude, rng):
+    slices = np.flatnonzero((labels == target).any(axis=(1, 2)))
+    count = max(1, int(round(magnitude * len(slices))))
+    # Drop slices inside the structure's range, so the error is a gap, not a shortened end.
+    inner = slices[1:-1] if len(slices) > 2 else slices
+    dropped = rng.choice(inner, size=min(count, len(inner)), replace=False)
+    lost = np.zeros_like(labels, dtype=bool)
+    lost[dropped] = labels[dropped] == target
+    labels[lost] = 0
+    return int(lost.sum())
+
+
+def _blob(image, labels, target, magnitude, rng):
+    radius = int(magnitude)
+    far = ~ndimage.binary_dilation(labels == target, structure=_disk(3 * radius))
+    body = image > np.percentile(image, 25)  # inside the body, not in the air around it
+    candidates = np.argwhere(far & body & (labels == 0))
+    if len(candidates) == 0:
+        candidates = np.argwhere(far)
+    centre = candidates[rng.integers(len(candidates))]
+    z, y, x = np.ogrid[: labels.shape[0], : labels.shape[1], : labels.shape[2]]
+    ball = ((y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius**2) & (np.abs(z - centre[0]) <= max(1, radius // 2))
+    placed = ball & (labels == 0)
+    labels[placed] = target
+    return int(placed.sum())
+
+
+PLANTERS: dict[str, Callable[..., int]] = {
+    "dilate": _dilate, "erode": _erode, "shift": _shift, "dropout": _dropout, "blob": _blob,
+}
+
+
+def plant(kind: str, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, magnitude: float | None = None
+          ) -> tuple[np.ndarray, np.ndarray, Corruption]:
+    """Plant one corruption of ``kind`` in copies of ``image`` and ``labels``.
+
+    Example:
+        >>> labels = np.zeros((4, 12, 12), np.uint8); labels[:, 3:8, 3:8] = 1
+        >>> image = np.random.default_rng(0).normal(size=labels.shape)
+        >>> _, corrupted, what = plant("dilate", image, labels, np.random.default_rng(0), 1)
+        >>> what.kind, what.classes, int((corrupted == 1).sum() - (labels == 1).sum()) == what.changed_voxels
+        ('dilate', (1,), True)
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown corruption {kind!r}; choose from {', '.join(KINDS)}")
+    magnitude = MAGNITUDES[kind][0] if magnitude is None else magnitude
+    image, labels = image.copy(), labels.copy()
+    if kind == "noise":
+        inside = image[labels > 0] if (labels > 0).any() else image
+        sigma = magnitude * float(inside.std())
+        image = image + rng.normal(0.0, sigma, size=image.shape).astype(image.dtype)
+        return image, labels, Corruption(kind, magnitude, (), int(image.size))
+    if kind == "blur":
+        blurred = ndimage.gaussian_filter(image.astype(np.float64), sigma=(0, magnitude, magnitude)).astype(image.dtype)
+        return blurred, labels, Corruption(kind, magnitude, (), int(image.size))
+    classes = eligible_classes(labels)
+    if kind == "swap":
+        first, second = (int(c) for c in rng.choice(classes, size=2, replace=False))
+        a, b = labels == first, labels == second
+        labels[a], labels[b] = second, first
+        return image, labels, Corruption(kind, magnitude, (first, second), int(a.sum() + b.sum()))
+    target = int(rng.choice(classes))
+    changed = PLANTERS[kind](image, labels, target, magnitude, rng)
+    return image, labels, Corruption(kind, magnitude, (target,), changed)

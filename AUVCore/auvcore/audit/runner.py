@@ -1,0 +1,231 @@
+"""``auv audit``: plant errors in a copy of a cohort, score it with every scorer, and measure detection.
+
+For each repeat, a seeded ``fraction`` of the cases get one corruption each
+(the kinds are dealt in turn, so each kind is planted about equally often).
+The corrupted copies are written under ``OUT/planted`` (the user's files are
+only read), every clean and corrupted case is scored once into ``OUT/scores``
+(the usual resumable cache: a re-run, or more repeats, rescores nothing
+already done), and each repeat's cohort (clean cases plus that repeat's
+corrupted ones in their place) is then normalised and aggregated like any
+cohort. Detection is measured at two levels:
+
+* ``case``: corrupted cases against clean cases, per scorer and aggregation;
+* ``class``: for label corruptions, the corrupted structures against the
+  structures of clean cases, on each scorer's per-class robust z-score.
+
+Outputs: ``audit.csv`` (the figures), ``scores.csv`` (every score of every
+unit), ``planted.csv`` (what was planted where) and ``audit.html``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from ..cohort import ScoreSettings, add_cohort_scorers, case_path, class_matrix, cohort_scores, load_prototypes, safe_file_name, score_cases
+from ..datasets import CaseSpec
+from ..errors import InputError
+from ..files import atomic_write_bytes
+from ..scorers import AGGREGATES, PAPER_SCORER, ClassSetWarning, ScoreScale
+from .corruptions import IMAGE_KINDS, KINDS, LABEL_KINDS, Corruption, applicable, plant
+from .metrics import detection_table
+from .page import write_audit_page
+
+PLANTED_DIR = "planted"
+SCORES_DIR = "scores"
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """What to plant.
+
+    Attributes:
+        fraction: share of the cases corrupted in each repeat (at least one case).
+        kinds: the corruption kinds (:data:`auvcore.audit.corruptions.KINDS`).
+        magnitudes: kind -> magnitude, overriding the defaults.
+        repeats: independent draws of the corrupted subset; more repeats give
+            more corrupted cases per kind at the cost of scoring them.
+        seed: the seed of every draw.
+    """
+
+    fraction: float = 0.3
+    kinds: tuple[str, ...] = KINDS
+    magnitudes: dict[str, float] = field(default_factory=dict)
+    repeats: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+        unknown = set(self.kinds) - set(KINDS) | set(self.magnitudes) - set(KINDS)
+        if unknown or not self.kinds:
+            raise ValueError(f"unknown or no corruption kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
+        if self.repeats < 1:
+            raise ValueError("repeats must be at least 1")
+
+
+@dataclass(frozen=True)
+class PlantedCase:
+    repeat: int
+    source: CaseSpec
+    spec: CaseSpec
+    corruption: Corruption
+
+
+def _write_like(array: np.ndarray, like: sitk.Image, path: Path) -> None:
+    """Write ``array`` with the geometry of ``like``, atomically (temporary file, then rename)."""
+    image = sitk.GetImageFromArray(array.astype(sitk.GetArrayViewFromImage(like).dtype, copy=False))
+    image.CopyInformation(like)
+    temporary = path.with_name(f".{path.name}.tmp.nii.gz")
+    sitk.WriteImage(image, str(temporary), useCompression=True)
+    atomic_write_bytes(path, temporary.read_bytes())
+    temporary.unlink()
+
+
+def _read(path: Path) -> sitk.Image:
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(path, f"cannot be read ({str(error).strip().splitlines()[-1]})") from None
+
+
+def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int, out: Path) -> list[PlantedCase]:
+    """Choose this repeat's corrupted cases and write their corrupted copies (kept when already written)."""
+    rng = np.random.default_rng([settings.seed, repeat])
+    count = max(1, round(settings.fraction * len(specs)))
+    chosen = sorted(rng.choice(len(specs), size=min(count, len(specs)), replace=False).tolist())
+    kinds = list(rng.permutation(settings.kinds))
+    folder = out / PLANTED_DIR / f"r{repeat}"
+    folder.mkdir(parents=True, exist_ok=True)
+    planted = []
+    for turn, index in enumerate(chosen):
+        source = specs[index]
+        if source.label is None:
+            raise InputError(source.image, "has no label map; the audit plants label errors and scores classwise")
+        image, labels = _read(source.image), _read(source.label)
+        image_array, label_array = sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(labels)
+        order = kinds[turn % len(kinds):] + kinds[: turn % len(kinds)]
+        kind = next((k for k in order if applicable(k, label_array)), None)
+        if kind is None:
+            continue
+        case_rng = np.random.default_rng([settings.seed, repeat, index])
+        new_image, new_labels, corruption = plant(kind, image_array, label_array, case_rng, settings.magnitudes.get(kind))
+        stem = f"{safe_file_name(source.case_id)}~{kind}"
+        image_path = source.image
+        if kind in IMAGE_KINDS:
+            image_path = folder / f"{stem}_image.nii.gz"
+            if not image_path.exists():
+                _write_like(new_image, image, image_path)
+        label_path = folder / f"{stem}_label.nii.gz"
+        if not label_path.exists():
+            _write_like(new_labels, labels, label_path)
+        spec = CaseSpec(f"{source.case_id}~{kind}~r{repeat}", Path(image_path), label_path, source.class_names)
+        planted.append(PlantedCase(repeat, source, spec, corruption))
+    return planted
+
+
+def _scoring_order(specs: Sequence[CaseSpec], planted: Sequence[PlantedCase]) -> list[CaseSpec]:
+    """Each clean case followed by its corrupted copies: label-only copies then reuse its image embeddings."""
+    ordered = []
+    for spec in specs:
+        ordered.append(spec)
+        ordered.extend(p.spec for p in planted if p.source.case_id == spec.case_id and p.corruption.kind in LABEL_KINDS)
+        ordered.extend(p.spec for p in planted if p.source.case_id == spec.case_id and p.corruption.kind in IMAGE_KINDS)
+    return ordered
+
+
+def _unit_scores(records: list[dict], kinds: list[str], planted_classes: list[set[str]], scorers: Sequence[str], repeat: int) -> list[dict]:
+    rows = []
+    add_cohort_scorers(records, scorers, [r.pop("_prototypes") for r in records])
+    ids = [r["case_id"] for r in records]
+    for aggregate in AGGREGATES:
+        values, _ = cohort_scores(records, scorers, aggregate)
+        for name, column in values.items():
+            rows.extend({"repeat": repeat, "level": "case", "unit": unit, "kind": kind, "scorer": name,
+                         "aggregate": aggregate, "score": float(v)} for unit, kind, v in zip(ids, kinds, column))
+    for name in scorers:
+        matrix = class_matrix(records, name)
+        z = ScoreScale.fit(matrix, "mean", negative_log=name == PAPER_SCORER).class_z(matrix)
+        for unit, kind, corrupted, (_, row) in zip(ids, kinds, planted_classes, z.iterrows()):
+            if kind in IMAGE_KINDS:
+                continue
+            for class_name, value in row.items():
+                if not math.isnan(value) and (kind == "clean" or class_name in corrupted):
+                    rows.append({"repeat": repeat, "level": "class", "unit": f"{unit}/{class_name}",
+                                 "kind": kind if class_name in corrupted else "clean", "scorer": name,
+                                 "aggregate": "z", "score": float(value)})
+    return rows
+
+
+def kind_groups(kinds: Sequence[str]) -> dict[str, list[str]]:
+    """The rows of the figures: each kind, then all label kinds, all image kinds, and everything."""
+    groups = {k: [k] for k in kinds}
+    for name, members in (("label", [k for k in kinds if k in LABEL_KINDS]), ("image", [k for k in kinds if k in IMAGE_KINDS])):
+        if members:
+            groups[name] = members
+    groups["all"] = list(kinds)
+    return groups
+
+
+def run_audit(
+    specs: Sequence[CaseSpec],
+    out: str | Path,
+    score_settings: ScoreSettings,
+    settings: AuditSettings,
+    progress: bool = True,
+    emit: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Plant, score and measure; returns the figures (also written to ``OUT/audit.csv``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if len(specs) < 2:
+        raise InputError(out, "an audit needs at least 2 cases (clean ones to compare the corrupted ones with)")
+    planted = [p for repeat in range(settings.repeats) for p in plant_repeat(specs, settings, repeat, out)]
+    pd.DataFrame([
+        {"repeat": p.repeat, "case_id": p.spec.case_id, "source": p.source.case_id, **p.corruption.to_dict(),
+         "class_names": " ".join(p.source.name_of(c) for c in p.corruption.classes),
+         "image": str(p.spec.image), "label": str(p.spec.label)}
+        for p in planted
+    ]).to_csv(out / "planted.csv", index=False)
+
+    scores_dir = out / SCORES_DIR
+    records = {r["case_id"]: r for r in score_cases(_scoring_order(specs, planted), scores_dir, score_settings, progress=progress, emit=emit)}
+    failed = [r for r in records.values() if r["status"] != "ok"]
+    for record in failed:
+        print(f"error: {record['case_id']}: {record['error']}")
+
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClassSetWarning)  # the audit reports every aggregation anyway
+        for repeat in range(settings.repeats):
+            mine = {p.source.case_id: p for p in planted if p.repeat == repeat}
+            cohort, kinds, corrupted = [], [], []
+            for spec in specs:
+                entry = mine.get(spec.case_id)
+                record = copy.deepcopy(records[(entry.spec if entry else spec).case_id])
+                record["_prototypes"] = load_prototypes(case_path(scores_dir, record["case_id"]))
+                cohort.append(record)
+                kinds.append(entry.corruption.kind if entry else "clean")
+                corrupted.append({spec.name_of(c) for c in entry.corruption.classes} if entry else set())
+            rows.extend(_unit_scores(cohort, kinds, corrupted, score_settings.scorers, repeat))
+    scores = pd.DataFrame(rows)
+    scores.to_csv(out / "scores.csv", index=False)
+    figures = detection_table(scores, kind_groups(settings.kinds))
+    figures.to_csv(out / "audit.csv", index=False)
+    write_audit_page(out / "audit.html", figures, planted_count=len(planted), cases=len(specs), settings=settings)
+    return figures
+
+
+def summary(figures: pd.DataFrame, level: str = "case") -> pd.DataFrame:
+    """AUROC by scorer (and aggregation) and kind group: the table ``auv audit`` prints."""
+    part = figures[figures["level"] == level]
+    table = part.pivot_table(index=["scorer", "aggregate"], columns="kind", values="auroc", sort=False)
+    return table[[c for c in part["kind"].drop_duplicates() if c in table.columns]]

@@ -1,0 +1,126 @@
+"""``auv audit``: planted corruptions and the detection figures, on the real small cohort."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auvcore.audit import KINDS, auroc, plant, precision_at
+from auvcore.cli import main
+
+from .test_report import CHROMIUM, IMAGE_CHECK, _chromium
+
+
+def _organs() -> tuple[np.ndarray, np.ndarray]:
+    """Two boxes of labels in a (6, 40, 40) image whose body is brighter than the air around it."""
+    labels = np.zeros((6, 40, 40), np.uint8)
+    labels[:, 10:20, 10:20] = 1
+    labels[:, 22:30, 24:34] = 2
+    image = np.full(labels.shape, -1000.0, np.float32)
+    image[:, 4:36, 4:38] = 40.0
+    image[labels == 1] = 100.0
+    return image, labels
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_corruption_changes_what_it_says(kind: str):
+    image, labels = _organs()
+    new_image, new_labels, what = plant(kind, image, labels, np.random.default_rng(0))
+    assert what.kind == kind and what.changed_voxels > 0
+    assert np.array_equal(labels, _organs()[1])  # the inputs are left as they were
+    if kind in ("noise", "blur"):
+        assert np.array_equal(new_labels, labels) and not np.array_equal(new_image, image)
+        return
+    assert np.array_equal(new_image, image)
+    changed = new_labels != labels
+    touched = set(np.unique(labels[changed])) | set(np.unique(new_labels[changed])) - {0}
+    assert touched - {0} <= set(what.classes)  # only the corrupted structures changed
+    target = what.classes[0]
+    before, after = (labels == target).sum(), (new_labels == target).sum()
+    if kind in ("dilate", "blob"):
+        assert after > before and np.all(labels[changed] == 0)  # grows into background only
+    elif kind in ("erode", "dropout"):
+        assert after < before and np.all(new_labels[changed] == 0)
+    if kind == "dropout":
+        slices = (new_labels == target).any(axis=(1, 2))
+        assert slices[0] and slices[-1] and not slices.all()  # a gap inside the range, not a shorter structure
+    if kind == "swap":
+        assert np.array_equal(new_labels == what.classes[1], labels == what.classes[0])
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=2, max_size=30))
+def test_auroc_and_precision_match_their_definitions(pairs):
+    scores = np.array([p[0] for p in pairs])
+    positive = np.array([p[1] for p in pairs])
+    value = auroc(scores, positive)
+    if positive.all() or not positive.any():
+        assert np.isnan(value)
+    else:
+        wins = [(s > t) + 0.5 * (s == t) for s, p in zip(scores, positive) if p for t, q in zip(scores, positive) if not q]
+        assert value == pytest.approx(np.mean(wins))
+    top = precision_at(scores, positive, 0.2)
+    count = max(1, int(np.ceil(0.2 * len(scores))))
+    assert top == pytest.approx(positive[np.argsort(-scores, kind="stable")[:count]].mean())
+
+
+@pytest.fixture(scope="module")
+def audited(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("audit")
+    assert main(["audit", str(small_cohort / "manifest.csv"), "--out", str(out), "--fraction", "0.34", "--kinds", "dilate",
+                 "--magnitude", "dilate=1", "--device", "cpu", "--no-progress", "--scorers", "agreement,boundary_gradient,prototype"]) == 0
+    return out
+
+
+def test_audit_plants_in_a_copy_and_reports_every_scorer_and_aggregation(audited: Path, small_cohort: Path, capsys):
+    planted = pd.read_csv(audited / "planted.csv")
+    assert len(planted) == 1 and planted["kind"].tolist() == ["dilate"] and planted["changed_voxels"].iloc[0] > 0
+    source = planted["source"].iloc[0]
+    original = sitk.GetArrayFromImage(sitk.ReadImage(str(small_cohort / {"ct_full": "ct_full.nii.gz", "ct_fast": "ct_fast.nii.gz", "mr": "mr_seg.nii.gz"}[source])))
+    corrupted = sitk.GetArrayFromImage(sitk.ReadImage(planted["label"].iloc[0]))
+    assert (corrupted != original).sum() == planted["changed_voxels"].iloc[0]
+    assert Path(planted["label"].iloc[0]).is_relative_to(audited)  # the user's files are only read
+
+    figures = pd.read_csv(audited / "audit.csv")
+    cases = figures[figures["level"] == "case"]
+    assert set(cases["scorer"]) == {"auv", "agreement", "boundary_gradient", "prototype"}
+    assert set(cases["aggregate"]) == {"paper", "mean", "max"} and set(cases["kind"]) == {"dilate", "label", "all"}
+    assert (cases["n_corrupted"] == 1).all() and (cases["n_clean"] == 2).all()
+    assert cases["auroc"].between(0, 1).all()
+    assert set(figures[figures["level"] == "class"]["aggregate"]) == {"z"}
+    scores = pd.read_csv(audited / "scores.csv")
+    assert set(scores[scores["level"] == "case"]["unit"]) == {"ct_full", "ct_fast", "mr"} - {source} | {f"{source}~dilate~r0"}
+
+
+def test_audit_rerun_rescores_nothing(audited: Path, small_cohort: Path, capsys):
+    assert main(["audit", str(small_cohort / "manifest.csv"), "--out", str(audited), "--fraction", "0.34", "--kinds", "dilate",
+                 "--magnitude", "dilate=1", "--device", "cpu", "--no-progress", "--scorers", "agreement,boundary_gradient,prototype"]) == 0
+    output = capsys.readouterr().out
+    assert output.count("status=cached") == 4 and "status=ok" not in output
+    assert "AUROC, corrupted against clean cases" in output
+
+
+def test_audit_refuses_a_one_case_cohort(small_cohort: Path, tmp_path: Path, capsys):
+    manifest = tmp_path / "one.csv"
+    manifest.write_text("case_id,image,label\nct,%s,%s\n" % (small_cohort / "ct.nii.gz", small_cohort / "ct_full.nii.gz"))
+    assert main(["audit", str(manifest), "--out", str(tmp_path / "out")]) == 2
+    assert "at least 2 cases" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_audit_page_loads_and_its_images_decode(audited: Path, tmp_path: Path):
+    probe = tmp_path / "probe.html"
+    probe.write_text((audited / "audit.html").read_text(encoding="utf-8").replace("</body>", IMAGE_CHECK + "</body>"), encoding="utf-8")
+    dom = _chromium("--dump-dom", probe.as_uri(), profile=tmp_path / "profile")
+    found = re.search(r'<pre id="image-check">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stderr[-2000:]
+    images = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(images) == 2 and all(i["complete"] and i["width"] > 0 for i in images), images
