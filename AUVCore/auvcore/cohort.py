@@ -45,12 +45,16 @@ from .reference import REFERENCE_NAME as REFERENCE_JSON
 from .scorers import (
     CASE_SCORERS,
     COHORT_SCORERS,
+    CROSS_CASE,
+    LABEL_CHECK,
+    LABEL_CHECK_PARTS,
     NEEDS_PROTOTYPES,
     PAPER_SCORER,
     Aggregate,
     CaseInputs,
     ScoreScale,
     class_prototypes,
+    label_check_scores,
     warn_if_class_sets_differ,
 )
 from .spectrum import CohortReference, class_spectra, cohort_auv
@@ -107,7 +111,7 @@ class ScoreSettings:
         for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate"):
             data.pop(volatile)
         data["ct_window"] = list(self.ct_window)
-        data["scorers"] = list(self.scorers)
+        data["scorers"] = [name for name in self.scorers if name != LABEL_CHECK]  # made from the others at the cohort stage
         return data
 
 
@@ -268,6 +272,8 @@ class CaseScorer:
         }
         if scores:
             record["scores"] = scores
+            # The per-slice values count slices along axis 0 of the LPS-oriented volume; these are their centres.
+            record["slice_centres_lps"] = [[round(v, 4) for v in point] for point in case.slice_centres]
         if prototypes is not None:
             record[PROTOTYPES] = prototypes
         return record
@@ -464,13 +470,19 @@ def class_matrix(records: Sequence[dict[str, Any]], scorer: str) -> pd.DataFrame
 
 
 def add_cohort_scorers(records: Sequence[dict[str, Any]], scorers: Sequence[str], prototypes: Sequence[dict[str, np.ndarray]]) -> None:
-    """Put the cohort scorers' class values (``prototype``, ``mahalanobis``) into the records' ``scores``."""
+    """Put the cohort scorers' class values (``prototype``, ``mahalanobis``, ``label_check``) into the records' ``scores``."""
     for name in scorers:
-        if name not in COHORT_SCORERS:
-            continue
-        for record, values in zip(records, COHORT_SCORERS[name](prototypes)):
-            if record.get("status") == "ok":
-                record.setdefault("scores", {})[name] = {"classes": {k: _json_number(v) for k, v in sorted(values.items())}}
+        if name in COHORT_SCORERS:
+            _put_class_values(records, name, COHORT_SCORERS[name](prototypes))
+    if LABEL_CHECK in scorers:
+        combined = label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS})
+        _put_class_values(records, LABEL_CHECK, [row.dropna().to_dict() for _, row in combined.iterrows()])
+
+
+def _put_class_values(records: Sequence[dict[str, Any]], scorer: str, values: Sequence[dict[str, float]]) -> None:
+    for record, classes in zip(records, values):
+        if record.get("status") == "ok":
+            record.setdefault("scores", {})[scorer] = {"classes": {k: _json_number(v) for k, v in sorted(classes.items())}}
 
 
 def cohort_scores(
@@ -521,9 +533,9 @@ def finalise_cohort(
     paper_auv = settings.aggregate == "paper"
     if paper_auv and not placing:
         warn_if_class_sets_differ(class_matrix(records, PAPER_SCORER), "paper", "auv")
-    others = [n for n in settings.scorers if not (paper_auv and n == PAPER_SCORER) and not (placing and n in COHORT_SCORERS)]
+    others = [n for n in settings.scorers if not (paper_auv and n == PAPER_SCORER) and not (placing and n in CROSS_CASE)]
     values, scales = cohort_scores(records, others, settings.aggregate, reference_scales if placing else None)
-    values.update({n: np.full(len(records), np.nan) for n in settings.scorers if placing and n in COHORT_SCORERS})
+    values.update({n: np.full(len(records), np.nan) for n in settings.scorers if placing and n in CROSS_CASE})
     if not placing:
         paper = cohort_auv(totals)
         reference, auv = paper.reference, paper.values
@@ -540,7 +552,7 @@ def finalise_cohort(
             "mode": settings.mode,
             "settings": scoring_identity(settings),
             "aggregate": settings.aggregate,
-            "scales": {name: scale.to_dict() for name, scale in scales.items() if name not in COHORT_SCORERS},
+            "scales": {name: scale.to_dict() for name, scale in scales.items() if name not in CROSS_CASE},
         }
         write_json_atomic(out / REFERENCE_JSON, saved)
     for index, (record, previous) in enumerate(zip(records, before)):

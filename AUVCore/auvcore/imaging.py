@@ -63,6 +63,8 @@ class LoadedCase:
         labels: int32 label map, or None in label-free use.
         spacing: voxel size (slice, row, column) in mm after reorientation.
         geometry: the image file's original geometry.
+        slice_centres: the LPS point (mm) at the centre of each slice of axis 0,
+            so a viewer can be sent to a slice named by its index.
     """
 
     image: np.ndarray
@@ -71,6 +73,7 @@ class LoadedCase:
     geometry: Geometry
     image_path: str
     label_path: str | None
+    slice_centres: tuple[tuple[float, float, float], ...] = ()
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -204,6 +207,8 @@ def load_case(image_path: str | Path, label_path: str | Path | None = None) -> L
         raise InputError(image_path, f"holds {bad} NaN or infinite voxels")
     label_array = _label_array(labels, label_path) if labels is not None else None
     sx, sy, sz = image.GetSpacing()
+    width, height, depth = image.GetSize()
+    centres = tuple(image.TransformContinuousIndexToPhysicalPoint(((width - 1) / 2, (height - 1) / 2, d)) for d in range(depth))
     return LoadedCase(
         image=array,
         labels=label_array,
@@ -211,6 +216,7 @@ def load_case(image_path: str | Path, label_path: str | Path | None = None) -> L
         geometry=geometry,
         image_path=str(image_path),
         label_path=None if label_path is None else str(label_path),
+        slice_centres=centres,
     )
 
 

@@ -20,9 +20,10 @@ from .spectrum import CohortReference
 REFERENCE_NAME = "reference.json"
 
 
-#: Settings that change how scoring runs, not the values it gives: a reference
-#: saved with other values of these still applies.
-RUNTIME_SETTINGS = frozenset({"device", "batch_size", "workers", "num_workers", "threads", "cache", "cache_dir"})
+#: Settings that change how scoring runs, or which extra scorers run, not the
+#: values a reference's scales give: a reference saved with other values of
+#: these still applies.
+RUNTIME_SETTINGS = frozenset({"device", "batch_size", "workers", "num_workers", "threads", "cache", "cache_dir", "scorers"})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from auvcore.cli import main
-from auvcore.scorers import SCORERS
+from auvcore.scorers import CROSS_CASE, SCORERS
 
 EXTRA = [name for name in SCORERS if name != "auv"]
 
@@ -42,6 +42,8 @@ def test_case_json_holds_class_and_slice_values_and_the_prototypes_lie_beside_it
     assert all(0 <= v <= 1 for v in agreement["classes"].values())
     liver_slices = agreement["slices"]["liver"]
     assert len(liver_slices) == 6 and all(v is None or 0 <= v <= 1 for v in liver_slices)
+    centres = np.array(record["slice_centres_lps"])
+    assert centres.shape == (6, 3) and np.allclose(np.abs(np.diff(centres[:, 2])), 3.0)  # one per slice, 3 mm apart
     assert set(record["scores"]["image_auv"]["classes"]) == {"image"}
     # Three cases hold liver and spleen; kidney_right and stomach are only in the two CT labelings.
     assert set(record["scores"]["prototype"]["classes"]) == {"liver", "spleen"}
@@ -65,7 +67,7 @@ def test_aggregation_is_a_cohort_stage_and_the_paper_sum_warns_for_different_cla
     paper = pd.read_csv(scored_all / "results.csv")
     assert not np.allclose(table["auv"], paper["auv"])
     reference = json.loads((out / "reference.json").read_text())
-    assert reference["aggregate"] == "max" and set(reference["scales"]) == {"auv", *EXTRA} - {"prototype", "mahalanobis"}
+    assert reference["aggregate"] == "max" and set(reference["scales"]) == {"auv", *EXTRA} - CROSS_CASE
 
 
 def test_a_case_placed_on_a_saved_cohort_gets_every_scale_but_the_cohort_scorers(scored_all: Path, small_cohort: Path, tmp_path: Path):
@@ -77,7 +79,7 @@ def test_a_case_placed_on_a_saved_cohort_gets_every_scale_but_the_cohort_scorers
     placed = pd.read_csv(out / "results.csv").iloc[0]
     cohort = pd.read_csv(scored_all / "results.csv").set_index("case_id").loc["ct_fast"]
     for name in ["auv", *EXTRA]:
-        if name in ("prototype", "mahalanobis"):
+        if name in CROSS_CASE:
             assert np.isnan(placed[name])
         else:
             assert placed[name] == pytest.approx(cohort[name]), name

@@ -24,6 +24,12 @@ Cohort scorers, from the per-class inside-label prototypes of every case:
   shrunk covariance (few cases, many channels).
 
 Both need at least :data:`MIN_CASES_PER_CLASS` cases holding the class.
+
+``label_check`` combines the scorers aimed at different label errors: for
+each class, the largest of the robust z-scores (over the cohort's cases
+holding the class) of ``agreement`` (extent: shift, blob), ``boundary_gradient``
+(a boundary off the image edge: dilation, erosion), ``consistency`` (slice
+gaps: dropout) and ``mahalanobis`` (the wrong structure: swap).
 """
 
 from __future__ import annotations
@@ -222,3 +228,19 @@ def _mahalanobis(unit: np.ndarray) -> np.ndarray:
 
 #: Scorers computed over the cohort from the per-class prototypes.
 COHORT_SCORERS = {"prototype": prototype_scores, "mahalanobis": mahalanobis_scores}
+#: The scorers ``label_check`` combines, one per kind of label error they aim at.
+LABEL_CHECK_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis")
+
+
+def label_check_scores(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per case and class, the largest robust z-score of the parts' class values (NaN where none has one).
+
+    Example:
+        >>> a = pd.DataFrame({"liver": [0.1, 0.1, 0.2, 0.9]})
+        >>> b = pd.DataFrame({"liver": [5.0, 1.0, 1.0, 1.0]})
+        >>> label_check_scores({"a": a, "b": b})["liver"].round(1).tolist()
+        [2.3, 0.0, 0.7, 10.1]
+    """
+    z = [ScoreScale.fit(matrix, "mean").class_z(matrix) for matrix in parts.values()]
+    combined = pd.concat(z, axis=0, keys=range(len(z)))
+    return combined.groupby(level=1, sort=False).max()

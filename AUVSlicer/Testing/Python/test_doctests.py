@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["progress", "job_commands", "job_runner", "case_result", "colormap", "reference_cohort", "dependencies"]
+MODULES = ["progress", "job_commands", "job_runner", "case_result", "colormap", "reference_cohort", "dependencies", "worst_slices"]
 
 
 @pytest.mark.parametrize("name", MODULES)
