@@ -10,7 +10,7 @@ from monai.losses import DiceLoss
 
 from auvcore.duo.loss import SegmentationLoss
 from auvcore.duo.model import DUONet
-from auvcore.duo.noise_head import NoiseHead, noise_regulariser, purify
+from auvcore.duo.noise_head import NOISE_BOUND, NoiseHead, noise_regulariser, purify
 from auvcore.duo.weights import batch_rows, class_weights, present_rows, weights_from_scales
 from auvcore.spectrum import semantic_scale
 
@@ -143,3 +143,17 @@ def test_noise_head_scale_is_bounded() -> None:
     with torch.no_grad():
         head.raw_scale.fill_(50.0)
     assert float(head.scale().detach()) <= 0.5
+
+
+def test_noise_is_bounded_so_erasing_a_sparse_class_costs_the_regulariser() -> None:
+    """Unbounded, a channel 0 almost everywhere and ~1/sqrt(f) on a sparse class meets mean 0 / variance 1 exactly."""
+    foreground = torch.zeros(1, 1, 10, 10, 10, dtype=torch.bool)
+    foreground[..., :1, :1, :] = True  # f = 1%
+    f = foreground.float().mean()
+    erasing = torch.where(foreground, (1 - f) / torch.sqrt(f * (1 - f)), -torch.sqrt(f / (1 - f)))
+    assert float(noise_regulariser(erasing)) < 1e-4  # the loophole the bound closes
+    head = NoiseHead(1, 1)
+    head.body = torch.nn.Identity()  # the head's last layer could produce exactly this pattern
+    bounded = head(erasing)
+    assert float(bounded.abs().max()) < NOISE_BOUND
+    assert float(noise_regulariser(bounded)) > 0.5
