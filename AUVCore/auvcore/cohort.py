@@ -111,7 +111,13 @@ class ScoreSettings:
         for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate"):
             data.pop(volatile)
         data["ct_window"] = list(self.ct_window)
-        data["scorers"] = [name for name in self.scorers if name != LABEL_CHECK]  # made from the others at the cohort stage
+        # label_check is made from the others at the cohort stage; with auv alone the key is
+        # what it was before there were other scorers, so existing caches stay valid.
+        per_case = [name for name in self.scorers if name != LABEL_CHECK]
+        if per_case != [PAPER_SCORER]:
+            data["scorers"] = per_case
+        else:
+            data.pop("scorers")
         return data
 
 
