@@ -4,9 +4,9 @@ Usage: python Testing/benchmarks/labeling_check.py --out WORK [--device cpu]
 
 The sample CT carries two real labelings: TotalSegmentator's full model
 (``example_seg``) and its fast model (``example_seg_fast``), which is the
-worse of the two. Both are scored with every per-case scorer (``auv score
---scorers all``; the cohort scorers need at least three cases holding a
-class, so they are left out). For each scorer and each class both labelings
+worse of the two. Both are scored with every per-case scorer (the cohort scorers need at
+least three cases holding a class, and ``image_auv`` scores the image the
+two share, so they are left out). For each scorer and each class both labelings
 hold, the script prints which labeling the scorer finds more suspect, and
 sums it up:
 
@@ -69,7 +69,8 @@ def main() -> int:
                          sitk.GetArrayFromImage(sitk.ReadImage(str(specs["ct_fast_model"].label))), spec.class_names)
 
     rows, per_class = [], []
-    for name in ["auv", *CASE_SCORERS]:
+    # image_auv scores the image, which both labelings share: it cannot tell them apart.
+    for name in ["auv", *(n for n in CASE_SCORERS if n != "image_auv")]:
         if name == "auv":
             u_full = {c["name"]: 1 - c["S"] for c in full["classes"] if c["S"] is not None}
             u_fast = {c["name"]: 1 - c["S"] for c in fast["classes"] if c["S"] is not None}
