@@ -8,6 +8,7 @@ from pathlib import Path
 from ..cohort import ScoreSettings, score_cohort
 from ..datasets import discover_cases
 from ..sample_data import fetch_sample_cohort
+from .score import warnings_as_lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -15,7 +16,8 @@ def run(args: argparse.Namespace) -> int:
     manifest = fetch_sample_cohort(Path(args.data) if args.data else out / "sample_cohort")
     print(f"sample cohort: {manifest}")
     settings = ScoreSettings(device=args.device)
-    table = score_cohort(discover_cases(manifest), out / "results", settings, progress=not args.no_progress)
+    with warnings_as_lines():
+        table = score_cohort(discover_cases(manifest), out / "results", settings, progress=not args.no_progress)
     shown = table[["case_id", "auv", "S", "status"]].sort_values("auv", ascending=False)
     print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"results: {out / 'results' / 'results.csv'} (per-case JSON in {out / 'results' / 'cases'})")

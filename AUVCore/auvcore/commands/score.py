@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -90,17 +92,22 @@ def _placement(saved: SavedReference | None) -> dict:
     return {} if saved is None else {"reference": saved.scale, "reference_scales": saved.scales}
 
 
-def _finalise(records: list[dict], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
-    """finalise_cohort, with its warnings (e.g. differing class sets) as ``auv: warning:`` lines."""
+@contextlib.contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """Show the library's cohort warnings (e.g. differing class sets) as ``auv: warning:`` lines."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ClassSetWarning)
-        table = finalise_cohort(records, out, settings, **_placement(saved))
+        yield
     for warning in caught:
         if issubclass(warning.category, ClassSetWarning):
             print(f"auv: warning: {warning.message}", file=sys.stderr)
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    return table
+
+
+def _finalise(records: list[dict], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
+    with warnings_as_lines():
+        return finalise_cohort(records, out, settings, **_placement(saved))
 
 
 def _report(table: pd.DataFrame, out: str) -> int:
