@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,10 @@ class CaseResult:
     label: str
     backbone: str
     mode: str
+    #: The extra scorers' class values (``auv score --scorers``): scorer -> class name -> value.
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The case file as read, for what the module shows on demand (e.g. per-slice values).
+    record: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def scored_classes(self) -> tuple[ClassScore, ...]:
@@ -96,6 +100,9 @@ def case_result_from_dict(data: dict, source: str | Path = "<case>") -> CaseResu
         label=str(data.get("label", "")),
         backbone=str(data.get("backbone", "")),
         mode=str(data.get("mode", "")),
+        scores={name: {k: _number(v) for k, v in (entry.get("classes") or {}).items()}
+                for name, entry in (data.get("scores") or {}).items() if isinstance(entry, dict)},
+        record=data,
     )
 
 

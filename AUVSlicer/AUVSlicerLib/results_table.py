@@ -1,7 +1,10 @@
 """Per-class results of a case as a table node and a bar chart of U per class.
 
 The table has one row per class of the case: name, label value, S, U, the
-rows (slices) used, and the reason where S is undefined. The chart plots U
+rows (slices) used, and the reason where S is undefined; then one column per
+extra scorer the case was scored with (``auv score --scorers``) and, where a
+scorer has per-slice values, where the class's worst slice lies (its RAS S
+coordinate, to type into an axial view's offset). The chart plots U
 from that table as bars labelled by class name; classes without a score are
 in the table only, so the chart never draws a bar for a value that does not exist.
 
@@ -15,7 +18,14 @@ from __future__ import annotations
 import slicer
 import vtk
 
+from auvcore.errors import InputError
+from auvcore.scorers import SCORERS
+
 from .case_result import CaseResult
+from .worst_slices import worst_slices
+
+#: The per-slice scorer whose worst slice the table shows, in order of preference.
+PER_SLICE_SCORERS = ("agreement", "consistency", "boundary_gradient", "fisher", "contrast", "homogeneity")
 
 
 def _table_node(scene, name: str, existing=None):
@@ -39,8 +49,13 @@ def _add_columns(node, spec: dict[str, type]) -> dict[str, vtk.vtkAbstractArray]
 def fill_results_table(scene, case: CaseResult, table_node=None):
     """The per-class table of ``case`` in ``table_node`` (default: a node named after the case)."""
     node = _table_node(scene, f"AUV classes {case.case_id}", table_node)
+    scorers = [name for name in SCORERS if name in case.scores]
+    per_slice = next((n for n in PER_SLICE_SCORERS if "slices" in case.record.get("scores", {}).get(n, {})), None)
+    worst_column = f"Worst {per_slice} slice (RAS S, mm)"
+    # Every column exists before the first row: a column added to a filled table starts filled with zeros.
     columns = _add_columns(node, {"Class": str, "Label value": int, "S": float, "U": float, "Rows": int,
-                                  "Missing reason": str})
+                                  "Missing reason": str, **dict.fromkeys(scorers, float),
+                                  **({worst_column: float} if per_slice else {})})
     for score in case.classes:
         columns["Class"].InsertNextValue(score.name)
         columns["Label value"].InsertNextValue(score.label_value)
@@ -48,10 +63,22 @@ def fill_results_table(scene, case: CaseResult, table_node=None):
         columns["U"].InsertNextValue(score.uncertainty)
         columns["Rows"].InsertNextValue(score.rows)
         columns["Missing reason"].InsertNextValue(score.missing_reason or "")
+        for name in scorers:
+            columns[name].InsertNextValue(case.scores[name].get(score.name, float("nan")))
+        if per_slice:
+            columns[worst_column].InsertNextValue(_worst_slice_s(case, score.name, per_slice))
     node.SetAttribute("AUVSlicer.CaseID", case.case_id)
     node.SetUseColumnTitleAsColumnHeader(True)
     node.Modified()
     return node
+
+
+def _worst_slice_s(case: CaseResult, class_name: str, scorer: str) -> float:
+    try:
+        flags = worst_slices(case.record, class_name, scorer, count=1)
+    except InputError:  # no per-slice value for this class (e.g. it spans one slice)
+        return float("nan")
+    return flags[0].ras[2] if flags else float("nan")
 
 
 def uncertainty_bar_chart(scene, case: CaseResult, chart_node=None):

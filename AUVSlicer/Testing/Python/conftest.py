@@ -60,7 +60,8 @@ def _organ_subset(source: Path, target: Path) -> None:
 @pytest.fixture(scope="session")
 def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
     """A copy of the ``auv score`` output (real LiteMedSAM scores) of the sample CT's organs as labelled
-    by TotalSegmentator's full model (``ct_full``) and its fast model (``ct_fast``).
+    by TotalSegmentator's full model (``ct_full``) and its fast model (``ct_fast``), with two of the
+    extra scorers (``agreement``, which has per-slice values, and ``consistency``).
 
     The scores are made in ``Testing/data/auvslicer_scores``, where the core's per-case cache
     makes every later session instant; tests get a copy they may change.
@@ -75,7 +76,8 @@ def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
             _organ_subset(folder / label, subset)
         rows.append(f"{case_id},{folder / 'example_ct_sm.nii.gz'},{subset},{folder / 'labels_total.json'}")
     (stable / "manifest.csv").write_text("\n".join(rows) + "\n")
-    _score(ScoreSettings(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu"))
+    _score(ScoreSettings(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu",
+                         scorers="agreement,consistency"))
     copy = tmp_path_factory.mktemp("scored") / "scores"
     shutil.copytree(stable / "scores", copy)
     return copy

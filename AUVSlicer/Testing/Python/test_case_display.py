@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import json
 
 import numpy as np
@@ -128,6 +130,15 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
         assert table.GetTable().GetValueByName(row, "S").ToDouble() == pytest.approx(score.S, nan_ok=True)
         assert table.GetTable().GetValueByName(row, "U").ToDouble() == pytest.approx(score.uncertainty, nan_ok=True)
         assert int(table.GetTable().GetValueByName(row, "Label value").ToInt()) == score.label_value
+    for row, score in enumerate(case.classes):
+        for scorer in ("agreement", "consistency"):
+            value = table.GetTable().GetValueByName(row, scorer).ToDouble()
+            assert value == pytest.approx(case.scores[scorer][score.name], nan_ok=True)
+    # Where the class's worst agreement slice lies, as the RAS S of a slice of the CT.
+    worst = [table.GetTable().GetValueByName(row, "Worst agreement slice (RAS S, mm)").ToDouble() for row in range(len(case.classes))]
+    centres_s = {round(point[2], 3) for point in case.record["slice_centres_lps"]}
+    assert all(round(value, 3) in centres_s for value in worst if not math.isnan(value))
+    assert sum(not math.isnan(value) for value in worst) == len(case.scored_classes)
     chart = uncertainty_bar_chart(scene, case)
     assert chart.GetNumberOfPlotSeriesNodes() == 1
     series = chart.GetNthPlotSeriesNode(0)
