@@ -26,6 +26,7 @@ from AUVSlicerLib.dependencies import (
     install_missing,
 )
 from AUVSlicerLib.job_commands import (
+    CASE_REVIEW_SCORERS,
     ScoreSettings,
     TrainSettings,
     score_command,
@@ -236,7 +237,8 @@ class AUVSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             settings = ScoreSettings(
                 dataset=str(inputs.image), label=str(inputs.label),
                 label_names=str(inputs.label_names) if inputs.label_names else "", case_id=caseId,
-                output=str(workFolder / "scores"), **self._scoringOptions())
+                output=str(workFolder / "scores"), **self._scoringOptions(),
+                scorers=CASE_REVIEW_SCORERS if node.scoringMode == "classwise" else "")
             segmentation = node.inputSegmentation
             if segmentation.IsA("vtkMRMLLabelMapVolumeNode"):
                 segmentation = self.logic.segmentationFromLabelmap(segmentation)

@@ -97,3 +97,11 @@ def test_the_built_train_command_is_accepted_by_the_real_cli():
     assert result.returncode == 0, result.stderr
     for option in [a for a in command[4:] if a.startswith("--")]:
         assert option in result.stdout, f"auv train has no {option}"
+
+
+def test_the_scorers_asked_for_the_loaded_case_exist_and_need_no_cohort():
+    from auvcore.scorers import CASE_SCORERS, parse_scorers
+    from AUVSlicerLib.job_commands import CASE_REVIEW_SCORERS
+
+    names = set(parse_scorers(CASE_REVIEW_SCORERS)) - {"auv"}
+    assert names and names <= set(CASE_SCORERS)
