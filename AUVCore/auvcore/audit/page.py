@@ -33,7 +33,8 @@ def auroc_heatmap(figures: pd.DataFrame, level: str, title: str) -> Figure:
     axes.set_yticks(range(table.shape[0]), labels, fontsize=7)
     for (row, column), value in np.ndenumerate(table.to_numpy(dtype=float)):
         if np.isfinite(value):
-            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6)
+            dark = abs(value - 0.5) > 0.3  # the ends of the map are dark: write on them in white
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
     axes.set_title(title)
     figure.colorbar(image, ax=axes, label="AUROC (0.5 = chance)")
     return figure
