@@ -510,8 +510,6 @@ def cohort_scores(
             scale = scales.get(name)
             values[name] = scale.place(matrix) if scale is not None else np.full(len(records), np.nan)
             continue
-        if name == PAPER_SCORER:
-            warn_if_class_sets_differ(matrix, aggregate, "auv")
         fitted[name] = ScoreScale.fit(matrix, aggregate, negative_log=name == PAPER_SCORER)
         values[name] = fitted[name].place(matrix)
     return values, fitted

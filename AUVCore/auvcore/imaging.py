@@ -14,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +129,26 @@ def _is_compressed_container(head: bytes) -> bool:
     """NRRD/MHA files may compress their voxels inside; their readers check those streams themselves."""
     text = head.decode("latin-1")
     return "encoding: gz" in text or "encoding: gzip" in text or "CompressedData = True" in text
+
+
+def write_image_atomic(image: sitk.Image, path: str | Path) -> None:
+    """Write ``image`` (compressed where the format allows) to a temporary file beside ``path``, then rename it over ``path``.
+
+    Raises:
+        InputError: naming ``path``, when SimpleITK cannot write it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes) or ".nii.gz"  # SimpleITK picks the writer by the extension
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    try:
+        sitk.WriteImage(image, temporary, useCompression=True)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except RuntimeError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise InputError(path, f"cannot be written: {str(error).strip().splitlines()[-1]}") from None
 
 
 def read_image(path: str | Path) -> sitk.Image:

@@ -35,6 +35,7 @@ from pathlib import Path
 import SimpleITK as sitk
 
 from .files import atomic_write_bytes, file_sha256
+from .imaging import write_image_atomic
 
 SDIST_NAME = "totalsegmentator-2.18.0.tar.gz"
 SDIST_SHA256 = "5d4223ef93973bc36d710869d11e7742ead2c154c72f7f9edcaaadd5b6c4bd03"
@@ -164,10 +165,7 @@ def build_slab_cohort(sample: str | Path, out: str | Path, slices: int = 6, stri
             label_file = f"{case_id}_label.nii.gz"
             for volume, name in ((image, image_file), (labels, label_file)):
                 if not (out / name).exists():
-                    slab = volume[:, :, start : start + slices]  # keeps the slab's origin
-                    temporary = out / f".{name}.tmp.nii.gz"
-                    sitk.WriteImage(slab, str(temporary), useCompression=True)
-                    os.replace(temporary, out / name)
+                    write_image_atomic(volume[:, :, start : start + slices], out / name)  # slicing keeps the slab's origin
             names = os.path.relpath(sample / f"labels_{task}.json", out)
             rows.setdefault(number + (1000 if prefix == "mr" else 0), []).append(f"{case_id},{image_file},{label_file},{names}")
     manifest = out / MANIFEST_NAME

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +32,8 @@ import SimpleITK as sitk
 from ..cohort import ScoreSettings, add_cohort_scorers, case_path, class_matrix, cohort_scores, load_prototypes, safe_file_name, score_cases
 from ..datasets import CaseSpec
 from ..errors import InputError
-from ..files import atomic_write_bytes
-from ..scorers import AGGREGATES, PAPER_SCORER, ClassSetWarning, ScoreScale
+from ..imaging import read_image, write_image_atomic
+from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
 from .corruptions import IMAGE_KINDS, KINDS, LABEL_KINDS, Corruption, applicable, plant
 from .metrics import detection_table
 from .page import write_audit_page
@@ -81,20 +80,10 @@ class PlantedCase:
 
 
 def _write_like(array: np.ndarray, like: sitk.Image, path: Path) -> None:
-    """Write ``array`` with the geometry of ``like``, atomically (temporary file, then rename)."""
+    """Write ``array`` with the geometry and pixel type of ``like``, atomically."""
     image = sitk.GetImageFromArray(array.astype(sitk.GetArrayViewFromImage(like).dtype, copy=False))
     image.CopyInformation(like)
-    temporary = path.with_name(f".{path.name}.tmp.nii.gz")
-    sitk.WriteImage(image, str(temporary), useCompression=True)
-    atomic_write_bytes(path, temporary.read_bytes())
-    temporary.unlink()
-
-
-def _read(path: Path) -> sitk.Image:
-    try:
-        return sitk.ReadImage(str(path))
-    except RuntimeError as error:
-        raise InputError(path, f"cannot be read ({str(error).strip().splitlines()[-1]})") from None
+    write_image_atomic(image, path)
 
 
 def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int, out: Path) -> list[PlantedCase]:
@@ -110,7 +99,7 @@ def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int
         source = specs[index]
         if source.label is None:
             raise InputError(source.image, "has no label map; the audit plants label errors and scores classwise")
-        image, labels = _read(source.image), _read(source.label)
+        image, labels = read_image(source.image), read_image(source.label)
         image_array, label_array = sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(labels)
         order = kinds[turn % len(kinds):] + kinds[: turn % len(kinds)]
         kind = next((k for k in order if applicable(k, label_array)), None)
@@ -142,9 +131,10 @@ def _scoring_order(specs: Sequence[CaseSpec], planted: Sequence[PlantedCase]) ->
     return ordered
 
 
-def _unit_scores(records: list[dict], kinds: list[str], planted_classes: list[set[str]], scorers: Sequence[str], repeat: int) -> list[dict]:
+def _unit_scores(records: list[dict], kinds: list[str], planted_classes: list[set[str]],
+                 prototypes: list[dict[str, np.ndarray]], scorers: Sequence[str], repeat: int) -> list[dict]:
     rows = []
-    add_cohort_scorers(records, scorers, [r.pop("_prototypes") for r in records])
+    add_cohort_scorers(records, scorers, prototypes)
     ids = [r["case_id"] for r in records]
     for aggregate in AGGREGATES:
         values, _ = cohort_scores(records, scorers, aggregate)
@@ -202,20 +192,17 @@ def run_audit(
     for record in failed:
         print(f"error: {record['case_id']}: {record['error']}")
 
+    prototypes = {case_id: load_prototypes(case_path(scores_dir, case_id)) for case_id in records}
     rows = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClassSetWarning)  # the audit reports every aggregation anyway
-        for repeat in range(settings.repeats):
-            mine = {p.source.case_id: p for p in planted if p.repeat == repeat}
-            cohort, kinds, corrupted = [], [], []
-            for spec in specs:
-                entry = mine.get(spec.case_id)
-                record = copy.deepcopy(records[(entry.spec if entry else spec).case_id])
-                record["_prototypes"] = load_prototypes(case_path(scores_dir, record["case_id"]))
-                cohort.append(record)
-                kinds.append(entry.corruption.kind if entry else "clean")
-                corrupted.append({spec.name_of(c) for c in entry.corruption.classes} if entry else set())
-            rows.extend(_unit_scores(cohort, kinds, corrupted, score_settings.scorers, repeat))
+    for repeat in range(settings.repeats):
+        mine = {p.source.case_id: p for p in planted if p.repeat == repeat}
+        cohort, kinds, corrupted = [], [], []
+        for spec in specs:
+            entry = mine.get(spec.case_id)
+            cohort.append(copy.deepcopy(records[(entry.spec if entry else spec).case_id]))
+            kinds.append(entry.corruption.kind if entry else "clean")
+            corrupted.append({spec.name_of(c) for c in entry.corruption.classes} if entry else set())
+        rows.extend(_unit_scores(cohort, kinds, corrupted, [prototypes[r["case_id"]] for r in cohort], score_settings.scorers, repeat))
     scores = pd.DataFrame(rows)
     scores.to_csv(out / "scores.csv", index=False)
     figures = detection_table(scores, kind_groups(settings.kinds))

@@ -63,7 +63,7 @@ def _settings(args: argparse.Namespace) -> ScoreSettings:
         device=args.device,
         max_feature_gib=args.max_memory,
         compile=args.compile,
-        scorers=args.scorers if isinstance(args.scorers, tuple) else parse_scorers(args.scorers),
+        scorers=args.scorers,  # parsed by argparse, the default too
         aggregate=args.aggregate,
     )
 

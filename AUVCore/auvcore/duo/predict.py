@@ -13,8 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +22,7 @@ from monai.data import MetaTensor
 from monai.transforms import ResampleToMatch
 
 from ..datasets import CaseSpec
-from ..errors import InputError
-from ..imaging import load_case, read_image
+from ..imaging import load_case, read_image, write_image_atomic
 from . import checkpoint as ckpt
 from .backbones import build_backbone
 from .data import as_metatensor, prepare_case
@@ -69,18 +66,7 @@ def write_label_map(labels: np.ndarray, image_path: str | Path, out_path: str | 
     code = sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(original.GetDirection())
     label_image = sitk.DICOMOrient(label_image, code)
     label_image.CopyInformation(original)  # same grid; removes round-off from the reorientation
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(out_path.suffixes) or ".nii.gz"
-    handle, temporary = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=suffix, dir=out_path.parent)
-    os.close(handle)
-    try:
-        sitk.WriteImage(label_image, temporary, useCompression=True)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, out_path)
-    except RuntimeError as error:
-        Path(temporary).unlink(missing_ok=True)
-        raise InputError(out_path, f"cannot be written: {str(error).strip().splitlines()[-1]}") from None
+    write_image_atomic(label_image, out_path)
 
 
 def predict_file(model_path: str | Path, image_path: str | Path, out_path: str | Path, device: str = "auto", threshold: float = 0.5) -> Path:

@@ -111,9 +111,8 @@ class ScoreScale:
 
     def raw(self, matrix: pd.DataFrame) -> np.ndarray:
         """The aggregated value of each case, before min-max (NaN where a case has no class value)."""
-        values = matrix.astype("float64")
         if self.aggregate == "paper":
-            total = values.sum(axis=1, min_count=1).to_numpy()
+            total = matrix.astype("float64").sum(axis=1, min_count=1).to_numpy()
             if not self.negative_log:
                 return total
             with np.errstate(divide="ignore", invalid="ignore"):
