@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from ..curation import load_exclusions
 from ..datasets import CaseSpec, discover_cases
 from ..errors import InputError
+from ..files import atomic_write_bytes
 from ..imaging import load_case
 from . import checkpoint as ckpt
 from .backbones import backbone_config, build_backbone
@@ -187,9 +188,7 @@ def _truncate_metrics(path: Path, epochs_done: int) -> None:
     if not path.exists():
         return
     kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
-    temporary = path.with_suffix(".jsonl.tmp")
-    temporary.write_text("".join(line + "\n" for line in kept))
-    os.replace(temporary, path)
+    atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode("utf-8"))
 
 
 @dataclass
