@@ -46,8 +46,8 @@ import torch
 
 from auvcore.cli import main as auv
 from auvcore.curation import ExclusionList, read_results, save_exclusions
+from auvcore.devices import resolve_device
 from auvcore.duo.checkpoint import LATEST, load_checkpoint
-from auvcore.duo.distributed import resolve_device
 from auvcore.duo.predict import load_model, segment
 from auvcore.duo.trainer import TrainConfig, train
 from auvcore.imaging import load_case
