@@ -99,7 +99,7 @@ class MedSAM2Backend:
         self._frames: dict[int, _FrameFeatures] = {}
 
     def describe(self) -> dict[str, Any]:
-        """What determines the features, for the result cache key."""
+        """What determines the features (see :meth:`FoundationBackend.describe`; not the cache key)."""
         return {
             "backbone": self.name,
             "weights_sha256": self.checkpoint_sha256,
