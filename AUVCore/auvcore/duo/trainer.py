@@ -33,7 +33,6 @@ Example (tiny, on the CPU):
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -47,6 +46,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..errors import InputError
+from ..files import write_json_atomic
 from ..imaging import load_case
 from . import checkpoint as ckpt
 from .backbones import backbone_config, build_backbone
@@ -210,7 +210,7 @@ class Trainer:
         metrics = self.out / METRICS
         if context.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "plan.json").write_text(json.dumps(self.plan.to_dict(), indent=1))
+            write_json_atomic(self.out / "plan.json", self.plan.to_dict())
             truncate_metrics(metrics, state.epoch)
         steps = config.steps_per_epoch
         with StopFlag() as stop_flag:
