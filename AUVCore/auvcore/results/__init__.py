@@ -26,7 +26,8 @@ from .layout import (
 )
 from .progress import CaseProgress, EpochProgress, Progress, format_case_progress, format_epoch_progress, parse_progress_line
 from .reference import SavedReference, load_reference, save_reference
-from .table import read_results, results_table, write_results
+from .structures import read_structures, structures_table, write_structures
+from .table import class_matrix, read_results, results_table, write_results
 
 __all__ = [
     "CASES_DIR",
@@ -47,6 +48,7 @@ __all__ = [
     "ResultsFolder",
     "SavedReference",
     "ScorerValues",
+    "class_matrix",
     "format_case_progress",
     "format_epoch_progress",
     "json_number",
@@ -54,9 +56,12 @@ __all__ = [
     "parse_progress_line",
     "read_case_record",
     "read_results",
+    "read_structures",
     "results_table",
     "safe_file_name",
     "save_reference",
+    "structures_table",
     "write_case_record",
     "write_results",
+    "write_structures",
 ]
