@@ -3,11 +3,12 @@
 :class:`JobMonitor` is the state machine the widget shares with the tests: it
 turns raw output into log lines and progress and knows how the job ended.
 :class:`SubprocessJob` drives a real process with it, for headless use and
-tests; inside Slicer the widget drives the same monitor from a ``qt.QProcess``
-(GUI thread, signals) and applies the same :data:`STOP_GRACE_SECONDS` policy:
-ask the process to terminate (SIGTERM), kill it if it is still alive after the
-grace period. The core writes its results atomically, so a stopped run leaves
-finished cases intact and a rerun resumes from its cache.
+tests; inside Slicer :class:`AUVSlicerLib.qt_job.QtProcessJob` drives the same
+monitor from a ``qt.QProcess`` (GUI thread, signals). Both stop the same way
+(:mod:`AUVSlicerLib.process_tree`): ask the whole process tree to end, kill
+what is left after :data:`STOP_GRACE_SECONDS`. The core writes its results
+atomically, so a stopped run leaves finished cases intact and a rerun resumes
+from its cache.
 
 Example:
     >>> monitor = JobMonitor()
@@ -26,7 +27,6 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import signal
 import subprocess
 import threading
 from collections import deque
@@ -191,16 +191,16 @@ class SubprocessJob:
         return self._process is not None and self._process.poll() is None
 
     def stop(self) -> int:
-        """End the job: SIGTERM, then kill after the grace period; returns the exit code."""
+        """End the job and every process it started (terminate, kill after the grace period); returns the exit code."""
         if self._process is None:
             raise RuntimeError("the job was never started")
         if self._process.poll() is None:
+            from .process_tree import ProcessTree  # psutil: installed with auvcore, before any job runs
+
             self.monitor.stop_requested()
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(self.grace_seconds)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+            tree = ProcessTree.of(self._process.pid)
+            tree.terminate()
+            tree.wait(self.grace_seconds)
         return self.wait(self.grace_seconds)
 
     def wait(self, timeout: float | None = None) -> int:

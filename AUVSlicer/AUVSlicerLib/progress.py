@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Union
 
 PREFIX = "PROGRESS "
 
@@ -63,7 +64,8 @@ class EpochProgress:
         return f"epoch {self.epoch}/{self.epochs} step {self.step}: loss {self.loss:.4g}, dice {self.dice:.3g}"
 
 
-Progress = CaseProgress | EpochProgress
+# typing.Union: an ``X | Y`` evaluated at import fails on Slicer 5.8's Python 3.9, before the module can say why.
+Progress = Union[CaseProgress, EpochProgress]  # noqa: UP007
 
 
 def _fields(line: str) -> dict[str, str]:
