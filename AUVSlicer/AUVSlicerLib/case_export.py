@@ -21,8 +21,9 @@ from pathlib import Path
 import slicer
 import vtk
 
-from .case_loader import remove_node_and_dependents
-from .uncertainty_colors import LABEL_VALUE_TAG, segment_label_value
+from .labelmap_import import LABEL_VALUE_TAG
+from .node_removal import remove_node_and_dependents
+from .uncertainty_colors import segment_label_value
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,13 @@ class QtProcessJob:
         self._process.finished.connect(self._finished)
         self._process.errorOccurred.connect(self._error)
 
+    @classmethod
+    def started(cls, command: Sequence[str], monitor: JobMonitor, on_finished: Callable[[int], None]) -> QtProcessJob:
+        """A job of ``command`` already started: the panel's ``start_job``."""
+        job = cls(command, monitor, on_finished=on_finished)
+        job.start()
+        return job
+
     @property
     def running(self) -> bool:
         return self._process.state() != qt.QProcess.NotRunning or bool(self._tree and self._tree.alive())

@@ -154,14 +154,15 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
 
 def test_the_case_is_placed_on_the_reference_cohort_scale(scored_cohort):
     cohort = load_reference_cohort(scored_cohort / "reference.json")
-    assert cohort.reference.n_cases == 2 and len(cohort.cohort_auvs) == 2
+    assert cohort.reference.n_cases == 3 and len(cohort.cohort_auvs) == 3
     for case_id in ("ct_full", "ct_fast"):
         case = load_case_result(case_result_path(scored_cohort, case_id))
         placement = cohort.place(case.S)
         assert placement.auv == pytest.approx(case.auv, abs=1e-9)
-    hardest = max(("ct_full", "ct_fast"), key=lambda c: load_case_result(case_result_path(scored_cohort, c)).auv)
+    hardest = max(("ct_full", "ct_fast", "ct_shifted"),
+                  key=lambda c: load_case_result(case_result_path(scored_cohort, c)).auv)
     placement = cohort.place(load_case_result(case_result_path(scored_cohort, hardest)).S)
-    assert placement.harder_than == 0.5 and "harder than 50%" in placement.describe()
+    assert placement.harder_than == pytest.approx(2 / 3) and "harder than 67%" in placement.describe()
     with pytest.raises(ValueError, match="backbone"):
         cohort.check_comparable("medsam2", "classwise")
 
