@@ -21,11 +21,11 @@ def pip_install(requirement: str | Path) -> None:
     """``pip install`` one requirement (a name with a version range, or a local folder)."""
     arguments = [str(requirement)]
     try:
-        import slicer.packaging
-    except ImportError:  # Slicer before 5.11
+        from slicer.packaging import pip_install as packaging_pip_install
+    except ImportError:  # Slicer before 5.11 (an ``import slicer.packaging`` here would shadow ``slicer``)
         slicer.util.pip_install(arguments)
         return
-    slicer.packaging.pip_install(arguments, requester="AUV Slicer")
+    packaging_pip_install(arguments, requester="AUV Slicer")
 
 
 def install_torch(requirement: str) -> None:
