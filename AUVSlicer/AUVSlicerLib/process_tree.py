@@ -15,8 +15,8 @@ Example:
     >>> tree = ProcessTree.of(process.pid)
     >>> tree.terminate(); tree.wait(grace_seconds=10)
     []
-    >>> process.wait() != 0
-    True
+    >>> tree.alive()
+    []
 """
 
 from __future__ import annotations

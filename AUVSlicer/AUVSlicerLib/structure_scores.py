@@ -16,7 +16,7 @@ Example:
     ...         {"id": 1, "name": "liver", "S": 1 - u, "U": u, "rows": 9}]}, case_id)
     >>> cohort = CohortScores([case("a", 0.90), case("b", 0.91), case("c", 0.92), case("d", 0.99)])
     >>> round(cohort.z("liver", "auv", 0.99), 1)
-    5.4
+    5.1
     >>> [(s.case_id, s.structure) for s in cohort.queue("auv")][:2]
     [('d', 'liver'), ('c', 'liver')]
 """
