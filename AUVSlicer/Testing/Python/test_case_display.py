@@ -238,14 +238,17 @@ def test_duplicate_segment_names_are_refused_before_writing(scene, sample_manife
     assert not list(tmp_path.iterdir()), "nothing is written for a segmentation that cannot be scored"
 
 
-def test_the_screenshot_renders_the_case_in_its_uncertainty_colours(scored_cohort, tmp_path):
-    """The README picture's renderer (VTK offscreen + the MRML colour and table nodes) on the real scores."""
+def test_the_screenshots_render_the_colours_and_the_review_queue_from_real_scores(scored_cohort, tmp_path):
+    """The README pictures' renderer (VTK offscreen + the MRML colour nodes, the real queue) on the real scores."""
     from PIL import Image
-    from render_screenshot import render_case
+    from render_screenshot import render_case, render_review
 
-    picture = render_case(scored_cohort, "ct_full", tmp_path / "ct_full.png")
+    picture = render_case(scored_cohort, "ct_shifted", "agreement", tmp_path / "colours.png")
     pixels = np.asarray(Image.open(picture).convert("RGB")).reshape(-1, 3).astype(int)
     assert len(pixels) > 500_000
-    for end in (0.0, 1.0):  # the least and the most uncertain organ's bars are drawn in the map's end colours
+    for end in (0.0, 1.0):  # the typical organs (z 0) and the shifted liver (z 3+) in the map's end colours
         colour = np.round(np.asarray(uncertainty_color(end)) * 255).astype(int)
-        assert (np.abs(pixels - colour).max(axis=1) <= 2).sum() > 500, f"no pixels of U-position {end}"
+        assert (np.abs(pixels - colour).max(axis=1) <= 2).sum() > 500, f"no pixels of z-position {end}"
+    review = render_review(scored_cohort, "agreement", tmp_path / "review.png")
+    assert Image.open(review).size[0] > 1000
+    assert not (scored_cohort / "review.json").exists(), "the picture's verdicts go to a copy"
