@@ -20,7 +20,11 @@ import qt
 import slicer
 import vtk
 from AUVSlicerLib.logic import AUVLogic
-from slicer import vtkMRMLLabelMapVolumeNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
+from slicer import (
+    vtkMRMLLabelMapVolumeNode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+)
 from slicer.i18n import tr as _
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
@@ -69,7 +73,7 @@ class AUVSlicer(ScriptedLoadableModule):
             "(CVPR 2026). Sample data: TotalSegmentator reference files.")
         reason = unsupportedReason()
         if reason:
-            logging.error(reason)
+            logging.getLogger(__name__).error(reason)
             self.parent.helpText = reason
 
 

@@ -125,7 +125,7 @@ def record_verdict(path: str | Path, case_id: str, structure: str, verdict: str,
     _check_verdict(verdict, path)
     with _lock(path):
         review = load_review(path)
-        time = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        time = datetime.now(timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 (datetime.UTC needs 3.11)
         review.verdicts[(case_id, structure)] = Verdict(case_id, structure, verdict, note, time)
         _write(path, review)
     return review

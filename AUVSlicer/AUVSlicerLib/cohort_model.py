@@ -36,8 +36,8 @@ from auvcore.curation import (
     write_manifest,
     write_splits_final,
 )
-from auvcore.files import atomic_write_bytes
 from auvcore.errors import InputError
+from auvcore.files import atomic_write_bytes
 from auvcore.scorers import SCORERS
 
 from .case_result import CaseResult, case_result_path, load_case_result

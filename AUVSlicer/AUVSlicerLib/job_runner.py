@@ -195,7 +195,8 @@ class SubprocessJob:
         if self._process is None:
             raise RuntimeError("the job was never started")
         if self._process.poll() is None:
-            from .process_tree import ProcessTree  # psutil: installed with auvcore, before any job runs
+            # psutil comes with auvcore, which is installed before any job runs.
+            from .process_tree import ProcessTree
 
             self.monitor.stop_requested()
             tree = ProcessTree.of(self._process.pid)

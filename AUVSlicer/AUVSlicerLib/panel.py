@@ -22,7 +22,13 @@ import re
 import tempfile
 from collections.abc import Callable
 
-from .job_commands import CASE_REVIEW_SCORERS, ScoreSettings, TrainSettings, score_command, train_command
+from .job_commands import (
+    CASE_REVIEW_SCORERS,
+    ScoreSettings,
+    TrainSettings,
+    score_command,
+    train_command,
+)
 from .job_runner import JobMonitor
 
 #: ``str`` parameter -> the ctkPathLineEdit that shows it.
@@ -85,7 +91,7 @@ class AUVSlicerPanel:
         ui.stopJobButton.connect("clicked(bool)", self.onStopJob)
         ui.startReviewButton.connect("clicked(bool)", self.onStartReview)
         ui.reviewQueueTableWidget.connect("itemSelectionChanged()", self.onQueueSelectionChanged)
-        for name, method in SHORTCUTS.items():
+        for method in SHORTCUTS.values():
             getattr(ui, _BUTTONS[method]).connect("clicked(bool)", getattr(self, method))
         for parameter, widget in PATH_FIELDS.items():
             getattr(ui, widget).comboBox().connect(

@@ -21,7 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import time
+
 import psutil
+
+#: Seconds between looks at whether the tree has ended.
+POLL_SECONDS = 0.05
 
 
 class ProcessTree:
@@ -64,14 +69,16 @@ class ProcessTree:
                 pass
 
     def wait(self, grace_seconds: float) -> list[psutil.Process]:
-        """Wait up to ``grace_seconds`` for the tree to end, kill the survivors; returns the killed ones."""
-        _, survivors = psutil.wait_procs(self.alive(), timeout=grace_seconds)
-        for process in survivors:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(survivors, timeout=grace_seconds)
+        """Wait up to ``grace_seconds`` for the tree to end, kill the survivors; returns the killed ones.
+
+        Polls rather than waits: waiting would reap the process this one started, and its owner
+        (``subprocess.Popen``, ``QProcess``) would lose its exit status.
+        """
+        deadline = time.monotonic() + grace_seconds
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        survivors = self.alive()
+        self.kill()
         return survivors
 
 

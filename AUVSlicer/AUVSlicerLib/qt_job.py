@@ -76,7 +76,8 @@ class QtProcessJob:
         """Ask the job's process tree to end; what is left after the grace period is killed."""
         if self._process.state() == qt.QProcess.NotRunning:
             return
-        from .process_tree import ProcessTree  # psutil: installed with auvcore, before any job runs
+        # psutil comes with auvcore, which is installed before any job runs.
+        from .process_tree import ProcessTree
 
         self.monitor.stop_requested()
         self._tree = ProcessTree.of(self.pid)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import slicer
 import vtk
-
 from auvcore.errors import InputError
 from auvcore.scorers import SCORERS
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .case_result import CaseResult
 from auvcore.review import REVIEW_NAME, Review, Verdict, load_review, record_verdict
+
+from .case_result import CaseResult
 from .structure_scores import CohortScores, StructureScore
 
 

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 
 from .case_result import CaseResult
 from .colormap import spread_range
-from .structure_scores import MIN_REFERENCE_CASES, PAPER_SCORE, CohortScores, structure_value
+from .structure_scores import (
+    MIN_REFERENCE_CASES,
+    PAPER_SCORE,
+    CohortScores,
+    structure_value,
+)
 
 #: The fixed colour scale of a z: 0 (typical) to 3 (3 or more).
 Z_RANGE = (0.0, 3.0)

@@ -19,6 +19,7 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import Self
 
 import slicer
 
@@ -76,7 +77,7 @@ class SlicerPython:
         self._saved_modules: dict[str, types.ModuleType | None] = {}
         self._saved_attributes: dict[str, object] = {}
 
-    def __enter__(self) -> SlicerPython:
+    def __enter__(self) -> Self:
         for name in ("qt", "ctk"):
             self._replace_module(name, StandInModule(name))
         for name in SLICER_WIDGET_CLASSES:

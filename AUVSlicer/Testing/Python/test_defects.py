@@ -17,7 +17,13 @@ from xml.etree import ElementTree
 
 import pytest
 import slicer
-from slicer_python import MISSING_REASON, MODULE_FOLDER, REPOSITORY, SlicerPython, available_tags
+from slicer_python import (
+    MISSING_REASON,
+    MODULE_FOLDER,
+    REPOSITORY,
+    SlicerPython,
+    available_tags,
+)
 
 LIBRARY = MODULE_FOLDER / "AUVSlicerLib"
 MODULE_SCRIPT = MODULE_FOLDER / "AUVSlicer.py"
@@ -79,7 +85,11 @@ def recorded_pip(monkeypatch):
 
 def test_defect_3_a_windows_path_with_spaces_reaches_pip_whole(recorded_pip, monkeypatch):
     """Slicer ``shlex.split``s a string requirement: backslashes vanish and the path falls apart at its spaces."""
-    from AUVSlicerLib.dependencies import AUVCORE_REQUIREMENT, DependencyStatus, install_missing
+    from AUVSlicerLib.dependencies import (
+        AUVCORE_REQUIREMENT,
+        DependencyStatus,
+        install_missing,
+    )
     from AUVSlicerLib.installers import pip_install
 
     assert shlex.split(WINDOWS_FOLDER) != [WINDOWS_FOLDER]

@@ -110,7 +110,7 @@ class RecordingDialogs:
     def errors(self, message: str):
         try:
             yield
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 (slicer.util.tryWithErrorDisplay shows any exception)
             self.shown.append(("error", f"{message} {error}"))
 
 
@@ -220,6 +220,6 @@ def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_onc
     shortcuts["3"]()
     assert panel.ui.reviewProgressLabel.text == "reviewed 3 of 8"
     assert load_review(tmp_path / REVIEW_NAME).counts() == {"correct": 1, "needs_fix": 1, "unsure": 1}
-    name, content, selected = panel.tables[-1]
+    name, _content, selected = panel.tables[-1]
     assert name == "reviewQueueTableWidget" and selected == str(panel.queue.position + 1)
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"]

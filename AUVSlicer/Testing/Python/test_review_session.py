@@ -8,6 +8,7 @@ queue should put first under the per-slice ``agreement`` score.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -43,7 +44,7 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
     assert len(queue.entries) == 3 * 4
     assert (queue.current.case_id, queue.current.structure) == ("ct_shifted", "liver")
     z = [entry.z for entry in queue.entries]
-    assert all(a >= b for a, b in zip(z, z[1:]) if not (math.isnan(a) or math.isnan(b)))
+    assert all(a >= b for a, b in itertools.pairwise(z) if not (math.isnan(a) or math.isnan(b)))
     assert queue.current.z > 3, "the shifted liver is far outside the cohort's livers"
 
     # Showing it: the case is loaded, the structure highlighted, every slice view centred on its worst slice.
