@@ -9,17 +9,40 @@ The measure (SPEC §3) is the public core:
     True
     >>> cohort_auv([1.5, 1.0, 0.7]).values.round(2).tolist()
     [0.0, 0.53, 1.0]
+
+Importing the package loads nothing heavy: the measure (torch) loads when one
+of its names is first used, so reading a results folder needs no PyTorch.
 """
 
+from __future__ import annotations
+
+import importlib
 from importlib import metadata
+from typing import Any
 
 from .errors import InputError
-from .spectrum import CohortAUV, CohortReference, SemanticScales, class_spectra, cohort_auv, semantic_scale
 
 try:
     __version__ = metadata.version("auvcore")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
+
+#: Public names loaded on first use, and the module that defines each.
+_LAZY = {
+    "SemanticScales": ".spectrum",
+    "class_spectra": ".spectrum",
+    "semantic_scale": ".spectrum",
+    "CohortAUV": ".scales",
+    "CohortReference": ".scales",
+    "cohort_auv": ".scales",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CohortAUV",

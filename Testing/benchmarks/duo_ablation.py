@@ -45,7 +45,8 @@ import SimpleITK as sitk
 import torch
 
 from auvcore.cli import main as auv
-from auvcore.curation import ExclusionList, read_results, save_exclusions
+from auvcore.curation import ExclusionList, save_exclusions
+from auvcore.results import read_results
 from auvcore.duo.checkpoint import LATEST, load_checkpoint
 from auvcore.duo.distributed import resolve_device
 from auvcore.duo.predict import load_model, segment
