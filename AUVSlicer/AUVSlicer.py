@@ -208,7 +208,7 @@ class AUVSlicerTest(ScriptedLoadableModuleTest):
         return work / "cohort"
 
     def test_ReviewPrecomputedCohort(self):
-        from auvcore.review import load_review
+        from auvcore.results import load_review
 
         self.delayDisplay("Building the widget and its parameter node")
         slicer.util.selectModule("AUVSlicer")

@@ -31,7 +31,7 @@ from .errors import InputError
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
 from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results
-from .review import REVIEW_NAME, load_review
+from .results.review import load_review
 
 #: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
 DEFAULT_KEEP = 0.95
@@ -221,7 +221,7 @@ def _decision_list(decisions: Iterable[Decision]) -> str:
 
 def _review_list(results_dir: Path) -> str:
     """The reviewers' verdicts on structures (``review.json``, written by the Slicer module's review queue)."""
-    review = load_review(results_dir / REVIEW_NAME)
+    review = load_review(ResultsFolder(results_dir).review)
     if not review.verdicts:
         return "<p>No structure has a verdict yet (review them in the Slicer module).</p>"
     counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in review.counts().items())

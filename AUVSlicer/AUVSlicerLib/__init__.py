@@ -16,7 +16,7 @@ Scores and colours:
 - ``results_table``: per-class table node and bar chart node.
 - ``reference_cohort``: a case's AUV on a reference cohort's scale.
 - ``worst_slices``: a structure's worst slices by a per-slice scorer, as RAS points.
-- ``review_queue``: every (case, structure) most suspect first, and the verdicts (``auvcore.review``).
+- ``review_queue``: every (case, structure) most suspect first, and the verdicts (``auvcore.results.review``).
 
 Scene and files:
 - ``case_loader``: load a cohort case (image + label) into the scene, unload the previous one.
@@ -27,8 +27,7 @@ Scene and files:
 
 Jobs and dependencies:
 - ``job_commands``: ``auv score`` / ``auv train`` argument lists from settings.
-- ``progress``: parse PROGRESS lines.
-- ``job_runner``: job state from a process's output; a subprocess runner.
+- ``job_runner``: job state from a process's output (PROGRESS lines by ``auvcore.results``); a subprocess runner.
 - ``qt_job``: the same job on a ``qt.QProcess`` for Slicer's GUI thread.
 - ``process_tree``: Stop ends the job's whole process tree (the CTK launcher forwards no signal).
 - ``dependencies``: what is missing, and installing it with consent; ``installers``: how.

@@ -14,12 +14,12 @@ Example (with the slicer-core wheel or inside Slicer):
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import slicer
 import vtk
+from auvcore.files import atomic_write_bytes
 
 from .labelmap_import import LABEL_VALUE_TAG
 from .node_removal import remove_node_and_dependents
@@ -37,16 +37,14 @@ class ScoringInputs:
 
 
 def _write_volume(scene, node, path: Path) -> None:
-    """Write a volume node to ``path`` atomically (temporary file, then rename)."""
+    """Write a volume node to ``path`` (a file of the scoring run's own folder: nothing reads it before the run)."""
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     scene.AddNode(storage)
     try:
-        temporary = path.with_name(".tmp-" + path.name)
-        storage.SetFileName(str(temporary))
+        storage.SetFileName(str(path))
         storage.SetUseCompression(True)
         if not storage.WriteData(node):
             raise OSError(f"{path}: could not write {node.GetName()}")
-        os.replace(temporary, path)
     finally:
         scene.RemoveNode(storage)
 
@@ -119,9 +117,7 @@ def export_for_scoring(scene, volume_node, label_node, folder: str | Path) -> Sc
         segmentation.GetSegment(segment_id).SetTag(LABEL_VALUE_TAG, str(value))
     label_names = folder / "labels.json"
     labels = {"background": 0, **{segmentation.GetSegment(s).GetName(): v for s, v in values.items()}}
-    temporary = label_names.with_name(".tmp-" + label_names.name)
-    temporary.write_text(json.dumps({"labels": labels}, indent=1), encoding="utf-8")
-    os.replace(temporary, label_names)
+    atomic_write_bytes(label_names, json.dumps({"labels": labels}, indent=1).encode("utf-8"))
     return ScoringInputs(image, label, label_names, values)
 
 

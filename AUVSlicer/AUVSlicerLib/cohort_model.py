@@ -34,7 +34,12 @@ from auvcore.curation import (
 )
 from auvcore.errors import InputError
 from auvcore.files import atomic_write_bytes
-from auvcore.results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, read_results
+from auvcore.results import (
+    EXCLUSIONS_JSON,
+    RETAINED_MANIFEST_CSV,
+    SPLITS_JSON,
+    read_results,
+)
 from auvcore.scorers import SCORERS
 
 from .case_result import CaseResult, case_result_path, load_case_result

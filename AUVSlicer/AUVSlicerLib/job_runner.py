@@ -32,8 +32,10 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from .progress import Progress, parse_progress_line
+if TYPE_CHECKING:
+    from auvcore.results import Progress
 
 #: Seconds between asking a job to stop and killing it.
 STOP_GRACE_SECONDS = 10.0
@@ -106,6 +108,9 @@ class JobMonitor:
         return lines
 
     def _take(self, line: str) -> None:
+        # The core's one parser, imported here: the panel is built before auvcore may be installed.
+        from auvcore.results import parse_progress_line
+
         self.log.append(line)
         if self.on_line:
             self.on_line(line)

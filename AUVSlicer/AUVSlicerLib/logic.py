@@ -103,9 +103,8 @@ class AUVLogic:
         if referencePath:
             from .reference_cohort import load_reference_cohort
 
-            cohort = load_reference_cohort(referencePath)
-            cohort.check_comparable(case.backbone, case.mode)
-            shown.summary += " " + cohort.place(case.S).describe()
+            placement = load_reference_cohort(referencePath).place(case.S, case.backbone, case.mode, case.record.settings)
+            shown.summary += " " + placement.describe()
         return shown
 
     @staticmethod

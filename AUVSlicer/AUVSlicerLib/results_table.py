@@ -54,7 +54,7 @@ def fill_results_table(scene, case: CaseResult, table_node=None):
     """The per-class table of ``case`` in ``table_node`` (default: a node named after the case)."""
     node = _table_node(scene, f"AUV classes {case.case_id}", table_node)
     scorers = [name for name in SCORERS if name in case.scores]
-    per_slice = next((n for n in PER_SLICE_SCORERS if "slices" in case.record.get("scores", {}).get(n, {})), None)
+    per_slice = next((n for n in PER_SLICE_SCORERS if n in case.record.scores and case.record.scores[n].slices), None)
     worst_column = f"Worst {per_slice} slice (RAS S, mm)"
     # Every column exists before the first row: a column added to a filled table starts filled with zeros.
     columns = _add_columns(node, {"Class": str, "Label value": int, "S": float, "U": float, "Rows": int,

@@ -3,7 +3,7 @@
 The queue is sorted by a chosen score's robust z within each structure
 (:class:`~AUVSlicerLib.structure_scores.CohortScores`); a reviewer walks it
 with Next / Previous (or jumps to the next structure without a verdict) and
-gives each structure a verdict, which :mod:`auvcore.review` writes to
+gives each structure a verdict, which :mod:`auvcore.results.review` writes to
 ``review.json`` at once.
 
 Example:
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auvcore.review import REVIEW_NAME, Review, Verdict, load_review, record_verdict
+from auvcore.results import REVIEW_JSON, Review, Verdict, load_review, record_verdict
 
 from .case_result import CaseResult
 from .structure_scores import CohortScores, StructureScore
@@ -42,7 +42,7 @@ class ReviewQueue:
 
     @property
     def review_path(self) -> Path:
-        return self.folder / REVIEW_NAME
+        return self.folder / REVIEW_JSON
 
     @property
     def current(self) -> StructureScore | None:

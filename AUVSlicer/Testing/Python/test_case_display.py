@@ -135,7 +135,7 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
             assert value == pytest.approx(case.scores[scorer][score.name], nan_ok=True)
     # Where the class's worst agreement slice lies, as the RAS S of a slice of the CT.
     worst = [table.GetTable().GetValueByName(row, "Worst agreement slice (RAS S, mm)").ToDouble() for row in range(len(case.classes))]
-    centres_s = {round(point[2], 3) for point in case.record["slice_centres_lps"]}
+    centres_s = {round(point[2], 3) for point in case.record.slice_centres_lps}
     assert all(round(value, 3) in centres_s for value in worst if not math.isnan(value))
     assert sum(not math.isnan(value) for value in worst) == len(case.scored_classes)
     chart = uncertainty_bar_chart(scene, case)
@@ -153,17 +153,19 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
 
 def test_the_case_is_placed_on_the_reference_cohort_scale(scored_cohort):
     cohort = load_reference_cohort(scored_cohort / "reference.json")
-    assert cohort.reference.n_cases == 3 and len(cohort.cohort_auvs) == 3
-    for case_id in ("ct_full", "ct_fast"):
-        case = load_case_result(case_result_path(scored_cohort, case_id))
-        placement = cohort.place(case.S)
+    assert cohort.saved.scale.n_cases == 3 and len(cohort.cohort_auvs) == 3
+    cases = {c: load_case_result(case_result_path(scored_cohort, c)) for c in ("ct_full", "ct_fast", "ct_shifted")}
+    for case in cases.values():
+        placement = cohort.place(case.S, case.backbone, case.mode, case.record.settings)
         assert placement.auv == pytest.approx(case.auv, abs=1e-9)
-    hardest = max(("ct_full", "ct_fast", "ct_shifted"),
-                  key=lambda c: load_case_result(case_result_path(scored_cohort, c)).auv)
-    placement = cohort.place(load_case_result(case_result_path(scored_cohort, hardest)).S)
+    hardest = max(cases.values(), key=lambda c: c.auv)
+    placement = cohort.place(hardest.S, hardest.backbone, hardest.mode, hardest.record.settings)
     assert placement.harder_than == pytest.approx(2 / 3) and "harder than 67%" in placement.describe()
-    with pytest.raises(ValueError, match="backbone"):
-        cohort.check_comparable("medsam2", "classwise")
+    with pytest.raises(InputError, match="backbone 'medsam2'"):
+        cohort.place(hardest.S, "medsam2", "classwise")
+    other_window = {**hardest.record.settings, "ct_window": [-1000.0, 1000.0]}
+    with pytest.raises(InputError, match="setting ct_window"):
+        cohort.place(hardest.S, hardest.backbone, hardest.mode, other_window)
 
 
 def test_a_broken_reference_or_case_file_names_the_file(tmp_path):

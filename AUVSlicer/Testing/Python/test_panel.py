@@ -14,7 +14,7 @@ import types
 from xml.etree import ElementTree
 
 import pytest
-from auvcore.review import REVIEW_NAME, load_review
+from auvcore.results import REVIEW_JSON, load_review
 from AUVSlicerLib.case_result import case_result_from_dict
 from AUVSlicerLib.job_runner import JobStatus
 from AUVSlicerLib.panel import PATH_FIELDS, SHORTCUTS, AUVSlicerPanel
@@ -210,7 +210,7 @@ def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_onc
     assert set(shortcuts) == set(SHORTCUTS)
     panel.ui.reviewNoteLineEdit.text = "tip of the left lobe"
     shortcuts["2"]()  # needs fix, then on to the next structure
-    assert load_review(tmp_path / REVIEW_NAME).get("c", "liver").describe() == "needs_fix: tip of the left lobe"
+    assert load_review(tmp_path / REVIEW_JSON).get("c", "liver").describe() == "needs_fix: tip of the left lobe"
     assert panel.queue.position == 1 and panel.ui.reviewNoteLineEdit.text == ""
     shortcuts["1"]()
     shortcuts["P"]()
@@ -219,7 +219,7 @@ def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_onc
     assert panel.queue.verdict_of(panel.queue.current) is None
     shortcuts["3"]()
     assert panel.ui.reviewProgressLabel.text == "reviewed 3 of 8"
-    assert load_review(tmp_path / REVIEW_NAME).counts() == {"correct": 1, "needs_fix": 1, "unsure": 1}
+    assert load_review(tmp_path / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 1}
     name, _content, selected = panel.tables[-1]
     assert name == "reviewQueueTableWidget" and selected == str(panel.queue.position + 1)
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"]

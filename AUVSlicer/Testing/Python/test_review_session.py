@@ -14,14 +14,14 @@ import math
 import subprocess
 import sys
 
-from auvcore.review import REVIEW_NAME, load_review
+from auvcore.results import REVIEW_JSON, load_review
 from AUVSlicerLib.cohort_table import review_table_content
 from AUVSlicerLib.logic import AUVLogic
 
 # Dies the way a killed Slicer would, after the new file is written but before it replaces the old one.
 CRASH_MID_WRITE = """
 import os, sys
-from auvcore.review import record_verdict
+from auvcore.results import record_verdict
 os.replace = lambda source, target: os._exit(9)
 record_verdict(sys.argv[1], "ct_full", "spleen", "needs_fix", note="written by a process that crashed")
 """
@@ -66,7 +66,7 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
     third = queue.next()
     queue.record("unsure", note="faint boundary")
     assert queue.progress() == "reviewed 3 of 12"
-    written = load_review(scored_cohort / REVIEW_NAME)
+    written = load_review(scored_cohort / REVIEW_JSON)
     assert written.get("ct_shifted", "liver").note == "liver three slices too high"
     assert written.get(second.case_id, second.structure).verdict == "correct"
     assert written.get(third.case_id, third.structure).verdict == "unsure"
@@ -74,11 +74,11 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
         "needs_fix: liver three slices too high", "correct", "unsure: faint boundary"]
 
     # A crash mid-write leaves the previous file whole: the three verdicts, valid JSON.
-    before = (scored_cohort / REVIEW_NAME).read_bytes()
-    crashed = subprocess.run([sys.executable, "-c", CRASH_MID_WRITE, str(scored_cohort / REVIEW_NAME)], check=False)
+    before = (scored_cohort / REVIEW_JSON).read_bytes()
+    crashed = subprocess.run([sys.executable, "-c", CRASH_MID_WRITE, str(scored_cohort / REVIEW_JSON)], check=False)
     assert crashed.returncode == 9
-    assert (scored_cohort / REVIEW_NAME).read_bytes() == before
-    assert len(json.loads(before)["verdicts"]) == 3 and load_review(scored_cohort / REVIEW_NAME).counts() == {
+    assert (scored_cohort / REVIEW_JSON).read_bytes() == before
+    assert len(json.loads(before)["verdicts"]) == 3 and load_review(scored_cohort / REVIEW_JSON).counts() == {
         "correct": 1, "needs_fix": 1, "unsure": 1}
     # Reopened after the crash, the queue shows where the reviewer left off.
     assert logic.openReview(logic.openCohort(str(scored_cohort)), "agreement").progress() == "reviewed 3 of 12"

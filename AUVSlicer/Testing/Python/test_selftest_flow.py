@@ -10,7 +10,7 @@ import shutil
 import time
 
 import slicer
-from auvcore.review import REVIEW_NAME, load_review
+from auvcore.results import REVIEW_JSON, load_review
 from AUVSlicerLib.logic import AUVLogic
 from AUVSlicerLib.panel import AUVSlicerPanel
 from AUVSlicerLib.uncertainty_colors import UncertaintyColoring
@@ -43,7 +43,7 @@ def test_the_self_test_flow_runs_on_the_shipped_cohort_in_well_under_a_minute(sc
 
     panel.shortcuts()["2"]()
     panel.shortcuts()["1"]()
-    assert load_review(folder / REVIEW_NAME).counts() == {"correct": 1, "needs_fix": 1, "unsure": 0}
+    assert load_review(folder / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 0}
     assert panel.ui.reviewProgressLabel.text == "reviewed 2 of 12"
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"], panel.dialogs.shown
     assert time.monotonic() - started < 60

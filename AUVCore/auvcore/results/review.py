@@ -16,7 +16,7 @@ The file::
 
 Example:
     >>> import tempfile, pathlib
-    >>> target = pathlib.Path(tempfile.mkdtemp()) / REVIEW_NAME
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "review.json"
     >>> review = record_verdict(target, "ct_7", "liver", "needs_fix", note="misses the left lobe tip")
     >>> load_review(target).get("ct_7", "liver").verdict
     'needs_fix'
@@ -34,10 +34,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .errors import InputError
-from .files import atomic_write_bytes
+from ..errors import InputError
+from ..files import atomic_write_bytes
 
-REVIEW_NAME = "review.json"
 #: The verdicts a reviewer gives, in the order the panel shows them.
 VERDICTS = ("correct", "needs_fix", "unsure")
 FORMAT = 1
