@@ -16,32 +16,25 @@ of its names is first used, so reading a results folder needs no PyTorch.
 
 from __future__ import annotations
 
-import importlib
 from importlib import metadata
-from typing import Any
 
 from .errors import InputError
+from .lazy import lazy_exports
 
 try:
     __version__ = metadata.version("auvcore")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-#: Public names loaded on first use, and the module that defines each.
-_LAZY = {
-    "SemanticScales": ".spectrum",
-    "class_spectra": ".spectrum",
-    "semantic_scale": ".spectrum",
-    "CohortAUV": ".scales",
-    "CohortReference": ".scales",
-    "cohort_auv": ".scales",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Public names loaded on first use, and the submodule that defines each.
+__getattr__ = lazy_exports(__name__, {
+    "SemanticScales": "spectrum",
+    "class_spectra": "spectrum",
+    "semantic_scale": "spectrum",
+    "CohortAUV": "scales",
+    "CohortReference": "scales",
+    "cohort_auv": "scales",
+})
 
 
 __all__ = [

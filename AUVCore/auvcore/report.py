@@ -14,9 +14,7 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
@@ -28,6 +26,7 @@ from matplotlib.figure import Figure
 
 from .curation import Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
 from .errors import InputError
+from .figures import png_data_uri
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
 from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results
@@ -41,7 +40,6 @@ DEFAULT_TOP = 12
 UNCERTAINTY_CMAP = "viridis"
 #: Colour of labelled voxels whose class has no defined U (too few slices): red, which viridis lacks.
 UNDEFINED_COLOUR = "#e8463a"
-PNG_DPI = 100
 
 
 def _resolve(path: str, results_dir: Path) -> Path:
@@ -51,12 +49,6 @@ def _resolve(path: str, results_dir: Path) -> Path:
         return candidate
     inside = results_dir / candidate
     return inside if inside.exists() else candidate
-
-
-def _png_data_uri(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def auv_histogram(auv: np.ndarray, threshold: float | None, keep: float, excluded_auv: np.ndarray) -> Figure:
@@ -183,7 +175,7 @@ def _thumbnail_cell(results_dir: Path, case_id: str) -> str:
         figure = case_thumbnail(read_case_record(path), results_dir)
     except InputError as error:
         return f"<span class='missing'>thumbnail unavailable: {html.escape(str(error))}</span>"
-    return f"<img alt='mid-slice of {html.escape(case_id)}' src='{_png_data_uri(figure)}'>"
+    return f"<img alt='mid-slice of {html.escape(case_id)}' src='{png_data_uri(figure)}'>"
 
 
 def _hardest_classes(row: pd.Series, count: int = 3) -> str:
@@ -282,11 +274,11 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
                 "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"]
     if len(scored):
         histogram = auv_histogram(scored["auv"].to_numpy(dtype=np.float64), threshold, keep, excluded_auv)
-        sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{_png_data_uri(histogram)}'>")
+        sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{png_data_uri(histogram)}'>")
     per_class = _per_class_scales(scored)
     if per_class:
         sections.append("<h2>Per-class S distributions</h2>"
-                        f"<img alt='per-class S' src='{_png_data_uri(class_scale_distributions(per_class))}'>")
+                        f"<img alt='per-class S' src='{png_data_uri(class_scale_distributions(per_class))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
     sections.append(_top_table(results_dir, scored, decisions, top))
     sections.append("<h2>Excluded cases</h2>")

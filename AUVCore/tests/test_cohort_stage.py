@@ -10,7 +10,16 @@ import numpy as np
 import pytest
 
 from auvcore.cohort import ScoreSettings, normalise_cohort, place_on_reference
-from auvcore.results import CaseRecord, ClassRecord, ResultsFolder, ScorerValues, load_reference, read_case_record, write_case_record
+from auvcore.results import (
+    CaseRecord,
+    ClassRecord,
+    ResultsFolder,
+    ScorerValues,
+    load_reference,
+    read_case_record,
+    read_structures,
+    write_case_record,
+)
 
 SETTINGS = ScoreSettings(scorers=("auv", "agreement"), aggregate="paper")
 
@@ -83,3 +92,27 @@ def test_the_cohort_scorers_are_not_placed_on_a_reference(cohort):
     normalise_cohort(records, folder.root, settings)
     table = place_on_reference(records[:1], folder.root / "placed", settings, load_reference(folder.reference))
     assert np.isnan(table.loc[0, "prototype"]) and np.isfinite(table.loc[0, "auv"])
+
+
+def test_structures_csv_holds_every_scored_structure_with_its_z_within_its_class(cohort):
+    folder, records = cohort
+    normalise_cohort(records, folder.root, SETTINGS)
+    table = read_structures(folder.root)
+    assert len(table) == 6  # 3 scored cases x 2 classes; the failed case has none
+    assert list(table.columns[:9]) == ["case_id", "class_id", "class", "slices", "voxels", "auv", "auv_z", "agreement", "agreement_z"]
+    liver = table[table["class"] == "liver"].set_index("case_id")
+    # agreement 0.1, 0.2, 0.4: median 0.2, spread 1.4826 * MAD 0.1; auv uses -log S: log 2 apart, median -log 0.25.
+    assert liver["agreement_z"].tolist() == pytest.approx([-0.1 / 0.14826, 0.0, 0.2 / 0.14826])
+    assert liver["auv_z"].tolist() == pytest.approx([-1 / 1.4826, 0.0, 1 / 1.4826])
+    assert liver["slices"].tolist() == [10, 10, 10]
+
+
+def test_structures_placed_on_a_reference_use_its_class_statistics(cohort):
+    folder, records = cohort
+    settings = ScoreSettings(scorers=("auv", "agreement"), aggregate="mean")
+    normalise_cohort(records, folder.root, settings)
+    fitted = read_structures(folder.root).set_index(["case_id", "class"])
+    placed = ResultsFolder(folder.root / "placed")
+    place_on_reference(records[:1], placed.root, settings, load_reference(folder.reference))
+    again = read_structures(placed.root).set_index(["case_id", "class"])
+    assert again.loc[("a", "liver"), "agreement_z"] == pytest.approx(fitted.loc[("a", "liver"), "agreement_z"])

@@ -356,6 +356,23 @@ def test_filter_exclude_include_cycle(results_folder, capsys, given):
     assert retained == ["ct_full_model", "ct_roi_subset", "ct_full_model_rescan", "mr/repeat 2", "ct_fast_model"]
 
 
+def test_filter_by_another_scorer_and_the_rerun_keeps_it(results_folder, capsys):
+    table = pd.read_csv(results_folder / "results.csv")
+    # agreement ranks the cases the other way round from the AUV: the lowest-AUV case is the one to drop.
+    table.insert(3, "agreement", 1.0 - table["auv"])
+    table.to_csv(results_folder / "results.csv", index=False)
+    assert _auv("filter", str(results_folder), "--keep", "0.8", "--by", "agreement") == 0
+    assert "keep p=0.8 by agreement" in capsys.readouterr().out
+    decisions = load_exclusions(results_folder / "exclusions.json")
+    assert decisions.excluded() == {"ct_full_model"} and decisions.rule.by == "agreement"
+    (excluded,) = decisions.quantile.values()
+    assert excluded.auv == 0.0 and excluded.note.startswith("agreement 1 > F^-1(0.8)")
+    assert _auv("filter", str(results_folder)) == 0  # re-run: the stored keep and column
+    assert load_exclusions(results_folder / "exclusions.json").excluded() == {"ct_full_model"}
+    assert main(["filter", str(results_folder), "--by", "S_liver"]) == 2
+    assert "has no score column 'S_liver' for --by; its score columns: auv, agreement" in capsys.readouterr().err
+
+
 def test_report_takes_the_results_csv_and_a_wrong_path_is_named(results_folder, tmp_path, capsys):
     assert _auv("report", str(results_folder / "results.csv"), "--out", str(tmp_path / "report.html")) == 0
     assert (tmp_path / "report.html").stat().st_size > 0

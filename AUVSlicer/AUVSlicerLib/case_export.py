@@ -13,13 +13,12 @@ Example (with the slicer-core wheel or inside Slicer):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import slicer
 import vtk
-from auvcore.files import atomic_write_bytes
+from auvcore.files import atomic_writer, write_json_atomic
 
 from .labelmap_import import LABEL_VALUE_TAG
 from .node_removal import remove_node_and_dependents
@@ -37,14 +36,15 @@ class ScoringInputs:
 
 
 def _write_volume(scene, node, path: Path) -> None:
-    """Write a volume node to ``path`` (a file of the scoring run's own folder: nothing reads it before the run)."""
+    """Write a volume node to ``path`` atomically (temporary file beside it, then rename)."""
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     scene.AddNode(storage)
     try:
-        storage.SetFileName(str(path))
-        storage.SetUseCompression(True)
-        if not storage.WriteData(node):
-            raise OSError(f"{path}: could not write {node.GetName()}")
+        with atomic_writer(path, suffix="".join(path.suffixes)) as temporary:  # the writer goes by the extension
+            storage.SetFileName(str(temporary))
+            storage.SetUseCompression(True)
+            if not storage.WriteData(node):
+                raise OSError(f"{path}: could not write {node.GetName()}")
     finally:
         scene.RemoveNode(storage)
 
@@ -117,7 +117,7 @@ def export_for_scoring(scene, volume_node, label_node, folder: str | Path) -> Sc
         segmentation.GetSegment(segment_id).SetTag(LABEL_VALUE_TAG, str(value))
     label_names = folder / "labels.json"
     labels = {"background": 0, **{segmentation.GetSegment(s).GetName(): v for s, v in values.items()}}
-    atomic_write_bytes(label_names, json.dumps({"labels": labels}, indent=1).encode("utf-8"))
+    write_json_atomic(label_names, {"labels": labels})
     return ScoringInputs(image, label, label_names, values)
 
 

@@ -25,14 +25,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from auvcore.scorers.registry import PAPER_SCORER
+
 from .case_result import CaseResult
 from .colormap import spread_range
-from .structure_scores import (
-    MIN_REFERENCE_CASES,
-    PAPER_SCORE,
-    CohortScores,
-    structure_value,
-)
+from .structure_scores import MIN_REFERENCE_CASES, CohortScores, structure_value
 
 #: The fixed colour scale of a z: 0 (typical) to 3 (3 or more).
 Z_RANGE = (0.0, 3.0)
@@ -49,10 +46,10 @@ class ColourPlan:
 
 
 def _label(score: str) -> str:
-    return "U = 1 - S" if score == PAPER_SCORE else score
+    return "U = 1 - S" if score == PAPER_SCORER else score
 
 
-def colour_plan(case: CaseResult, score: str = PAPER_SCORE, reference: CohortScores | None = None,
+def colour_plan(case: CaseResult, score: str = PAPER_SCORER, reference: CohortScores | None = None,
                 color_range: str = "case") -> ColourPlan:
     """How to colour ``case`` by ``score``: z against ``reference`` where it has one, else the fallback.
 
@@ -61,14 +58,14 @@ def colour_plan(case: CaseResult, score: str = PAPER_SCORE, reference: CohortSco
     """
     raw = {c.name: structure_value(case, c.name, score) for c in case.classes}
     if reference is not None:
-        z = {name: reference.z(name, score, value) for name, value in raw.items()}
+        z = reference.z_of(case, score)
         if any(not math.isnan(v) for v in z.values()):
             shown = {name: v if math.isnan(v) else min(max(v, Z_RANGE[0]), Z_RANGE[1]) for name, v in z.items()}
             title = (f"{_label(score)}: robust z within each structure, {len(reference.cases)} reference cases "
                      f"(0 typical, 3 = 3 or more; grey: fewer than {MIN_REFERENCE_CASES} cases hold it)")
             return ColourPlan(shown, Z_RANGE, title, relative=True)
-    fixed = color_range == "full" and score == PAPER_SCORE
-    bounds = (0.0, 1.0) if score == PAPER_SCORE else (-math.inf, math.inf)
+    fixed = color_range == "full" and score == PAPER_SCORER
+    bounds = (0.0, 1.0) if score == PAPER_SCORER else (-math.inf, math.inf)
     value_range = (0.0, 1.0) if fixed else spread_range(list(raw.values()), bounds=bounds)
     where = "0 to 1" if fixed else "this case's range"
     title = f"{_label(score)}, {where}: no reference cohort, so not comparable across cases"

@@ -111,8 +111,10 @@ class CaseScorer:
         timings = {"io": io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
         timings["total"] = time.perf_counter() - started
 
+        voxels = np.bincount(case.labels.ravel().astype(np.int64)) if mode == "classwise" else None
         classes = tuple(
-            ClassRecord(class_id, name, json_number(float(scales.values[index])), int(scales.rows[index]), scales.reasons[index])
+            ClassRecord(class_id, name, json_number(float(scales.values[index])), int(scales.rows[index]), scales.reasons[index],
+                        None if voxels is None else int(voxels[class_id]))
             for index, (class_id, name) in enumerate(zip(class_ids, names))
         )
         absent = sorted(set(spec.class_names) - set(class_ids)) if mode == "classwise" else []

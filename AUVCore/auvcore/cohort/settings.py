@@ -29,7 +29,7 @@ class ScoreSettings:
         mode: ``classwise`` (box prompts from the label map) or ``image`` (label-free).
         modality: ``auto`` (CT when air is present), ``ct`` or ``mr``.
         ct_window: the CT intensity window in HU.
-        device: ``auto``, ``cpu`` or ``cuda`` (not in the cache key: results agree).
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (not in the cache key: results agree).
         max_feature_gib: refuse a case whose feature tensor would exceed this.
         compile: ``torch.compile`` the model (litemedsam): a one-off compilation,
             then a faster decoder; worth it for cohorts, not for one small case.

@@ -9,7 +9,7 @@ Two ways to give the cases their scores:
   compare cases with each other, so they have no value here.
 
 Either way each case file whose scores changed is rewritten, and
-``results.csv`` / ``results.parquet`` are written.
+``results.csv`` / ``results.parquet`` and ``structures.csv`` are written.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 from ..results.case_record import CaseRecord, ScorerValues, json_number, write_case_record
 from ..results.layout import ResultsFolder
 from ..results.reference import SavedReference, save_reference
-from ..results.table import results_table, write_results
+from ..results.structures import structures_table, write_structures
+from ..results.table import class_matrix, results_table, write_results
 from ..scales import Aggregate, ScoreScale, cohort_auv, warn_if_class_sets_differ
 from ..scorers import COHORT_SCORERS, CROSS_CASE, LABEL_CHECK, LABEL_CHECK_PARTS, PAPER_SCORER, label_check_scores
 from .cache import load_prototypes
@@ -31,17 +32,6 @@ from .settings import ScoreSettings, scoring_identity
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def class_matrix(records: Sequence[CaseRecord], scorer: str) -> "pd.DataFrame":
-    """One row per case (index: case id), one column per class: the scorer's class values (``auv``: S).
-
-    Cases that failed, and classes a case does not hold, are NaN.
-    """
-    import pandas as pd
-
-    rows = [record.class_values(scorer) if record.ok else {} for record in records]
-    return pd.DataFrame(rows, index=[r.case_id for r in records], dtype="float64")
 
 
 def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], prototypes: Sequence[Prototypes]) -> list[CaseRecord]:
@@ -107,7 +97,7 @@ def normalise_cohort(records: Sequence[CaseRecord], out: str | Path, settings: S
         kept = {name: scale for name, scale in scales.items() if name not in CROSS_CASE}
         save_reference(folder.reference, paper.reference, settings.backbone, settings.mode, scoring_identity(settings),
                        settings.aggregate, kept)
-    return _write_scores(records, scored, folder, auv, values)
+    return _write_scores(records, scored, folder, auv, values, settings.scorers)
 
 
 def place_on_reference(records: Sequence[CaseRecord], out: str | Path, settings: ScoreSettings, saved: SavedReference) -> "pd.DataFrame":
@@ -117,12 +107,15 @@ def place_on_reference(records: Sequence[CaseRecord], out: str | Path, settings:
     values, _ = cohort_scores(records, others, settings.aggregate, saved.scales)
     values.update({n: np.full(len(records), np.nan) for n in settings.scorers if n in CROSS_CASE})
     auv = saved.scale.place(_total_scales(records)) if paper_auv else values.pop(PAPER_SCORER)
-    return _write_scores(records, records, ResultsFolder(Path(out)), auv, values)
+    return _write_scores(records, records, ResultsFolder(Path(out)), auv, values, settings.scorers, saved.scales)
 
 
-def _write_scores(before: Sequence[CaseRecord], records: Sequence[CaseRecord], folder: ResultsFolder,
-                  auv: np.ndarray, values: dict[str, np.ndarray]) -> "pd.DataFrame":
-    """Put the case scores into the records, rewrite the case files that changed, write the results table."""
+def _write_scores(before: Sequence[CaseRecord], records: Sequence[CaseRecord], folder: ResultsFolder, auv: np.ndarray,
+                  values: dict[str, np.ndarray], scorers: Sequence[str], scales: dict[str, ScoreScale] | None = None) -> "pd.DataFrame":
+    """Put the case scores into the records, rewrite the case files that changed, write the results and structures tables.
+
+    The structures' z are against ``scales`` (a saved cohort's) when given, else against the cases themselves.
+    """
     final = []
     for index, (previous, record) in enumerate(zip(before, records)):
         if record.ok:
@@ -133,4 +126,5 @@ def _write_scores(before: Sequence[CaseRecord], records: Sequence[CaseRecord], f
         final.append(record)
     table = results_table(final)
     write_results(table, folder.root)
+    write_structures(structures_table(final, scorers, scales), folder.root)
     return table

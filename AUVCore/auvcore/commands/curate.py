@@ -5,6 +5,7 @@ Example (shell):
     auv exclude case_017 --results results --reason "label of the wrong phase"
     auv include case_042 --results results --reason "checked: fine"
     auv filter results                      # re-run: same keep as last time, manual decisions kept
+    auv filter results --by label_check     # the quantile of any scorer's case score instead of the AUV
     auv report results --out results/report.html
 """
 
@@ -30,11 +31,22 @@ from ..report import DEFAULT_KEEP, DEFAULT_TOP, write_report
 from ..results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, ResultsFolder, read_results
 
 
+#: Columns of the results table that are not case scores (``S`` and ``S_<class>`` are the measure's raw values).
+NOT_SCORES = frozenset({"case_id", "S", "status", "error", "backbone", "mode", "image", "label"})
+
+
 def _keep_fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"--keep must be in (0, 1], got {text}")
     return value
+
+
+def _check_column(results, column: str, path: Path) -> None:
+    """InputError naming the table when ``--by`` is not one of its score columns."""
+    scores = [c for c in results.columns if c not in NOT_SCORES and not c.startswith("S_")]
+    if column not in scores:
+        raise InputError(path, f"has no score column {column!r} for --by; its score columns: {', '.join(scores)}")
 
 
 def _stored_keep(exclusions: ExclusionList) -> float:
@@ -53,20 +65,22 @@ def run_filter(args: argparse.Namespace) -> int:
             source = load_exclusions(results_dir / EXCLUSIONS_JSON)
             exclusions.manual, exclusions.rule = source.manual, source.rule
         keep = args.keep if args.keep is not None else _stored_keep(exclusions)
-        exclusions.apply_quantile(results, keep)
+        by = args.by or (exclusions.rule.by if exclusions.rule is not None else "auv")
+        _check_column(results, by, ResultsFolder(results_dir).results_csv)
+        exclusions.apply_quantile(results, keep, by)
     retained = retained_cases(results, exclusions)
     rows = results[results["case_id"].isin(retained)]
     write_manifest(rows, out / RETAINED_MANIFEST_CSV)
-    scored = scored_cases(results)
+    scored = scored_cases(results, by)
     rule = exclusions.rule
     threshold = "none (no scored case)" if rule is None or rule.threshold is None else f"{rule.threshold:.4f}"
-    print(f"keep p={keep:g}: threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
+    print(f"keep p={keep:g} by {by}: threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
     print(f"excluded {len(exclusions.excluded())} ({len(exclusions.quantile)} by the quantile rule, "
           f"manual decisions in force: {sum(d.reason == 'manual' for d in exclusions.effective().values())}); "
           f"retained {len(retained)} of {len(results)}")
     unscored = sorted(set(results["case_id"]) - set(scored["case_id"]))
     if unscored:
-        print(f"{len(unscored)} case(s) without AUV (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
+        print(f"{len(unscored)} case(s) without {by} (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
     print(f"wrote {target}")
     print(f"wrote {out / RETAINED_MANIFEST_CSV}")
     if len(retained) >= 2:
@@ -124,6 +138,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     filter_parser.add_argument("results", help="folder written by `auv score`, or its results.csv")
     filter_parser.add_argument("--keep", type=_keep_fraction, default=None,
                                help=f"fraction p to keep (default: the last filter's, else {DEFAULT_KEEP}; the paper's best is 0.90)")
+    filter_parser.add_argument("--by", metavar="COLUMN", help="the results column whose quantile decides: auv or any scorer scored "
+                               "with --scorers (default: the last filter's, else auv)")
     filter_parser.add_argument("--out", help="folder for the three files (default: RESULTS)")
     filter_parser.add_argument("--folds", type=int, default=NNUNET_FOLDS, help="cross-validation folds (default 5)")
     filter_parser.add_argument("--seed", type=int, default=NNUNET_SEED, help="split seed (default nnU-Net's 12345)")

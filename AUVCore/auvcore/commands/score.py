@@ -26,7 +26,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
     parser.add_argument("--backbone", default="litemedsam", choices=available_backends(), help="foundation model (default: litemedsam, embedded)")
     parser.add_argument("--checkpoint", help="weights file (required for medsam2; a fine-tuned LiteMedSAM otherwise)")
     parser.add_argument("--mode", default="classwise", choices=["classwise", "image"], help="classwise: box prompts from the labels; image: label-free")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--modality", default="auto", choices=["auto", "ct", "mr"], help="intensity normalisation (default: auto-detect)")
     parser.add_argument("--ct-window", nargs=2, type=float, default=DEFAULT_CT_WINDOW, metavar=("LOW", "HIGH"), help="CT window in HU (default: -160 240)")
     parser.add_argument("--max-memory", type=float, default=8.0, metavar="GIB", help="refuse cases whose features exceed this (default: 8)")

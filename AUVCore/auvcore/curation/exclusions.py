@@ -103,12 +103,14 @@ class Decision:
 
 @dataclass(frozen=True)
 class QuantileRule:
-    """The last quantile filter applied: keep fraction p, its threshold F^-1(p), and the cohort size."""
+    """The last quantile filter applied: keep fraction p, its threshold F^-1(p), the cohort size, and the column."""
 
     keep: float
     threshold: float | None
     n_scored: int
     time: str
+    #: The results column the quantile is taken over: ``auv`` or any scorer's case score.
+    by: str = "auv"
 
 
 @dataclass
@@ -158,30 +160,33 @@ class ExclusionList:
             auv = known.auv
         self.manual.append(Decision(str(case_id), "include", "manual", _as_auv(auv), note, _now(), tool_version()))
 
-    def apply_quantile(self, results: "pd.DataFrame", keep: float) -> None:
-        """Recompute the quantile exclusions from ``results`` (columns case_id, auv[, status]).
+    def apply_quantile(self, results: "pd.DataFrame", keep: float, by: str = "auv") -> None:
+        """Recompute the quantile exclusions from ``results`` (columns case_id, auv, ``by``[, status]).
 
+        ``by`` is the column whose quantile decides (``auv``, or any scorer's case
+        score); the decisions keep the case's AUV, and their note names the column.
         Manual decisions are left alone. A case excluded before by the same
-        rule with the same AUV keeps its original decision (and time), so
+        rule with the same value keeps its original decision (and time), so
         re-running is idempotent.
         With no scored case there is no threshold and nothing is excluded.
         """
         check_keep(keep)
-        scored = scored_cases(results)
-        threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
+        scored = scored_cases(results, by)
+        threshold = quantile_threshold(scored[by], keep) if len(scored) else None
+        label = "AUV" if by == "auv" else by
         fresh: dict[str, Decision] = {}
         if threshold is not None:
-            for case_id, auv in zip(scored["case_id"], scored["auv"]):
-                if auv <= threshold:
+            for case_id, value, auv in zip(scored["case_id"], scored[by], scored["auv"]):
+                if value <= threshold:
                     continue
-                note = f"AUV {auv:.4g} > F^-1({keep:g}) = {threshold:.4g}"
+                note = f"{label} {value:.4g} > F^-1({keep:g}) = {threshold:.4g}"
                 previous = self.quantile.get(case_id)
-                if previous is not None and (previous.auv, previous.note) == (float(auv), note):
+                if previous is not None and (previous.auv, previous.note) == (_as_auv(auv), note):
                     fresh[case_id] = previous
                 else:
-                    fresh[case_id] = Decision(case_id, "exclude", "auv-quantile", float(auv), note, _now(), tool_version())
+                    fresh[case_id] = Decision(case_id, "exclude", "auv-quantile", _as_auv(auv), note, _now(), tool_version())
         self.quantile = fresh
-        self.rule = QuantileRule(float(keep), threshold, len(scored), _now())
+        self.rule = QuantileRule(float(keep), threshold, len(scored), _now(), by)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: format marker, version, last rule, and all decisions."""
@@ -220,7 +225,7 @@ def _parse_rule(data: Any) -> QuantileRule | None:
     try:
         threshold = data["threshold"]
         return QuantileRule(float(data["keep"]), None if threshold is None else float(threshold),
-                            int(data["n_scored"]), str(data["time"]))
+                            int(data["n_scored"]), str(data["time"]), str(data.get("by", "auv")))
     except (TypeError, KeyError, ValueError) as error:
         raise ValueError(f"has a malformed \"quantile_rule\" ({error!r})") from None
 

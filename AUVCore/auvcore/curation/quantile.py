@@ -26,18 +26,18 @@ if TYPE_CHECKING:
 CDF_TOLERANCE = 1e-9
 
 
-def scored_cases(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of cases that were scored: status ``ok`` (when given) and a finite AUV."""
+def scored_cases(results: pd.DataFrame, by: str = "auv") -> pd.DataFrame:
+    """The rows of cases that were scored: status ``ok`` (when given) and a finite value in column ``by``."""
     import pandas as pd
 
-    require_columns(results, ("case_id", "auv"))
-    auv = pd.to_numeric(results["auv"], errors="coerce")
-    ok = np.isfinite(auv.to_numpy(dtype=np.float64))
+    require_columns(results, ("case_id", by))
+    values = pd.to_numeric(results[by], errors="coerce")
+    ok = np.isfinite(values.to_numpy(dtype=np.float64))
     if "status" in results:
         ok &= (results["status"] == "ok").to_numpy()
     scored = results.loc[ok].copy()
     scored["case_id"] = scored["case_id"].astype(str)
-    scored["auv"] = auv[ok].astype(np.float64)
+    scored[by] = values[ok].astype(np.float64)
     return scored
 
 

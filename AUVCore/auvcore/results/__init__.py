@@ -28,7 +28,8 @@ from .layout import (
 from .progress import CaseProgress, EpochProgress, Progress, format_case_progress, format_epoch_progress, parse_progress_line
 from .reference import SavedReference, load_reference, save_reference
 from .review import VERDICTS, Review, Verdict, clear_verdict, load_review, record_verdict
-from .table import read_results, results_table, write_results
+from .structures import read_structures, structures_table, write_structures
+from .table import class_matrix, read_results, results_table, write_results
 
 __all__ = [
     "CASES_DIR",
@@ -52,6 +53,7 @@ __all__ = [
     "SavedReference",
     "ScorerValues",
     "Verdict",
+    "class_matrix",
     "clear_verdict",
     "format_case_progress",
     "format_epoch_progress",
@@ -61,10 +63,13 @@ __all__ = [
     "parse_progress_line",
     "read_case_record",
     "read_results",
+    "read_structures",
     "record_verdict",
     "results_table",
     "safe_file_name",
     "save_reference",
+    "structures_table",
     "write_case_record",
     "write_results",
+    "write_structures",
 ]

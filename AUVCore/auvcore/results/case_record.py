@@ -56,13 +56,17 @@ def _optional_number(data: Mapping[str, Any], key: str) -> float | None:
 
 @dataclass(frozen=True)
 class ClassRecord:
-    """One class of a case: S(Z|c) (None where undefined, with the reason) and the slices it used."""
+    """One class of a case: S(Z|c) (None where undefined, with the reason), the slices it used and its voxels.
+
+    ``voxels`` is None in files written before it was recorded.
+    """
 
     id: int
     name: str
     S: float | None
     rows: int
     missing_reason: str | None = None
+    voxels: int | None = None
 
     @property
     def U(self) -> float | None:
@@ -74,14 +78,18 @@ class ClassRecord:
         return self.S is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "S": self.S, "U": self.U, "rows": self.rows, "missing_reason": self.missing_reason}
+        data = {"id": self.id, "name": self.name, "S": self.S, "U": self.U, "rows": self.rows, "missing_reason": self.missing_reason}
+        if self.voxels is not None:
+            data["voxels"] = self.voxels
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ClassRecord":
         s = _optional_number(data, "S")
         reason = data.get("missing_reason")
+        voxels = data.get("voxels")
         return cls(int(data["id"]), str(data["name"]), s, int(data.get("rows", 0)),
-                   None if reason is None and s is not None else str(reason or NO_SCORE))
+                   None if reason is None and s is not None else str(reason or NO_SCORE), None if voxels is None else int(voxels))
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,17 @@ def results_table(records: Sequence[CaseRecord]) -> "pd.DataFrame":
     return table
 
 
+def class_matrix(records: Sequence[CaseRecord], scorer: str) -> "pd.DataFrame":
+    """One row per case (index: case id), one column per class: the scorer's class values (``auv``: S).
+
+    Cases that failed, and classes a case does not hold, are NaN.
+    """
+    import pandas as pd
+
+    rows = [record.class_values(scorer) if record.ok else {} for record in records]
+    return pd.DataFrame(rows, index=[r.case_id for r in records], dtype="float64")
+
+
 def write_results(table: "pd.DataFrame", folder: str | Path) -> None:
     """Write ``results.csv`` and ``results.parquet`` into ``folder``, each atomically."""
     results = ResultsFolder(Path(folder))

@@ -15,9 +15,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..lazy import lazy_exports
 from ..scales import AGGREGATES, Aggregate, ClassSetWarning, ScoreScale, warn_if_class_sets_differ
 from .registry import (
     CROSS_CASE,
@@ -31,21 +29,15 @@ from .registry import (
     parse_scorers,
 )
 
-#: Names loaded on first use, and the module that defines each.
-_LAZY = {
-    "CASE_SCORERS": ".case_scores",
-    "CaseInputs": ".case_scores",
-    "ScorerOutput": ".case_scores",
-    "class_prototypes": ".case_scores",
-    "COHORT_SCORERS": ".cohort_scores",
-    "label_check_scores": ".cohort_scores",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The scorers' code (torch, SciPy, scikit-learn), loaded on first use.
+__getattr__ = lazy_exports(__name__, {
+    "CASE_SCORERS": "case_scores",
+    "CaseInputs": "case_scores",
+    "ScorerOutput": "case_scores",
+    "class_prototypes": "case_scores",
+    "COHORT_SCORERS": "cohort_scores",
+    "label_check_scores": "cohort_scores",
+})
 
 
 __all__ = [

@@ -10,11 +10,12 @@ import math
 
 import pytest
 import slicer
+from auvcore.results import class_matrix
+from auvcore.scales import ScoreScale
 from AUVSlicerLib.case_loader import CaseLoader
 from AUVSlicerLib.colormap import UNDEFINED_COLOR, uncertainty_color
 from AUVSlicerLib.logic import AUVLogic
 from AUVSlicerLib.score_colors import Z_RANGE, colour_plan
-from AUVSlicerLib.structure_scores import robust_z
 from AUVSlicerLib.uncertainty_colors import UncertaintyColoring
 
 
@@ -34,9 +35,9 @@ def _colours(segmentation_node) -> dict[str, tuple[float, ...]]:
 def test_a_structure_is_placed_within_the_same_structure_across_the_cohort(cohort):
     model, scores = cohort
     shifted = model.case_result("ct_shifted")
-    livers = scores.values("liver", "agreement")
-    assert len(livers) == 3
-    assert scores.z("liver", "agreement", max(livers)) == pytest.approx(robust_z(max(livers), livers))
+    records = [model.case_result(case_id).record for case_id in model.case_ids]
+    core = ScoreScale.fit(class_matrix(records, "agreement"), "mean").class_z(class_matrix([shifted.record], "agreement"))
+    assert scores.z_of(shifted, "agreement") == pytest.approx(core.loc["ct_shifted"].to_dict()), "the core's z"
     plan = colour_plan(shifted, "agreement", scores)
     assert plan.relative and plan.value_range == Z_RANGE
     assert plan.values["liver"] == Z_RANGE[1], "the shifted liver is 3 or more robust deviations out"
