@@ -14,6 +14,11 @@ results folder or placing a case on a saved scale needs no model.
   * ``mean`` / ``max``: each class is normalised over the cases that hold it,
     as a robust z-score (value - median) / (1.4826 MAD), then a case takes the
     mean or the max over its classes. For ``auv`` the class value is -log S_ic.
+  * ``calibrated`` / ``fisher``: each structure's robust z becomes a tail
+    probability under its class's cohort distribution, combined per case with
+    Šidák's min-p or Fisher's method (:mod:`auvcore.calibration`), so a case
+    with many structures is not flagged for its largest chance deviation. The
+    case score is 1 - p, not min-max normalised.
 
 In every case the result is in [0, 1], higher = more suspect, and a saved scale
 places new cases on the same scale (clipped to [0, 1]).
@@ -31,8 +36,10 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-Aggregate = Literal["paper", "mean", "max"]
-AGGREGATES: tuple[str, ...] = ("paper", "mean", "max")
+Aggregate = Literal["paper", "mean", "max", "calibrated", "fisher"]
+AGGREGATES: tuple[str, ...] = ("paper", "mean", "max", "calibrated", "fisher")
+#: Aggregates whose case score is 1 - a p-value (:mod:`auvcore.calibration`): already on a fixed scale, no min-max.
+CALIBRATED: tuple[str, ...] = ("calibrated", "fisher")
 MAD_TO_SIGMA = 1.4826
 
 
@@ -64,8 +71,9 @@ class ScoreScale:
     Attributes:
         aggregate: ``paper``, ``mean`` or ``max``.
         negative_log: the class values are S (``auv``): use -log S.
-        class_stats: class -> (median, spread) of its values (``mean``/``max``).
-        low, high: the cohort's min and max of the aggregated value.
+        class_stats: class -> (median, spread) of its values (all but ``paper``).
+        low, high: the cohort's min and max of the aggregated value (0 and 1 for the calibrated ones).
+        class_reference: class -> the cohort's sorted z of the class (the calibrated ones' tail probabilities).
     """
 
     aggregate: Aggregate
@@ -73,6 +81,7 @@ class ScoreScale:
     class_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
     low: float = math.nan
     high: float = math.nan
+    class_reference: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False) -> "ScoreScale":
@@ -83,6 +92,11 @@ class ScoreScale:
         if aggregate != "paper":
             values = scale._class_values(matrix)
             scale.class_stats = {str(column): robust_scale(values[column].to_numpy()) for column in values.columns}
+        if aggregate in CALIBRATED:
+            z = scale.class_z(matrix)
+            scale.class_reference = {str(c): sorted(float(v) for v in z[c] if np.isfinite(v)) for c in z.columns}
+            scale.low, scale.high = 0.0, 1.0
+            return scale
         raw = scale.raw(matrix)
         finite = raw[np.isfinite(raw)]
         if finite.size:
@@ -105,6 +119,15 @@ class ScoreScale:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(total > 0, -np.log(total), np.nan)
         z = self.class_z(matrix)
+        if self.aggregate in CALIBRATED:
+            from .calibration import combine, tail_probability
+
+            p = np.full(z.shape, np.nan)
+            for index, column in enumerate(z.columns):
+                reference = self.class_reference.get(str(column))
+                if reference:
+                    p[:, index] = tail_probability(z[column].to_numpy(dtype=np.float64), np.asarray(reference))
+            return 1.0 - combine(list(p), self.aggregate)
         reduced = z.max(axis=1, skipna=True) if self.aggregate == "max" else z.mean(axis=1, skipna=True)
         return reduced.to_numpy(dtype=np.float64)
 
@@ -135,13 +158,16 @@ class ScoreScale:
         return np.clip((raw - self.low) / span, 0.0, 1.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "aggregate": self.aggregate,
             "negative_log": self.negative_log,
             "class_stats": {k: list(v) for k, v in self.class_stats.items()},
             "low": self.low,
             "high": self.high,
         }
+        if self.class_reference:
+            data["class_reference"] = {k: list(v) for k, v in self.class_reference.items()}
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ScoreScale":
@@ -151,6 +177,7 @@ class ScoreScale:
             {k: (float(v[0]), float(v[1])) for k, v in data.get("class_stats", {}).items()},
             float(data["low"]),
             float(data["high"]),
+            {k: [float(x) for x in v] for k, v in data.get("class_reference", {}).items()},
         )
 
 

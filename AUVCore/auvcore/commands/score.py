@@ -35,7 +35,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
                         help=f"comma-separated scorers beside auv, or 'all' (default: {default_scorers}); one results column each: "
                         + ", ".join(SCORERS))
     parser.add_argument("--aggregate", default="paper", choices=AGGREGATES,
-                        help="class values -> case score: paper (sum, as the paper), mean or max of per-class normalised values (default: paper)")
+                        help="class values -> case score: paper (sum, as the paper), mean or max of per-class robust z, calibrated (Sidak min-p of per-structure tail probabilities) or fisher (Fisher's method) (default: paper)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
