@@ -223,14 +223,14 @@ class AUVSlicerTest(ScriptedLoadableModuleTest):
         self.assertIsNotNone(widget.panel.cohort)
         self.assertEqual(widget.ui.cohortTableWidget.rowCount, 3)
         node.colorScore = "agreement"
-        widget.panel.onStartReview()
-        queue = widget.panel.queue
+        widget.panel.review.onStartReview()
+        queue = widget.panel.review.queue
         self.assertEqual((queue.current.case_id, queue.current.structure), ("ct_shifted", "liver"))
         self.assertEqual(widget.ui.reviewQueueTableWidget.rowCount, len(queue.entries))
 
         self.delayDisplay("Verdicts with the keyboard's actions")
-        widget.panel.onVerdictNeedsFix()
-        widget.panel.onVerdictCorrect()
+        widget.panel.review.onVerdictNeedsFix()
+        widget.panel.review.onVerdictCorrect()
         self.assertEqual(load_review(folder / "review.json").counts(), {"correct": 1, "needs_fix": 1, "unsure": 0})
         self.assertIn("reviewed 2 of", widget.ui.reviewProgressLabel.text)
         self.delayDisplay("Test passed")

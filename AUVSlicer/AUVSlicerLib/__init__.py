@@ -2,7 +2,8 @@
 """The AUV Slicer module's work, one job per file; AUVSlicer.py only wires it to Slicer.
 
 Panel and logic:
-- ``panel``: what each button, path field and shortcut does, on injected logic, job runner and dialogs.
+- ``panel``: what each button and path field does, on injected logic, job runner and dialogs.
+- ``review_panel``: the review workstation's queue, moves, verdicts and shortcuts.
 - ``logic``: the scene work: export, colours, tables, cohort cases, review queue, slice jumps.
 - ``dialogs``: the panel's message boxes on ``slicer.util``.
 - ``cohort_table``: what the cohort and review tables show, and filling a ``QTableWidget``.

@@ -1,4 +1,4 @@
-"""The module panel's behaviour: what each button, field and shortcut does, on injected logic, jobs and dialogs.
+"""The module panel's behaviour: what each button and field does, on injected logic, jobs and dialogs.
 
 :class:`AUVSlicerPanel` holds no Qt object of its own: it is handed the .ui's
 widgets (``ui``), the logic, a ``start_job`` function that starts a background
@@ -30,6 +30,7 @@ from .job_commands import (
     train_command,
 )
 from .job_runner import JobMonitor
+from .review_panel import ReviewPanel, selectedFirstCell
 
 #: ``str`` parameter -> the ctkPathLineEdit that shows it.
 PATH_FIELDS = {
@@ -40,9 +41,6 @@ PATH_FIELDS = {
     "scoreOutputFolder": "scoreOutputPathLineEdit",
     "trainOutputFolder": "trainOutputPathLineEdit",
 }
-#: Key -> panel method: the review workstation's shortcuts.
-SHORTCUTS = {"N": "onNextStructure", "P": "onPreviousStructure", "U": "onNextUnreviewed",
-             "1": "onVerdictCorrect", "2": "onVerdictNeedsFix", "3": "onVerdictUnsure"}
 
 
 class AUVSlicerPanel:
@@ -67,7 +65,7 @@ class AUVSlicerPanel:
         self.node = None
         self.cohort = None
         self.cohortFolder = ""
-        self.queue = None
+        self.review = ReviewPanel(ui, logic, dialogs, fill_table)
         self.job = None
         self.jobKind = ""
         self.monitor = JobMonitor(on_line=self._appendLog, on_progress=self._showProgress)
@@ -89,20 +87,17 @@ class AUVSlicerPanel:
         ui.runScoringButton.connect("clicked(bool)", self.onRunScoring)
         ui.runTrainingButton.connect("clicked(bool)", self.onRunTraining)
         ui.stopJobButton.connect("clicked(bool)", self.onStopJob)
-        ui.startReviewButton.connect("clicked(bool)", self.onStartReview)
-        ui.reviewQueueTableWidget.connect("itemSelectionChanged()", self.onQueueSelectionChanged)
-        for method in SHORTCUTS.values():
-            getattr(ui, _BUTTONS[method]).connect("clicked(bool)", getattr(self, method))
+        self.review.connect()
         for parameter, widget in PATH_FIELDS.items():
             getattr(ui, widget).comboBox().connect(
                 "editTextChanged(QString)", lambda text, parameter=parameter: self._pathEdited(parameter, text))
 
     def shortcuts(self) -> dict[str, Callable[[], None]]:
         """Key -> action, for the widget to bind as application shortcuts while the module is shown."""
-        return {key: getattr(self, method) for key, method in SHORTCUTS.items()}
+        return self.review.shortcuts()
 
     def setParameterNode(self, node) -> None:
-        self.node = node
+        self.node = self.review.node = node
         if node is not None:
             self.updateFromParameterNode()
 
@@ -129,10 +124,9 @@ class AUVSlicerPanel:
         self.ui.runTrainingButton.enabled = bool(not running and node and node.datasetPath and node.trainOutputFolder)
         self.ui.stopJobButton.enabled = running
         for button in ("excludeCaseButton", "includeCaseButton", "markQuantileButton", "saveExclusionsButton",
-                       "exportRetainedButton", "startReviewButton"):
+                       "exportRetainedButton"):
             getattr(self.ui, button).enabled = self.cohort is not None
-        for button in set(_BUTTONS.values()):
-            getattr(self.ui, button).enabled = self.queue is not None
+        self.review.updateButtons()
 
     # --- dependencies ---
 
@@ -209,7 +203,7 @@ class AUVSlicerPanel:
         if self.cohort is not None and self.cohort.dirty and not self._settleUnsavedDecisions():
             self.node.resultsFolder = self.cohortFolder
             return
-        self.cohort, self.queue, self.cohortFolder = None, None, folder
+        self.cohort, self.cohortFolder = None, folder
         if folder and (pathlib.Path(folder) / "results.csv").is_file():
             with self.dialogs.errors("Failed to open the results folder."):
                 self.cohort = self.logic.openCohort(folder)
@@ -218,8 +212,8 @@ class AUVSlicerPanel:
                         self.cohort.recover_autosave()
                     else:
                         self.cohort.discard_autosave()
+        self.review.setCohort(self.cohort)
         self._fillCohortTable()
-        self._fillQueueTable()
         self.updateButtons()
 
     def _settleUnsavedDecisions(self) -> bool:
@@ -243,7 +237,7 @@ class AUVSlicerPanel:
         self.ui.cohortSummaryLabel.text = content.summary if content else "No results folder open."
 
     def _selectedCaseId(self) -> str | None:
-        return _selectedFirstCell(self.ui.cohortTableWidget)
+        return selectedFirstCell(self.ui.cohortTableWidget)
 
     def onCohortSelectionChanged(self) -> None:
         caseId = self._selectedCaseId()
@@ -284,76 +278,6 @@ class AUVSlicerPanel:
         with self.dialogs.errors("Failed to export the retained cohort."):
             manifest, splits = self.cohort.export_retained()
             self.dialogs.info(f"Wrote {manifest} and {splits}")
-
-    # --- review workstation ---
-
-    def onStartReview(self) -> None:
-        with self.dialogs.errors("Failed to build the review queue."):
-            self.queue = self.logic.openReview(self.cohort, self.node.colorScore)
-            self._fillQueueTable()
-            self._showCurrentStructure()
-        self.updateButtons()
-
-    def _fillQueueTable(self) -> None:
-        from .cohort_table import review_table_content
-
-        content = review_table_content(self.queue) if self.queue is not None else None
-        current = str(self.queue.position + 1) if self.queue is not None else None
-        self.fill_table(self.ui.reviewQueueTableWidget, content, current)
-        self.ui.reviewProgressLabel.text = content.summary if content else "No review started."
-
-    def _showCurrentStructure(self) -> None:
-        entry = self.queue.current if self.queue else None
-        if entry is None:
-            self.ui.reviewStructureLabel.text = "The queue is empty: the cohort has no scored structure."
-            return
-        shown = self.logic.showQueueEntry(self.cohort, entry, self.node.colormap, self.queue.score)
-        self.node.inputVolume = shown.loaded.volume_node
-        self.node.inputSegmentation = shown.loaded.segmentation_node
-        verdict = self.queue.verdict_of(entry)
-        self.ui.reviewStructureLabel.text = (
-            f"{self.queue.position + 1}. {entry.case_id} / {entry.structure}: {self.queue.score} {entry.value:.4g}, "
-            f"z {entry.z:.2f}; views at its {shown.where}" + (f". Verdict: {verdict.describe()}" if verdict else ""))
-        self.ui.reviewNoteLineEdit.text = verdict.note if verdict else ""
-
-    def _moveTo(self, move: Callable) -> None:
-        if self.queue is None:
-            return
-        with self.dialogs.errors("Failed to show the structure."):
-            move()
-            self._showCurrentStructure()
-            self._fillQueueTable()
-
-    def onNextStructure(self) -> None:
-        self._moveTo(lambda: self.queue.next())
-
-    def onPreviousStructure(self) -> None:
-        self._moveTo(lambda: self.queue.previous())
-
-    def onNextUnreviewed(self) -> None:
-        self._moveTo(lambda: self.queue.next_unreviewed())
-
-    def onQueueSelectionChanged(self) -> None:
-        selected = _selectedFirstCell(self.ui.reviewQueueTableWidget)
-        if selected is not None and self.queue is not None and int(selected) - 1 != self.queue.position:
-            self._moveTo(lambda: self.queue.go_to(int(selected) - 1))
-
-    def _recordVerdict(self, verdict: str) -> None:
-        if self.queue is None or self.queue.current is None:
-            return
-        with self.dialogs.errors("Failed to record the verdict."):
-            self.queue.record(verdict, self.ui.reviewNoteLineEdit.text.strip())
-            self.ui.reviewNoteLineEdit.text = ""
-        self._moveTo(lambda: self.queue.next())  # reviewers go on to the next structure
-
-    def onVerdictCorrect(self) -> None:
-        self._recordVerdict("correct")
-
-    def onVerdictNeedsFix(self) -> None:
-        self._recordVerdict("needs_fix")
-
-    def onVerdictUnsure(self) -> None:
-        self._recordVerdict("unsure")
 
     # --- background jobs ---
 
@@ -414,14 +338,3 @@ class AUVSlicerPanel:
     def cleanup(self) -> None:
         if self.running:
             self.job.stop()
-
-
-#: Review action -> its button in the .ui.
-_BUTTONS = {"onNextStructure": "nextStructureButton", "onPreviousStructure": "previousStructureButton",
-            "onNextUnreviewed": "nextUnreviewedButton", "onVerdictCorrect": "correctButton",
-            "onVerdictNeedsFix": "needsFixButton", "onVerdictUnsure": "unsureButton"}
-
-
-def _selectedFirstCell(table) -> str | None:
-    items = table.selectedItems()
-    return table.item(items[0].row(), 0).text() if items else None

@@ -17,7 +17,8 @@ import pytest
 from auvcore.results import REVIEW_JSON, load_review
 from AUVSlicerLib.case_result import case_result_from_dict
 from AUVSlicerLib.job_runner import JobStatus
-from AUVSlicerLib.panel import PATH_FIELDS, SHORTCUTS, AUVSlicerPanel
+from AUVSlicerLib.panel import PATH_FIELDS, AUVSlicerPanel
+from AUVSlicerLib.review_panel import SHORTCUTS
 from AUVSlicerLib.review_queue import ReviewQueue
 from slicer_python import MODULE_FOLDER
 
@@ -200,10 +201,10 @@ def test_run_scoring_starts_a_job_stop_stops_it_and_success_opens_the_results(pa
 
 
 def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_once(panel, tmp_path):
-    panel.cohort = types.SimpleNamespace(folder=tmp_path)
+    panel.review.setCohort(types.SimpleNamespace(folder=tmp_path))
     panel.node.colorScore = "auv"
     panel.ui.startReviewButton.emit("clicked(bool)", True)
-    assert ("openReview", (panel.cohort, "auv"), {}) in panel.logic.calls
+    assert ("openReview", (panel.review.cohort, "auv"), {}) in panel.logic.calls
     assert panel.logic.calls[-1] == ("showQueueEntry", ("c", "liver"), {}), "the unusual liver comes first"
     assert panel.node.inputVolume == "volume c" and panel.ui.reviewProgressLabel.text == "reviewed 0 of 8"
     shortcuts = panel.shortcuts()
@@ -211,15 +212,15 @@ def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_onc
     panel.ui.reviewNoteLineEdit.text = "tip of the left lobe"
     shortcuts["2"]()  # needs fix, then on to the next structure
     assert load_review(tmp_path / REVIEW_JSON).get("c", "liver").describe() == "needs_fix: tip of the left lobe"
-    assert panel.queue.position == 1 and panel.ui.reviewNoteLineEdit.text == ""
+    assert panel.review.queue.position == 1 and panel.ui.reviewNoteLineEdit.text == ""
     shortcuts["1"]()
     shortcuts["P"]()
-    assert panel.queue.position == 1 and "Verdict: correct" in panel.ui.reviewStructureLabel.text
+    assert panel.review.queue.position == 1 and "Verdict: correct" in panel.ui.reviewStructureLabel.text
     shortcuts["U"]()
-    assert panel.queue.verdict_of(panel.queue.current) is None
+    assert panel.review.queue.verdict_of(panel.review.queue.current) is None
     shortcuts["3"]()
     assert panel.ui.reviewProgressLabel.text == "reviewed 3 of 8"
     assert load_review(tmp_path / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 1}
     name, _content, selected = panel.tables[-1]
-    assert name == "reviewQueueTableWidget" and selected == str(panel.queue.position + 1)
+    assert name == "reviewQueueTableWidget" and selected == str(panel.review.queue.position + 1)
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"]

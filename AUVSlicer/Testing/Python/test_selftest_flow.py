@@ -33,7 +33,7 @@ def test_the_self_test_flow_runs_on_the_shipped_cohort_in_well_under_a_minute(sc
 
     panel.node.colorScore = "agreement"
     panel.ui.startReviewButton.emit("clicked(bool)", True)
-    queue = panel.queue
+    queue = panel.review.queue
     assert (queue.current.case_id, queue.current.structure) == ("ct_shifted", "liver")
     assert len(tables["reviewQueueTableWidget"].rows) == len(queue.entries) == 12
     segmentation = panel.node.inputSegmentation

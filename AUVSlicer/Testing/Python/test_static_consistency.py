@@ -14,7 +14,7 @@ MODULE = Path(__file__).resolve().parents[2]
 REPOSITORY = MODULE.parent
 UI_FILE = MODULE / "Resources" / "UI" / "AUVSlicer.ui"
 MODULE_SCRIPT = MODULE / "AUVSlicer.py"
-PANEL = MODULE / "AUVSlicerLib" / "panel.py"
+PANELS = (MODULE / "AUVSlicerLib" / "panel.py", MODULE / "AUVSlicerLib" / "review_panel.py")
 
 #: Widget name suffix (the module's naming rule) -> the classes such a widget may be.
 SUFFIX_CLASSES = {
@@ -62,11 +62,11 @@ def _property(widget: ElementTree.Element, name: str) -> ElementTree.Element | N
 
 
 def test_every_widget_the_code_uses_is_in_the_ui_with_the_right_class():
-    from AUVSlicerLib import panel
+    from AUVSlicerLib import panel, review_panel
 
     widgets = _ui_widgets()
-    used = set(re.findall(r"\bui\.(\w+)", MODULE_SCRIPT.read_text() + PANEL.read_text()))
-    used |= set(panel.PATH_FIELDS.values()) | set(panel._BUTTONS.values())
+    used = set(re.findall(r"\bui\.(\w+)", "".join(p.read_text() for p in (MODULE_SCRIPT, *PANELS))))
+    used |= set(panel.PATH_FIELDS.values()) | set(review_panel.BUTTONS.values())
     assert len(used) > 30, "the panel uses no ui members?"
     for name in sorted(used):
         assert name in widgets, f"the panel uses ui.{name}, which AUVSlicer.ui does not have"
