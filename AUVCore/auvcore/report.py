@@ -30,6 +30,7 @@ from .figures import png_data_uri
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
 from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results
+from .results.review import load_review
 
 #: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
 DEFAULT_KEEP = 0.95
@@ -210,6 +211,19 @@ def _decision_list(decisions: Iterable[Decision]) -> str:
             + "".join(rows) + "</table>")
 
 
+def _review_list(results_dir: Path) -> str:
+    """The reviewers' verdicts on structures (``review.json``, written by the Slicer module's review queue)."""
+    review = load_review(ResultsFolder(results_dir).review)
+    if not review.verdicts:
+        return "<p>No structure has a verdict yet (review them in the Slicer module).</p>"
+    counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in review.counts().items())
+    rows = [f"<tr><td>{html.escape(v.case_id)}</td><td>{html.escape(v.structure)}</td><td>{v.verdict}</td>"
+            f"<td>{html.escape(v.note)}</td><td>{html.escape(v.time)}</td></tr>"
+            for v in sorted(review.verdicts.values(), key=lambda v: (v.verdict != "needs_fix", v.case_id, v.structure))]
+    return (f"<p>{len(review.verdicts)} structures reviewed: {counts}.</p><table><tr><th>case</th><th>structure</th>"
+            "<th>verdict</th><th>note</th><th>time</th></tr>" + "".join(rows) + "</table>")
+
+
 def _failed_list(results: pd.DataFrame, scored_ids: set[str]) -> str:
     failed = results[~results["case_id"].isin(scored_ids)]
     if failed.empty:
@@ -269,6 +283,8 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
     sections.append(_top_table(results_dir, scored, decisions, top))
     sections.append("<h2>Excluded cases</h2>")
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
+    sections.append("<h2>Annotation review</h2>")
+    sections.append(_review_list(results_dir))
     sections.append("<h2>Cases without AUV</h2>")
     sections.append(_failed_list(results, set(scored["case_id"])))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

@@ -20,8 +20,9 @@ import slicer
 import vtk
 from auvcore.files import atomic_writer, write_json_atomic
 
-from .case_loader import remove_node_and_dependents
-from .uncertainty_colors import LABEL_VALUE_TAG, segment_label_value
+from .labelmap_import import LABEL_VALUE_TAG
+from .node_removal import remove_node_and_dependents
+from .uncertainty_colors import segment_label_value
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class ScoringInputs:
 
 
 def _write_volume(scene, node, path: Path) -> None:
-    """Write a volume node to ``path`` atomically (temporary file, then rename)."""
+    """Write a volume node to ``path`` atomically (temporary file beside it, then rename)."""
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     scene.AddNode(storage)
     try:

@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import slicer
 from auvcore.errors import InputError
 
-from .uncertainty_colors import LABEL_VALUE_TAG
+from .labelmap_import import segmentation_from_labelmap
+from .node_removal import remove_node_and_dependents
 
 
 @dataclass(frozen=True)
@@ -28,19 +28,6 @@ class LoadedCase:
     case_id: str
     volume_node: object
     segmentation_node: object
-
-
-def remove_node_and_dependents(scene, node) -> None:
-    """Remove ``node`` with its display and storage nodes (the scene keeps those otherwise)."""
-    dependents = []
-    for getter, count in (("GetNthDisplayNode", "GetNumberOfDisplayNodes"),
-                          ("GetNthStorageNode", "GetNumberOfStorageNodes")):
-        if hasattr(node, count):
-            dependents += [getattr(node, getter)(i) for i in range(getattr(node, count)())]
-    scene.RemoveNode(node)
-    for dependent in dependents:
-        if dependent is not None and dependent.GetScene() is scene:
-            scene.RemoveNode(dependent)
 
 
 def _read_volume(scene, node_class: str, path: Path, name: str):
@@ -77,22 +64,12 @@ class CaseLoader:
 
     def _segmentation_from_label(self, label: Path, volume, class_names: Mapping[int, str], case_id: str):
         labelmap = _read_volume(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
-        segmentation = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{case_id} segmentation")
-        segmentation.CreateDefaultDisplayNodes()
-        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
-        imported = slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
-        remove_node_and_dependents(self.scene, labelmap)
-        if not imported:
-            remove_node_and_dependents(self.scene, segmentation)
-            raise InputError(label, "cannot be imported as a segmentation")
-        contents = segmentation.GetSegmentation()
-        for index in range(contents.GetNumberOfSegments()):
-            segment = contents.GetSegment(contents.GetNthSegmentID(index))
-            value = int(segment.GetLabelValue())
-            segment.SetTag(LABEL_VALUE_TAG, str(value))
-            if value in class_names:
-                segment.SetName(class_names[value])
-        return segmentation
+        try:
+            return segmentation_from_labelmap(self.scene, labelmap, class_names, f"{case_id} segmentation", volume)
+        except ValueError as error:
+            raise InputError(label, "cannot be imported as a segmentation") from error
+        finally:
+            remove_node_and_dependents(self.scene, labelmap)
 
     def unload(self) -> None:
         """Remove the nodes of the loaded case, if they are still in the scene."""

@@ -6,9 +6,9 @@ import sys
 import time
 
 import pytest
+from auvcore.results import CaseProgress
 from AUVSlicerLib.job_commands import ScoreSettings, score_command
 from AUVSlicerLib.job_runner import JobMonitor, JobStatus, SubprocessJob
-from AUVSlicerLib.progress import CaseProgress
 
 # A stand-in cohort run: prints a PROGRESS line per "case", slowly, like `auv score` does.
 SLOW_SCORER = """

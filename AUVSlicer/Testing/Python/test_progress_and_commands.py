@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from auvcore.results import CaseProgress, EpochProgress, parse_progress_line
 from AUVSlicerLib.job_commands import (
     CLI_ENTRY,
     ScoreSettings,
@@ -14,7 +15,6 @@ from AUVSlicerLib.job_commands import (
     score_command,
     train_command,
 )
-from AUVSlicerLib.progress import CaseProgress, EpochProgress, parse_progress_line
 
 
 def test_case_lines_of_auv_score_are_parsed():

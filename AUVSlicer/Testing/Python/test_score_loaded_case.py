@@ -8,13 +8,13 @@ import sys
 
 import pytest
 import slicer
+from auvcore.results import CaseProgress
 from AUVSlicerLib.case_export import export_for_scoring
 from AUVSlicerLib.case_loader import CaseLoader
 from AUVSlicerLib.case_result import case_result_path, load_case_result
 from AUVSlicerLib.colormap import UNDEFINED_COLOR
 from AUVSlicerLib.job_commands import ScoreSettings, score_command
 from AUVSlicerLib.job_runner import JobStatus, SubprocessJob
-from AUVSlicerLib.progress import CaseProgress
 from AUVSlicerLib.results_table import fill_results_table, uncertainty_bar_chart
 from AUVSlicerLib.uncertainty_colors import UncertaintyColoring
 from conftest import ORGANS, REPOSITORY
