@@ -100,7 +100,7 @@ class AUVSlicerParameterNode:
     trainOutputFolder: str = ""
     trainBackbone: Annotated[str, Choice(["dynunet", "swinunetr"])] = "dynunet"
     duo: bool = True
-    epochs: Annotated[int, WithinRange(1, 10000)] = 100
+    epochs: Annotated[int, WithinRange(1, 10000)] = 1000  # TrainConfig.epochs (a test keeps them equal)
     trainOnRetained: bool = True
 
 
@@ -237,13 +237,13 @@ class AUVSlicerTest(ScriptedLoadableModuleTest):
 
     def test_FullScoring(self):
         """Optional (minutes, installs PyTorch if needed): score the precomputed cohort's cases anew."""
-        from AUVSlicerLib.job_commands import ScoreSettings, score_command
+        from AUVSlicerLib.job_commands import ScoreJob, score_command
         from AUVSlicerLib.job_runner import SubprocessJob
 
         logic = AUVSlicerLogic()
         self.assertTrue(logic.installDependencies(confirm=lambda message: True))
         folder = self._cohortCopy()
-        job = SubprocessJob(score_command(logic.pythonExecutable(), ScoreSettings(
+        job = SubprocessJob(score_command(logic.pythonExecutable(), ScoreJob(
             dataset=str(folder / "manifest.csv"), output=str(folder.parent / "scores"), device="cpu")))
         job.start()
         self.assertEqual(job.wait(3600), 0, "\n".join(job.monitor.log))

@@ -24,7 +24,7 @@ from .node_removal import remove_node_and_dependents
 
 
 @dataclass(frozen=True)
-class LoadedCase:
+class SceneCase:
     case_id: str
     volume_node: object
     segmentation_node: object
@@ -46,10 +46,10 @@ class CaseLoader:
 
     def __init__(self, scene) -> None:
         self.scene = scene
-        self.loaded: LoadedCase | None = None
+        self.loaded: SceneCase | None = None
 
     def load(self, image: str | Path, label: str | Path, class_names: Mapping[int, str] | None = None,
-             case_id: str = "case") -> LoadedCase:
+             case_id: str = "case") -> SceneCase:
         """Unload the previous case, then load ``image`` and ``label`` (names from ``class_names``)."""
         self.unload()
         volume = _read_volume(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
@@ -59,7 +59,7 @@ class CaseLoader:
         except Exception:
             remove_node_and_dependents(self.scene, volume)
             raise
-        self.loaded = LoadedCase(case_id, volume, segmentation)
+        self.loaded = SceneCase(case_id, volume, segmentation)
         return self.loaded
 
     def _segmentation_from_label(self, label: Path, volume, class_names: Mapping[int, str], case_id: str):

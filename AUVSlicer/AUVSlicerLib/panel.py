@@ -24,8 +24,8 @@ from collections.abc import Callable
 
 from .job_commands import (
     CASE_REVIEW_SCORERS,
-    ScoreSettings,
-    TrainSettings,
+    ScoreJob,
+    TrainJob,
     score_command,
     train_command,
 )
@@ -161,7 +161,7 @@ class AUVSlicerPanel:
             work = pathlib.Path(tempfile.mkdtemp(prefix="auv-case-", dir=self.temporary_folder))
             inputs = self.logic.exportCase(node.inputVolume, node.inputSegmentation, work / "input")
             caseId = re.sub(r"[^A-Za-z0-9._-]", "_", node.inputVolume.GetName()) or "case"  # PROGRESS splits on spaces
-            settings = ScoreSettings(
+            settings = ScoreJob(
                 dataset=str(inputs.image), label=str(inputs.label), case_id=caseId, output=str(work / "scores"),
                 label_names=str(inputs.label_names) if inputs.label_names else "", **self._scoringOptions(),
                 scorers=CASE_REVIEW_SCORERS if node.scoringMode == "classwise" else "")
@@ -285,7 +285,7 @@ class AUVSlicerPanel:
         if not self._ensureDependencies():
             return
         output = self.node.scoreOutputFolder
-        settings = ScoreSettings(dataset=self.node.datasetPath, output=output, **self._scoringOptions())
+        settings = ScoreJob(dataset=self.node.datasetPath, output=output, **self._scoringOptions())
         with self.dialogs.errors("Failed to start scoring."):
             self._startJob("cohort scoring", score_command(self.logic.pythonExecutable(), settings),
                            lambda: setattr(self.node, "resultsFolder", output))
@@ -295,7 +295,7 @@ class AUVSlicerPanel:
             return
         node = self.node
         exclusions = pathlib.Path(node.resultsFolder) / "exclusions.json" if node.resultsFolder else None
-        settings = TrainSettings(dataset=node.datasetPath, output=node.trainOutputFolder, backbone=node.trainBackbone,
+        settings = TrainJob(dataset=node.datasetPath, output=node.trainOutputFolder, backbone=node.trainBackbone,
                                  duo=node.duo, epochs=node.epochs, device=node.device,
                                  exclusions=str(exclusions) if node.trainOnRetained and exclusions and exclusions.is_file() else "")
         with self.dialogs.errors("Failed to start training."):

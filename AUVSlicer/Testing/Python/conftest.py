@@ -15,7 +15,7 @@ MODULE_FOLDER = Path(__file__).resolve().parents[2]
 REPOSITORY = MODULE_FOLDER.parent
 sys.path.insert(0, str(MODULE_FOLDER))
 
-from AUVSlicerLib.job_commands import ScoreSettings, score_command
+from AUVSlicerLib.job_commands import ScoreJob, score_command
 from headless import HeadlessScene
 
 
@@ -34,7 +34,7 @@ def sample_manifest() -> Path:
     return fetch_sample_cohort(REPOSITORY / "Testing" / "data" / "sample_cohort")
 
 
-def _score(settings: ScoreSettings) -> None:
+def _score(settings: ScoreJob) -> None:
     result = subprocess.run(score_command(sys.executable, settings), capture_output=True, text=True, check=False,
                             timeout=1800)
     if result.returncode != 0:
@@ -89,7 +89,7 @@ def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
             _organ_subset(folder / label, subset, shift)
         rows.append(f"{case_id},{folder / 'example_ct_sm.nii.gz'},{subset},{folder / 'labels_total.json'}")
     (stable / "manifest.csv").write_text("\n".join(rows) + "\n")
-    _score(ScoreSettings(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu",
+    _score(ScoreJob(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu",
                          scorers="agreement,consistency"))
     copy = tmp_path_factory.mktemp("scored") / "scores"
     shutil.copytree(stable / "scores", copy)

@@ -196,3 +196,16 @@ def test_the_module_imports_nothing_that_needs_installing_at_import_time():
         assert not heavy, f"{module} imports {heavy} at import time"
         pending += [m for m in imported if m.startswith("AUVSlicerLib.") and m not in seen]
     assert "AUVSlicerLib.logic" in seen
+
+
+def test_the_training_defaults_are_the_cores():
+    """The module cannot import auvcore before it is installed, so it spells the defaults; they must be the core's."""
+    from auvcore.duo.config import TrainConfig
+    from AUVSlicerLib.job_commands import TrainJob
+
+    for name in ("backbone", "duo", "epochs", "device"):
+        assert getattr(TrainJob, name) == getattr(TrainConfig, name), name
+    tree = ast.parse(MODULE_SCRIPT.read_text())
+    epochs = next(node.value.value for node in ast.walk(tree)
+                  if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "epochs")
+    assert epochs == TrainConfig.epochs
