@@ -30,10 +30,13 @@ class TrainConfig:
     dataset: str
     out: str
     backbone: str = "dynunet"
+    #: ``3d`` or ``2d`` (axial slices: practical on a CPU), as nnU-Net's configurations.
+    config: str = "3d"
     duo: bool = True
     epochs: int = 1000
     steps_per_epoch: int = 250
-    batch: int = 2
+    #: Patches per step; None lets the plan pick it from the data (3d: 2; 2d: :func:`auvcore.duo.plan.default_batch_2d`).
+    batch: int | None = None
     patch: tuple[int, int, int] | None = None
     lr: float = 0.01
     device: str = "auto"
@@ -56,7 +59,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
+        data = {"config": "3d", **data}  # runs made before the 2d configuration
         data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
         data["classes"] = None if data.get("classes") is None else tuple(data["classes"])
         return cls(**data)

@@ -102,14 +102,18 @@ class Trainer:
         self.config = config
         train_specs, val_specs, excluded = select_cases(config)
         loaded = [load_case(s.image, s.label) for s in train_specs]
-        self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(train_specs, loaded, config.classes, config.patch, config.seed)
+        self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(
+            train_specs, loaded, config.classes, config.patch, config.seed, config.config, config.batch)
+        # A run made before the plan held the batch has it in its config.
+        self.batch = config.batch if config.batch is not None else self.plan.batch
         self.backbone = stored["backbone"] if stored else backbone_config(
             config.backbone, len(self.plan.classes), self.plan.patch, self.plan.spacing, config.base_filters)
         self.train_cases = load_training_cases(train_specs, self.plan, loaded)
         self.val_cases = load_training_cases(val_specs, self.plan) if val_specs else []
         if context.is_main:
             print(f"auv train: {len(train_specs)} training and {len(val_specs)} validation cases, "
-                  f"{len(excluded)} excluded, {len(self.plan.classes)} classes, patch {self.plan.patch}, "
+                  f"{len(excluded)} excluded, {len(self.plan.classes)} classes, {self.plan.config} patch {self.plan.patch} "
+                  f"x {self.batch}, "
                   f"spacing {tuple(round(s, 3) for s in self.plan.spacing)}, DUO {'on' if config.duo else 'off'}", flush=True)
 
         torch.manual_seed(config.seed)
@@ -162,11 +166,11 @@ class Trainer:
     def batches(self, epoch: int, first_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's (image, label) batches of ``epoch`` from step ``first_step`` on."""
         config, context = self.config, self.context
-        samples = config.steps_per_epoch * config.batch * context.world_size
+        samples = config.steps_per_epoch * self.batch * context.world_size
         sampler = DistributedSampler(range(samples), num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=config.seed)
         sampler.set_epoch(epoch)
-        keys = [PatchKey(epoch, i) for i in sampler][first_step * config.batch :]
-        loader = DataLoader(self.dataset, batch_size=config.batch, sampler=keys, num_workers=config.workers, drop_last=True)
+        keys = [PatchKey(epoch, i) for i in sampler][first_step * self.batch :]
+        loader = DataLoader(self.dataset, batch_size=self.batch, sampler=keys, num_workers=config.workers, drop_last=True)
         yield from loader
 
     # -- steps -------------------------------------------------------------
