@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from auvcore.cli import main
-from auvcore.duo.checkpoint import MODEL, load_checkpoint
+from auvcore.duo.checkpoint import LATEST, MODEL, load_checkpoint
 from auvcore.duo.data import training_transform
 from auvcore.duo.plan import default_batch_2d
 
@@ -79,3 +79,13 @@ def test_a_2d_patch_must_be_one_slice_deep_and_swinunetr_is_refused(sample_cohor
     assert "a 2d patch is one slice deep" in capsys.readouterr().err
     assert main(["train", manifest, "--out", str(tmp_path / "b"), "--config", "2d", "--backbone", "swinunetr", "--device", "cpu"]) == 2
     assert "the 2d configuration trains dynunet only" in capsys.readouterr().err
+
+
+def test_the_s_weights_alone_train_without_a_noise_head_and_predict(sample_cohort: Path, tmp_path: Path):
+    out = tmp_path / "run"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["train", str(sample_cohort / "manifest.csv"), "--out", str(out), *TINY_2D, "--duo-form", "weights"]) == 0
+    state = load_checkpoint(out / MODEL, map_location="cpu")
+    assert state["duo"] is False and not any(key.startswith("noise_head") for key in state["model"])
+    assert load_checkpoint(out / LATEST, map_location="cpu")["config"]["duo_form"] == "weights"
+    assert main(["predict", str(out), str(sample_cohort / "example_mr_sm.nii.gz"), "--out", str(tmp_path / "seg.nii.gz"), "--device", "cpu"]) == 0

@@ -17,7 +17,7 @@ import argparse
 import sys
 from typing import Any, Callable
 
-from ..duo.config import TrainConfig
+from ..duo.config import DUO_FORMS, TrainConfig
 from ..errors import InputError
 
 
@@ -58,7 +58,8 @@ def _fraction(text: str) -> float:
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The run's settings from parsed ``auv train`` arguments."""
     return TrainConfig(
-        dataset=args.dataset, out=args.out, backbone=args.backbone, config=args.config, duo=args.duo, epochs=args.epochs,
+        dataset=args.dataset, out=args.out, backbone=args.backbone, config=args.config, duo=args.duo, duo_form=args.duo_form,
+        epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
         seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=args.exclusions,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
@@ -96,6 +97,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--config", choices=("3d", "2d"), default=TrainConfig.config,
                        help="3d patches, or 2d: axial slices, practical on a CPU (default: %(default)s)")
     train.add_argument("--duo", action=argparse.BooleanOptionalAction, default=TrainConfig.duo, help="DUO loss (default: %(default)s)")
+    train.add_argument("--duo-form", choices=DUO_FORMS, default=TrainConfig.duo_form,
+                       help="paper (SPEC's literal form), hard_dice, disagree, detached, boundary, or weights (S weights, no noise head); "
+                       "default: %(default)s")
     train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only")
     train.add_argument("--epochs", type=_positive(int), default=TrainConfig.epochs, help="epochs to train (default: %(default)s)")
     train.add_argument("--steps-per-epoch", type=_positive(int), default=TrainConfig.steps_per_epoch, help="optimiser steps per epoch (default: %(default)s)")

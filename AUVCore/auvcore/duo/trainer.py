@@ -51,7 +51,7 @@ from ..imaging import load_case
 from . import checkpoint as ckpt
 from .backbones import backbone_config, build_backbone
 from .case_split import select_cases, split_cases
-from .config import RESUMABLE_OVERRIDES, TrainConfig
+from .config import NOISE_FORMS, RESUMABLE_OVERRIDES, TrainConfig
 from .data import PatchDataset, PatchKey, load_training_cases, one_hot_channels
 from .distributed import DistributedContext, start, stop
 from .inference import class_dice, predict_probabilities
@@ -117,11 +117,12 @@ class Trainer:
                   f"spacing {tuple(round(s, 3) for s in self.plan.spacing)}, DUO {'on' if config.duo else 'off'}", flush=True)
 
         torch.manual_seed(config.seed)
-        self.model = DUONet(build_backbone(self.backbone), len(self.plan.classes), noise=config.duo).to(context.device)
+        self.noise_head = config.duo and config.duo_form in NOISE_FORMS
+        self.model = DUONet(build_backbone(self.backbone), len(self.plan.classes), noise=self.noise_head).to(context.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY)
         self.amp = config.amp and context.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.loss = SegmentationLoss(duo=config.duo)
+        self.loss = SegmentationLoss(duo=config.duo, form=config.duo_form)
         if stored:
             self._restore(stored)
         self.network = DistributedDataParallel(self.model) if context.active else self.model
@@ -150,7 +151,7 @@ class Trainer:
 
     def _model_record(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "plan": self.plan.to_dict(),
-                "backbone": self.backbone, "duo": self.config.duo}
+                "backbone": self.backbone, "duo": self.noise_head}  # "duo": whether the network has a noise head
 
     def _save(self) -> None:
         if not self.context.is_main:
