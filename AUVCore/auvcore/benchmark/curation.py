@@ -23,6 +23,7 @@ recall of its exclusions at finding the planted cases.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -37,6 +38,7 @@ from ..curation import ExclusionList, save_exclusions
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..files import atomic_write_bytes, write_json_atomic
+from ..scales import ClassSetWarning
 from ..scorers.registry import parse_scorers
 from .settings import BenchmarkSettings
 
@@ -126,10 +128,13 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
     manifest = _write_manifest(noisy, out)
     pd.DataFrame([{"case_id": p.spec.case_id, "kind": p.corruption.kind, "changed_voxels": p.corruption.changed_voxels}
                   for p in planted]).to_csv(out / "planted.csv", index=False)
-    emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases")
+    emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases; "
+         f"filters at keep {settings.keep} with --aggregate {settings.aggregate}")
     scorers = parse_scorers(",".join((*settings.filters, "label_check")))
-    results = score_cohort(noisy, out / "scores", ScoreSettings(scorers=scorers, device=settings.device), progress=False,
-                           emit=lambda _: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClassSetWarning)  # the aggregation is the benchmark's setting, said in its output
+        results = score_cohort(noisy, out / "scores", ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device),
+                               progress=False, emit=lambda _: None)
     rows = []
     for seed in settings.seeds:
         arms = arm_exclusions(results, planted_ids, settings, seed)

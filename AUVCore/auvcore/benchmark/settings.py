@@ -18,6 +18,8 @@ class BenchmarkSettings:
     split: str = "ordered"
     seeds: tuple[int, ...] = (0, 1, 2)
     filters: tuple[str, ...] = DEFAULT_FILTERS
+    #: How the filters' class values become case scores (``auvcore.scales``); ``paper`` for the paper's AUV.
+    aggregate: str = "paper"
     magnitudes: dict[str, float] = field(default_factory=dict)
     epochs: int = 10
     steps_per_epoch: int = 25

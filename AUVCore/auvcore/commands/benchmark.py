@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..datasets import discover_cases
 from ..duo.config import DUO_FORMS
+from ..scales import AGGREGATES
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -21,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = BenchmarkSettings(
         rate=args.rate, keep=args.keep, test_fraction=args.test_fraction, split=args.split, seeds=args.seeds,
-        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), epochs=args.epochs,
+        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), aggregate=args.aggregate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
     )
@@ -45,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ordered: the manifest's last cases are the test ones (slabs stay apart); default: %(default)s")
     parser.add_argument("--seeds", type=_seeds, default=DEFAULTS.seeds, help="training seeds (default: 0,1,2)")
     parser.add_argument("--filters", default=",".join(DEFAULTS.filters), help="scorers to filter by (default: %(default)s)")
+    parser.add_argument("--aggregate", choices=AGGREGATES, default=DEFAULTS.aggregate, help="the filters' case scores (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=DEFAULTS.steps_per_epoch)
     parser.add_argument("--base-filters", type=int, default=DEFAULTS.base_filters)
