@@ -17,20 +17,25 @@ import argparse
 import sys
 from typing import Any, Callable
 
-from ..duo.config import TrainConfig
+from ..duo.config import DUO_FORMS, TrainConfig
 from ..errors import InputError
 
 
 def parse_patch(text: str) -> tuple[int, int, int]:
-    """``64`` or ``32,96,128`` (slices, rows, columns)."""
+    """``64``, ``32,96,128`` (slices, rows, columns), or ``1,192,192`` for the 2d configuration.
+
+    Example:
+        >>> parse_patch("64"), parse_patch("1,192,160")
+        ((64, 64, 64), (1, 192, 160))
+    """
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--patch must be one or three integers, got {text!r}") from None
     if len(values) == 1:
         values *= 3
-    if len(values) != 3 or min(values) < 8:
-        raise argparse.ArgumentTypeError(f"--patch needs one or three sizes of at least 8, got {text!r}")
+    if len(values) != 3 or min(values[1:]) < 8 or not (values[0] == 1 or values[0] >= 8):
+        raise argparse.ArgumentTypeError(f"--patch needs one or three sizes of at least 8 (a 2d patch: 1,rows,columns), got {text!r}")
     return values[0], values[1], values[2]
 
 
@@ -53,7 +58,8 @@ def _fraction(text: str) -> float:
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The run's settings from parsed ``auv train`` arguments."""
     return TrainConfig(
-        dataset=args.dataset, out=args.out, backbone=args.backbone, duo=args.duo, epochs=args.epochs,
+        dataset=args.dataset, out=args.out, backbone=args.backbone, config=args.config, duo=args.duo, duo_form=args.duo_form,
+        epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
         seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=args.exclusions,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
@@ -88,12 +94,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("dataset", help="nnU-Net raw dataset folder, or a CSV manifest (case_id,image,label[,label_names])")
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--backbone", choices=("dynunet", "swinunetr"), default=TrainConfig.backbone)
+    train.add_argument("--config", choices=("3d", "2d"), default=TrainConfig.config,
+                       help="3d patches, or 2d: axial slices, practical on a CPU (default: %(default)s)")
     train.add_argument("--duo", action=argparse.BooleanOptionalAction, default=TrainConfig.duo, help="DUO loss (default: %(default)s)")
+    train.add_argument("--duo-form", choices=DUO_FORMS, default=TrainConfig.duo_form,
+                       help="paper (SPEC's literal form), hard_dice, disagree, detached, boundary, or weights (S weights, no noise head); "
+                       "default: %(default)s")
     train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only")
     train.add_argument("--epochs", type=_positive(int), default=TrainConfig.epochs, help="epochs to train (default: %(default)s)")
     train.add_argument("--steps-per-epoch", type=_positive(int), default=TrainConfig.steps_per_epoch, help="optimiser steps per epoch (default: %(default)s)")
-    train.add_argument("--patch", type=parse_patch, help="patch size (default: median resampled shape, multiple of 16, at most 128)")
-    train.add_argument("--batch", type=_positive(int), default=TrainConfig.batch, help="patches per step (per process under torchrun)")
+    train.add_argument("--patch", type=parse_patch, help="patch size (default 3d: median resampled shape, multiple of 16, at most 128; "
+                       "2d: 1 x the median slice, at most 256)")
+    train.add_argument("--batch", type=_positive(int), default=TrainConfig.batch,
+                       help="patches per step, per process under torchrun (default: 2 for 3d; 2d: about a 3d batch's voxels, 2 to 32)")
     train.add_argument("--lr", type=_positive(float), default=TrainConfig.lr, help="initial learning rate (poly schedule)")
     train.add_argument("--device", default=TrainConfig.device, help="auto, cpu, cuda or cuda:N (default: %(default)s; under torchrun each process takes its LOCAL_RANK GPU)")
     train.add_argument("--seed", type=int, default=TrainConfig.seed)

@@ -13,7 +13,12 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
+
+#: The forms of DUO (:mod:`auvcore.duo.forms`); ``weights`` has no noise head.
+DuoForm = Literal["paper", "hard_dice", "disagree", "detached", "boundary", "weights"]
+DUO_FORMS: tuple[str, ...] = ("paper", "hard_dice", "disagree", "detached", "boundary", "weights")
+NOISE_FORMS = frozenset(DUO_FORMS) - {"weights"}
 
 #: Settings a resumed run may change; everything else comes from the checkpoint.
 RESUMABLE_OVERRIDES = ("epochs", "device", "workers", "log_every")
@@ -30,10 +35,15 @@ class TrainConfig:
     dataset: str
     out: str
     backbone: str = "dynunet"
+    #: ``3d`` or ``2d`` (axial slices: practical on a CPU), as nnU-Net's configurations.
+    config: str = "3d"
     duo: bool = True
+    #: Which DUO (:mod:`auvcore.duo.forms`); ``paper`` is SPEC §6's literal form.
+    duo_form: str = "paper"
     epochs: int = 1000
     steps_per_epoch: int = 250
-    batch: int = 2
+    #: Patches per step; None lets the plan pick it from the data (3d: 2; 2d: :func:`auvcore.duo.plan.default_batch_2d`).
+    batch: int | None = None
     patch: tuple[int, int, int] | None = None
     lr: float = 0.01
     device: str = "auto"
@@ -56,7 +66,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
+        data = {"config": "3d", "duo_form": "paper", **data}  # runs made before these settings existed
         data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
         data["classes"] = None if data.get("classes") is None else tuple(data["classes"])
         return cls(**data)

@@ -51,7 +51,7 @@ from ..imaging import load_case
 from . import checkpoint as ckpt
 from .backbones import backbone_config, build_backbone
 from .case_split import select_cases, split_cases
-from .config import RESUMABLE_OVERRIDES, TrainConfig
+from .config import NOISE_FORMS, RESUMABLE_OVERRIDES, TrainConfig
 from .data import PatchDataset, PatchKey, load_training_cases, one_hot_channels
 from .distributed import DistributedContext, start, stop
 from .inference import class_dice, predict_probabilities
@@ -102,22 +102,27 @@ class Trainer:
         self.config = config
         train_specs, val_specs, excluded = select_cases(config)
         loaded = [load_case(s.image, s.label) for s in train_specs]
-        self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(train_specs, loaded, config.classes, config.patch, config.seed)
+        self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(
+            train_specs, loaded, config.classes, config.patch, config.seed, config.config, config.batch)
+        # A run made before the plan held the batch has it in its config.
+        self.batch = config.batch if config.batch is not None else self.plan.batch
         self.backbone = stored["backbone"] if stored else backbone_config(
             config.backbone, len(self.plan.classes), self.plan.patch, self.plan.spacing, config.base_filters)
         self.train_cases = load_training_cases(train_specs, self.plan, loaded)
         self.val_cases = load_training_cases(val_specs, self.plan) if val_specs else []
         if context.is_main:
             print(f"auv train: {len(train_specs)} training and {len(val_specs)} validation cases, "
-                  f"{len(excluded)} excluded, {len(self.plan.classes)} classes, patch {self.plan.patch}, "
+                  f"{len(excluded)} excluded, {len(self.plan.classes)} classes, {self.plan.config} patch {self.plan.patch} "
+                  f"x {self.batch}, "
                   f"spacing {tuple(round(s, 3) for s in self.plan.spacing)}, DUO {'on' if config.duo else 'off'}", flush=True)
 
         torch.manual_seed(config.seed)
-        self.model = DUONet(build_backbone(self.backbone), len(self.plan.classes), noise=config.duo).to(context.device)
+        self.noise_head = config.duo and config.duo_form in NOISE_FORMS
+        self.model = DUONet(build_backbone(self.backbone), len(self.plan.classes), noise=self.noise_head).to(context.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY)
         self.amp = config.amp and context.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.loss = SegmentationLoss(duo=config.duo)
+        self.loss = SegmentationLoss(duo=config.duo, form=config.duo_form)
         if stored:
             self._restore(stored)
         self.network = DistributedDataParallel(self.model) if context.active else self.model
@@ -146,7 +151,7 @@ class Trainer:
 
     def _model_record(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, "model": self.model.state_dict(), "plan": self.plan.to_dict(),
-                "backbone": self.backbone, "duo": self.config.duo}
+                "backbone": self.backbone, "duo": self.noise_head}  # "duo": whether the network has a noise head
 
     def _save(self) -> None:
         if not self.context.is_main:
@@ -162,11 +167,11 @@ class Trainer:
     def batches(self, epoch: int, first_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This rank's (image, label) batches of ``epoch`` from step ``first_step`` on."""
         config, context = self.config, self.context
-        samples = config.steps_per_epoch * config.batch * context.world_size
+        samples = config.steps_per_epoch * self.batch * context.world_size
         sampler = DistributedSampler(range(samples), num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=config.seed)
         sampler.set_epoch(epoch)
-        keys = [PatchKey(epoch, i) for i in sampler][first_step * config.batch :]
-        loader = DataLoader(self.dataset, batch_size=config.batch, sampler=keys, num_workers=config.workers, drop_last=True)
+        keys = [PatchKey(epoch, i) for i in sampler][first_step * self.batch :]
+        loader = DataLoader(self.dataset, batch_size=self.batch, sampler=keys, num_workers=config.workers, drop_last=True)
         yield from loader
 
     # -- steps -------------------------------------------------------------
