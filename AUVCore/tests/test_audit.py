@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auvcore.audit import KINDS, auroc, plant, precision_at
+from auvcore.audit.detector import load_detector
 from auvcore.cli import main
 from auvcore.scales import AGGREGATES
 
@@ -77,7 +79,8 @@ def test_auroc_and_precision_match_their_definitions(pairs):
 def audited(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("audit")
     assert main(["audit", str(small_cohort / "manifest.csv"), "--out", str(out), "--fraction", "0.34", "--kinds", "dilate",
-                 "--magnitude", "dilate=1", "--device", "cpu", "--no-progress", "--scorers", "agreement,boundary_gradient,prototype"]) == 0
+                 "--magnitude", "dilate=1", "--device", "cpu", "--no-progress", "--scorers", "agreement,boundary_gradient,prototype",
+                 "--fit"]) == 0
     return out
 
 
@@ -125,3 +128,31 @@ def test_audit_page_loads_and_its_images_decode(audited: Path, tmp_path: Path):
     assert found, dom.stderr[-2000:]
     images = json.loads(found.group(1).replace("&quot;", '"'))
     assert len(images) == 2 and all(i["complete"] and i["width"] > 0 for i in images), images
+
+
+def test_fit_writes_a_detector_judged_on_held_out_cases(audited: Path):
+    structures = pd.read_csv(audited / "structures.csv")
+    assert {"agreement_z", "boundary_gradient_z", "prototype_z", "slices", "voxels", "modality", "kind", "source"} <= set(structures.columns)
+    assert (structures["kind"] == "dilate").sum() == 1 and (structures["slices"] > 0).all()
+    detector = load_detector(audited / "detector.json")
+    assert detector.scorers == ("auv", "agreement", "boundary_gradient", "prototype")  # every scorer of the audit
+    assert detector.source["corrupted"] == 1 and "leave_one_case_out" in detector.source["held_out_auroc"]
+    probabilities = detector.predict(structures)
+    assert probabilities.shape == (len(structures),) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+def test_score_with_the_detector_adds_its_column_to_structures_and_cases(audited: Path, scored_all: Path, small_cohort: Path, tmp_path: Path):
+    out = tmp_path / "scored"
+    shutil.copytree(scored_all, out)
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress", "--scorers", "all",
+                 "--detector", str(audited / "detector.json")]) == 0  # every case cached: only the cohort stage runs
+    structures = pd.read_csv(out / "structures.csv")
+    results = pd.read_csv(out / "results.csv").set_index("case_id")
+    assert structures["detector"].between(0, 1).all()
+    assert results["detector"].to_dict() == pytest.approx(structures.groupby("case_id")["detector"].max().to_dict())
+
+
+def test_a_detector_that_needs_more_scorers_is_refused_before_scoring(audited: Path, small_cohort: Path, tmp_path: Path, capsys):
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "o"), "--detector", str(audited / "detector.json")]) == 2
+    assert "detector.json: needs the scorers agreement, boundary_gradient, prototype" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

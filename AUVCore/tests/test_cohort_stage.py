@@ -99,7 +99,8 @@ def test_structures_csv_holds_every_scored_structure_with_its_z_within_its_class
     normalise_cohort(records, folder.root, SETTINGS)
     table = read_structures(folder.root)
     assert len(table) == 6  # 3 scored cases x 2 classes; the failed case has none
-    assert list(table.columns[:9]) == ["case_id", "class_id", "class", "slices", "voxels", "auv", "auv_z", "agreement", "agreement_z"]
+    assert list(table.columns[:10]) == ["case_id", "class_id", "class", "modality", "slices", "voxels", "auv", "auv_z", "agreement",
+                                       "agreement_z"]
     liver = table[table["class"] == "liver"].set_index("case_id")
     # agreement 0.1, 0.2, 0.4: median 0.2, spread 1.4826 * MAD 0.1; auv uses -log S: log 2 apart, median -log 0.25.
     assert liver["agreement_z"].tolist() == pytest.approx([-0.1 / 0.14826, 0.0, 0.2 / 0.14826])

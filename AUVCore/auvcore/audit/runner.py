@@ -14,7 +14,9 @@ cohort. Detection is measured at two levels:
   structures of clean cases, on each scorer's per-class robust z-score.
 
 Outputs: ``audit.csv`` (the figures), ``scores.csv`` (every score of every
-unit), ``planted.csv`` (what was planted where) and ``audit.html``.
+unit), ``structures.csv`` (every audited structure's z, size and kind: what
+``auv audit --fit`` fits its detector on), ``planted.csv`` (what was planted
+where) and ``audit.html``.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from ..cohort import ScoreSettings, add_cohort_scorers, class_matrix, cohort_sco
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..imaging import read_image, write_image_atomic
-from ..results import CaseRecord, ResultsFolder, safe_file_name
+from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, safe_file_name
 from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
 from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, plant
+from .detector import audit_structures
 from .metrics import detection_table
 from .page import write_audit_page
 from .settings import AuditSettings
@@ -177,6 +180,7 @@ def run_audit(
         rows.extend(_unit_scores(cohort, kinds, corrupted, [prototypes[r.case_id] for r in cohort], score_settings.scorers, repeat))
     scores = pd.DataFrame(rows)
     scores.to_csv(out / "scores.csv", index=False)
+    audit_structures(scores, records).to_csv(out / STRUCTURES_CSV, index=False)
     figures = detection_table(scores, kind_groups(settings.kinds))
     figures.to_csv(out / "audit.csv", index=False)
     write_audit_page(out / "audit.html", figures, planted_count=len(planted), cases=len(specs), settings=settings)

@@ -36,8 +36,10 @@ class ScoreSettings:
         scorers: the scorers to compute (:mod:`auvcore.scorers`); ``auv`` always.
             Those beside ``auv`` need ``classwise`` mode.
         aggregate: how class values become a case score over the cohort
-            (``paper``, ``mean``, ``max``; :mod:`auvcore.scales`).
+            (``paper``, ``mean``, ``max``, ``calibrated``, ``fisher``; :mod:`auvcore.scales`).
             Not in the cache key: it only changes the cohort stage.
+        detector: a ``detector.json`` of ``auv audit --fit`` to apply at the
+            cohort stage (not in the cache key either).
     """
 
     backbone: str = "litemedsam"
@@ -50,15 +52,22 @@ class ScoreSettings:
     compile: bool = False
     scorers: tuple[str, ...] = (PAPER_SCORER,)
     aggregate: Aggregate = "paper"
+    detector: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
             raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
+        if self.detector:
+            from ..audit.detector import load_detector  # an unusable detector file is refused before any case is scored
+
+            missing = sorted(set(load_detector(self.detector).scorers) - set(self.scorers))
+            if missing:
+                raise InputError(self.detector, f"needs the scorers {', '.join(missing)}; score with --scorers all (or add them)")
 
     def key_dict(self) -> dict[str, Any]:
         """The settings that define a case's scores (device, memory limit and cohort aggregation excluded)."""
         data = asdict(self)
-        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate"):
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate", "detector"):
             data.pop(volatile)
         data["ct_window"] = list(self.ct_window)
         # label_check is made from the others at the cohort stage; with auv alone the key is

@@ -97,7 +97,7 @@ def normalise_cohort(records: Sequence[CaseRecord], out: str | Path, settings: S
         kept = {name: scale for name, scale in scales.items() if name not in CROSS_CASE}
         save_reference(folder.reference, paper.reference, settings.backbone, settings.mode, scoring_identity(settings),
                        settings.aggregate, kept)
-    return _write_scores(records, scored, folder, auv, values, settings.scorers)
+    return _write_scores(records, scored, folder, auv, values, settings)
 
 
 def place_on_reference(records: Sequence[CaseRecord], out: str | Path, settings: ScoreSettings, saved: SavedReference) -> "pd.DataFrame":
@@ -107,24 +107,33 @@ def place_on_reference(records: Sequence[CaseRecord], out: str | Path, settings:
     values, _ = cohort_scores(records, others, settings.aggregate, saved.scales)
     values.update({n: np.full(len(records), np.nan) for n in settings.scorers if n in CROSS_CASE})
     auv = saved.scale.place(_total_scales(records)) if paper_auv else values.pop(PAPER_SCORER)
-    return _write_scores(records, records, ResultsFolder(Path(out)), auv, values, settings.scorers, saved.scales)
+    return _write_scores(records, records, ResultsFolder(Path(out)), auv, values, settings, saved.scales)
 
 
 def _write_scores(before: Sequence[CaseRecord], records: Sequence[CaseRecord], folder: ResultsFolder, auv: np.ndarray,
-                  values: dict[str, np.ndarray], scorers: Sequence[str], scales: dict[str, ScoreScale] | None = None) -> "pd.DataFrame":
+                  values: dict[str, np.ndarray], settings: ScoreSettings, scales: dict[str, ScoreScale] | None = None) -> "pd.DataFrame":
     """Put the case scores into the records, rewrite the case files that changed, write the results and structures tables.
 
     The structures' z are against ``scales`` (a saved cohort's) when given, else against the cases themselves.
+    With a detector, each structure gets its ``detector`` probability and each case the largest of its structures'.
     """
-    final = []
-    for index, (previous, record) in enumerate(zip(before, records)):
-        if record.ok:
-            extra = {name: json_number(column[index]) for name, column in values.items()}
-            record = record.updated(auv=json_number(auv[index]), case_scores=extra or record.case_scores)
-            if record != previous:
-                write_case_record(folder.case_json(record.case_id), record)
-        final.append(record)
+    final = [
+        record.updated(auv=json_number(auv[index]),
+                       case_scores={name: json_number(column[index]) for name, column in values.items()} or record.case_scores)
+        if record.ok else record
+        for index, record in enumerate(records)
+    ]
+    structures = structures_table(final, settings.scorers, scales)
+    if settings.detector:
+        from ..audit.detector import load_detector  # the audit package imports this one
+
+        structures["detector"] = load_detector(settings.detector).predict(structures) if len(structures) else []
+        worst = structures.groupby("case_id")["detector"].max()
+        final = [r.updated(case_scores={**r.case_scores, "detector": json_number(worst.get(r.case_id))}) if r.ok else r for r in final]
+    for previous, record in zip(before, final):
+        if record.ok and record != previous:
+            write_case_record(folder.case_json(record.case_id), record)
     table = results_table(final)
     write_results(table, folder.root)
-    write_structures(structures_table(final, scorers, scales), folder.root)
+    write_structures(structures, folder.root)
     return table

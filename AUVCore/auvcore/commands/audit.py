@@ -8,12 +8,15 @@ Example (shell):
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
 from ..audit import KINDS, MAGNITUDES, AuditSettings, run_audit, summary
 from ..datasets import discover_cases
 from ..errors import InputError
+from ..results import STRUCTURES_CSV, json_number
+from ..results.structures import structure_scorers
 from .score import add_scoring_options, settings_from
 
 
@@ -48,7 +51,29 @@ def run(args: argparse.Namespace) -> int:
             print("\nAUROC, corrupted structures against structures of clean cases (per-class z-scores):")
             print(summary(figures, "class").to_string())
     print(f"\nfigures: {args.out}/audit.csv (with precision at the top 10% and 20%); page: {args.out}/audit.html")
+    if args.fit:
+        _fit(Path(args.out), settings.scorers, audit)
     return 0
+
+
+def _fit(out: Path, scorers: tuple[str, ...], audit: AuditSettings) -> None:
+    """Fit the detector on the audited structures, judge it on held-out kinds and cases, save it."""
+    from ..audit.detector import DETECTOR_JSON, fit_detector, held_out_figures, save_detector
+
+    structures = pd.read_csv(out / STRUCTURES_CSV)
+    per_structure = [s for s in structure_scorers(scorers) if f"{s}_z" in structures.columns]
+    corrupted = structures["kind"] != "clean"
+    if not corrupted.any():
+        raise InputError(out / STRUCTURES_CSV, "holds no corrupted structure to fit a detector on (plant label kinds)")
+    figures = held_out_figures(structures, structures["kind"], structures["source"], per_structure)
+    source = {"audit": str(out.resolve()), "structures": int(len(structures)), "corrupted": int(corrupted.sum()),
+              "kinds": list(audit.kinds), "seed": audit.seed, "repeats": audit.repeats,
+              "held_out_auroc": {name: json_number(value) for name, value in figures.items()}}  # None where undefined
+    save_detector(out / DETECTOR_JSON, fit_detector(structures, corrupted, per_structure, source))
+    print("\ndetector on held-out structures (AUROC; fitted without the kind or the case it is tested on):")
+    for name, value in figures.items():
+        print(f"  {name}: {value:.3f}")
+    print(f"detector: {out / DETECTOR_JSON} (auv score --detector)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,5 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--magnitude", type=_magnitude, action="append", default=[], metavar="KIND=VALUE", help="override a default magnitude (repeatable)")
     parser.add_argument("--repeats", type=int, default=1, help="independent draws of the corrupted subset (default: 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fit", action="store_true", help="also fit a structure detector on the planted corruptions (OUT/detector.json), "
+                        "judged leave-one-kind-out and leave-one-case-out")
     add_scoring_options(parser, default_scorers="all")
     parser.set_defaults(func=run)

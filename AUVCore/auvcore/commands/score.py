@@ -49,6 +49,8 @@ def _scorers(text: str) -> tuple[str, ...]:
 def settings_from(args: argparse.Namespace) -> ScoreSettings:
     try:
         return _settings(args)
+    except InputError:
+        raise
     except ValueError as error:
         raise InputError("--scorers", str(error)) from None
 
@@ -65,6 +67,7 @@ def _settings(args: argparse.Namespace) -> ScoreSettings:
         compile=args.compile,
         scorers=args.scorers,  # parsed by argparse, the default too
         aggregate=args.aggregate,
+        detector=getattr(args, "detector", None),
     )
 
 
@@ -184,6 +187,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--case-id", help="case id for one-case scoring (default: the image's name)")
     parser.add_argument("--out", required=True, help="results folder")
     parser.add_argument("--reference", help="reference.json of a scored cohort: place the cases on its AUV scale")
+    parser.add_argument("--detector", help="detector.json of `auv audit --fit`: a detector column per structure (structures.csv) and case")
     parser.add_argument("--shard", type=parse_shard, metavar="I/N", help="score only every N-th case from the I-th (job arrays); then auv merge")
     add_scoring_options(parser)
     parser.set_defaults(func=run)

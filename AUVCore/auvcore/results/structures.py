@@ -1,6 +1,6 @@
 """Structures as results: ``structures.csv``, one row per (case, class) of a scored cohort.
 
-Each row holds the class's slice and voxel counts, every scorer's class value
+Each row holds the case's modality, the class's slice and voxel counts, every scorer's class value
 and its robust z within that class across the cohort (higher = more unusual
 for this structure in this cohort, for every scorer: ``auv`` uses -log S),
 and the structure's worst slice (index along axis 0 of the LPS volume and its
@@ -76,7 +76,8 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
     rows = []
     for record in scored:
         for item in record.classes:
-            row = {"case_id": record.case_id, "class_id": item.id, "class": item.name, "slices": item.rows, "voxels": item.voxels}
+            row = {"case_id": record.case_id, "class_id": item.id, "class": item.name, "modality": record.modality,
+                   "slices": item.rows, "voxels": item.voxels}
             for name in names:
                 row[name] = record.class_values(name).get(item.name, math.nan)
                 frame = z[name]
@@ -86,7 +87,7 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
             centre = record.slice_centres_lps[worst[1]] if worst and record.slice_centres_lps else (None, None, None)
             row.update(dict(zip(_LPS, centre)))
             rows.append(row)
-    columns = ["case_id", "class_id", "class", "slices", "voxels", *[c for n in names for c in (n, f"{n}_z")],
+    columns = ["case_id", "class_id", "class", "modality", "slices", "voxels", *[c for n in names for c in (n, f"{n}_z")],
                "worst_slice_scorer", "worst_slice", *_LPS]
     table = pd.DataFrame(rows, columns=columns)
     return table.astype({"voxels": "Int64", "worst_slice": "Int64"})
