@@ -73,26 +73,39 @@ def _as_rows(z: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"z must have shape (C, D, H, W) or (C, D, N), got {tuple(z.shape)}")
 
 
-#: Columns per float64 Gram update; bounds the float64 copy to C x D x 8192 values.
-GRAM_CHUNK = 8192
+#: Bytes the packed copy of the kept rows may take at once; classes are taken in groups below it.
+PACK_BUDGET_BYTES = 1 << 30
+
+#: Eigenvalues of a float32 Gram matrix carry round-off up to about eps32 x the largest one;
+#: those below this multiple of it are noise, not spectrum, and are dropped.
+GRAM_NOISE = 4 * torch.finfo(torch.float32).eps
 
 
-def _energy_spectrum(rows: torch.Tensor, method: SpectrumMethod) -> torch.Tensor:
-    """Squared singular values of each class's (D, N) matrix in float64, shape (C, min(D, N))."""
-    n_rows, n_cols = rows.shape[1], rows.shape[2]
+def _energy_spectrum(rows: torch.Tensor, keep: torch.Tensor, width: int, method: SpectrumMethod) -> torch.Tensor:
+    """Squared singular values of each class's kept rows in float64, shape (C, min(width, N)).
+
+    ``gram``: one batched float32 matmul for the Gram matrix of the small side, its
+    eigenvalues in float64 (the round-off of a float32 Gram is about eps32 of the
+    largest eigenvalue, so S stays within 1e-6 of the float64 SVD on real features).
+    ``svd``: the direct float64 singular values, the reference.
+    """
+    if method == "gram" and width == rows.shape[1] <= rows.shape[2]:
+        # Every row is someone's: the Gram of all rows with the dropped rows' entries zeroed
+        # equals the packed one, without copying the features.
+        gram = (rows @ rows.mT) * (keep.unsqueeze(2) & keep.unsqueeze(1))
+        return torch.linalg.eigvalsh(gram.double())
+    packed = _kept_rows(rows, keep, width)
     if method == "svd":
-        return torch.linalg.svdvals(rows).double() ** 2
-    # Gram path: eigenvalues of the small side's Gram matrix, accumulated in float64
-    # (a float32 Gram squares the round-off and drowns the small eigenvalues).
-    if n_rows <= n_cols:
-        gram = torch.zeros(rows.shape[0], n_rows, n_rows, dtype=torch.float64, device=rows.device)
-        for start in range(0, n_cols, GRAM_CHUNK):
-            block = rows[:, :, start : start + GRAM_CHUNK].double()
-            gram += block @ block.mT
-    else:
-        wide = rows.double()
-        gram = wide.mT @ wide
-    return torch.linalg.eigvalsh(gram)
+        return torch.linalg.svdvals(packed.double()) ** 2
+    gram = packed @ packed.mT if width <= rows.shape[2] else packed.mT @ packed
+    return torch.linalg.eigvalsh(gram.double())
+
+
+def _noise_floor(method: SpectrumMethod, n_rows: int, n_cols: int) -> float:
+    """Eigenvalues below this fraction of the largest are round-off (a rank-1 matrix gives S = 0)."""
+    if method == "gram":
+        return GRAM_NOISE
+    return max(n_rows, n_cols) * torch.finfo(torch.float32).eps ** 2
 
 
 def _choose_method(method: SpectrumMethod) -> SpectrumMethod:
@@ -101,16 +114,29 @@ def _choose_method(method: SpectrumMethod) -> SpectrumMethod:
     return "gram" if method == "auto" else method
 
 
-def _kept_rows(rows: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Each class's kept rows packed to the front, zero-padded to the largest n_c.
+def _kept_rows(rows: torch.Tensor, keep: torch.Tensor, width: int) -> torch.Tensor:
+    """Each class's kept rows copied to the front, zero-padded to ``width`` (the largest n_c).
 
     Zero rows add only zero singular values, so the spectrum is unchanged while
     the work shrinks from D rows to max_c n_c rows.
     """
-    width = int(keep.sum(dim=1).max()) if keep.numel() else 0
-    order = torch.argsort(keep.to(torch.int8), dim=1, descending=True, stable=True)[:, :width]
-    packed = torch.gather(rows, 1, order.unsqueeze(-1).expand(-1, -1, rows.shape[2]))
-    return packed * torch.gather(keep, 1, order).unsqueeze(-1)
+    packed = rows.new_zeros(rows.shape[0], width, rows.shape[2])
+    for index, (class_rows, class_keep) in enumerate(zip(rows, keep)):
+        kept = class_keep.nonzero()[:, 0]
+        torch.index_select(class_rows, 0, kept, out=packed[index, : kept.numel()])
+    return packed
+
+
+def _class_energies(rows: torch.Tensor, keep: torch.Tensor, method: SpectrumMethod, budget: int) -> torch.Tensor:
+    """Energy spectra (C, min(n, N)) of the kept rows, in class groups whose packed copy fits ``budget`` bytes."""
+    width = int(keep.sum(dim=1).max())
+    per_class = max(1, width * rows.shape[2] * rows.element_size())
+    group = max(1, budget // per_class)
+    spectra = [
+        _energy_spectrum(rows[start : start + group], keep[start : start + group], width, method)
+        for start in range(0, rows.shape[0], group)
+    ]
+    return torch.cat(spectra)
 
 
 def class_spectra(
@@ -121,13 +147,14 @@ def class_spectra(
     """S(Z|c) for every class of one case, all classes in one batched call.
 
     Args:
-        z: class-wise features, (C, D, H, W) or (C, D, N). Computed in float32 on
-            ``z``'s device; the energy spectrum is accumulated in float64.
+        z: class-wise features, (C, D, H, W) or (C, D, N). The Gram matrices are
+            computed in float32 on ``z``'s device, their eigenvalues in float64.
         present: optional bool (C, D): the rows (slices) to keep for each class.
             Rows not kept are zeroed, which removes them from the spectrum
             without changing the other singular values. Default: all rows.
-        method: ``"gram"`` (eigenvalues of the small Gram matrix, the fast path),
-            ``"svd"`` (direct singular values) or ``"auto"`` (= gram).
+        method: ``"gram"`` (eigenvalues of the small float32 Gram matrix, the
+            fast path, within 1e-6 of the float64 SVD on real features),
+            ``"svd"`` (direct float64 singular values, the reference) or ``"auto"`` (= gram).
 
     Returns:
         SemanticScales with values in [0, 1], NaN and a reason where undefined.
@@ -140,21 +167,20 @@ def class_spectra(
         keep = present.to(device=rows.device, dtype=torch.bool)
         if keep.shape != (n_classes, n_rows):
             raise ValueError(f"present must have shape {(n_classes, n_rows)}, got {tuple(keep.shape)}")
-    if not torch.isfinite(rows).all():
+    # amax and amin propagate NaN: both finite means every value is, without a full-size mask.
+    if rows.numel() and not (torch.isfinite(rows.amax()) and torch.isfinite(rows.amin())):
         raise ValueError("z holds NaN or infinite values")
     n_kept = keep.sum(dim=1)
     if n_classes == 0:
         return SemanticScales(torch.empty(0, dtype=torch.float64), n_kept.cpu(), ())
 
-    packed = _kept_rows(rows, keep)
-    if packed.shape[1] == 0:
+    if int(n_kept.max()) == 0 or n_cols == 0:
         total = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
         scales = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
     else:
-        energy = _energy_spectrum(packed, _choose_method(method)).clamp_min(0.0)
-        # Round-off leaves tiny eigenvalues where the true ones are zero (float32
-        # input); drop those below that floor so a rank-1 matrix gives S = 0.
-        floor = max(packed.shape[1], n_cols) * torch.finfo(torch.float32).eps ** 2
+        chosen = _choose_method(method)
+        energy = _class_energies(rows, keep, chosen, PACK_BUDGET_BYTES).clamp_min(0.0)
+        floor = _noise_floor(chosen, int(n_kept.max()), n_cols)
         energy = torch.where(energy > energy.amax(dim=1, keepdim=True) * floor, energy, 0.0)
         total = energy.sum(dim=1)
         p = energy / total.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(1)
