@@ -8,11 +8,9 @@ and on the CPU a choice of execution (eager or ``torch.compile``) measured by
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import torch
 
-Precision = Literal["fp32", "bf16"]
+from .runtimes import Precision
 
 
 class EncoderRunner:
@@ -23,7 +21,8 @@ class EncoderRunner:
         device: where it runs.
         batch_size: slices per call; default 1 on the CPU (batching does not
             help there) and 16 on CUDA.
-        precision: ``bf16`` autocasts on CUDA; the CPU always runs fp32.
+        precision: ``bf16`` autocasts (on CUDA, or on a CPU with bfloat16
+            units; :func:`auvcore.backends.runtimes.check_precision` says where).
         channels_last: NHWC memory layout for the convolutional stem.
         compile: run the encoder through ``torch.compile`` (a one-off
             compilation, then faster calls; results agree within round-off).
@@ -45,17 +44,13 @@ class EncoderRunner:
     ) -> None:
         self.device = device
         self.batch_size = batch_size or (16 if device.type == "cuda" else 1)
-        self.precision = precision if device.type == "cuda" else "fp32"
+        self.precision = precision
         self.channels_last = channels_last
         self.encoder = encoder.to(device).eval()
         if channels_last:
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         if compile:
             self.encoder = torch.compile(self.encoder)
-
-    def describe(self) -> dict[str, Any]:
-        """Settings that can change the embeddings (they enter the cache key)."""
-        return {"precision": self.precision, "device_type": self.device.type}
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
