@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from .base import CaseFeatures, FoundationBackend
+from .runtimes import check_precision, resolve_runtime
 
 BackendFactory = Callable[..., FoundationBackend]
 
@@ -28,6 +29,11 @@ _BUILTIN = {
     "medsam2": "auvcore.backends.medsam2:MedSAM2Backend",
 }
 _REGISTERED: dict[str, BackendFactory] = {}
+#: Backbones whose models (MedSAM2: its image encoder) the exported runtimes (openvino, onnxruntime)
+#: run; the others run in torch.
+EXPORTED_BACKBONES = frozenset({"litemedsam", "medsam2"})
+#: Backbones whose bf16 results are unmeasured: they run fp32 only.
+FP32_ONLY_BACKBONES = frozenset({"medsam2"})
 
 
 def register_backend(name: str, factory: BackendFactory) -> None:
@@ -50,6 +56,26 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return resolved
 
 
+def backbone_runtime(backbone: str, runtime: str, device: str | torch.device, precision: str = "fp32") -> str:
+    """The runtime that runs ``backbone`` for ``--runtime runtime`` on ``device``; ValueError where it cannot.
+
+    Example:
+        >>> backbone_runtime("medsam2", "torch", "cpu")
+        'torch'
+    """
+    resolved_device = resolve_device(device)
+    if backbone in EXPORTED_BACKBONES:
+        chosen = resolve_runtime(runtime, resolved_device)
+    elif resolve_runtime(runtime, resolved_device) == "torch" or runtime == "auto":
+        chosen = "torch"
+    else:
+        raise ValueError(f"--runtime {runtime}: the {backbone} backbone runs in torch only (its model is not exported); use --runtime torch or auto")
+    if precision != "fp32" and backbone in FP32_ONLY_BACKBONES:
+        raise ValueError(f"--precision {precision}: the {backbone} backbone runs fp32 only; use --precision fp32")
+    check_precision(precision, chosen, resolved_device)
+    return chosen
+
+
 def create_backend(
     name: str, device: str | torch.device = "auto", checkpoint: str | None = None, **options: object
 ) -> FoundationBackend:
@@ -68,6 +94,7 @@ __all__ = [
     "CaseFeatures",
     "FoundationBackend",
     "available_backends",
+    "backbone_runtime",
     "create_backend",
     "register_backend",
     "resolve_device",

@@ -23,13 +23,14 @@ import functools
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
 Runtime = Literal["auto", "torch", "openvino", "onnxruntime"]
 Precision = Literal["fp32", "bf16"]
+Outputs = Literal["first", "all"]
 RUNTIMES: tuple[str, ...] = ("auto", "torch", "openvino", "onnxruntime")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: The CPU runtime ``auto`` picks: OpenVINO measured 1.2-1.7x ONNX Runtime on the encoder here.
@@ -83,9 +84,9 @@ def check_precision(precision: str, runtime: str, device: torch.device) -> None:
 
 
 class CompiledModel(Protocol):
-    """An exported graph ready to run: named numpy inputs in, its first output out."""
+    """An exported graph ready to run: named numpy inputs in, its first output (or all of them) out."""
 
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray: ...
+    def __call__(self, inputs: dict[str, np.ndarray]) -> Any: ...
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,7 +105,8 @@ class OpenVINOModel:
     these properties, so a second process skips the compilation.
     """
 
-    def __init__(self, onnx_path: Path, precision: Precision, threads: int, blob_cache: Path) -> None:
+    def __init__(self, onnx_path: Path, precision: Precision, threads: int, blob_cache: Path, outputs: Outputs = "first") -> None:
+        self.outputs = outputs
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "INFERENCE_NUM_THREADS": threads,
@@ -113,32 +115,40 @@ class OpenVINOModel:
         self._compiled = _openvino_core().compile_model(str(onnx_path), "CPU", config)
         self._request = self._compiled.create_infer_request()
 
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        # The request reuses its output buffer on the next call: copy it out.
-        return np.array(self._request.infer(inputs)[0], copy=True)
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        # The request reuses its output buffers on the next call: copy them out.
+        results = self._request.infer(inputs)
+        if self.outputs == "first":
+            return np.array(results[0], copy=True)
+        return [np.array(results[i], copy=True) for i in range(len(results))]
 
 
 class OnnxRuntimeModel:
     """An ONNX graph in an ONNX Runtime CPU session (fp32 only)."""
 
-    def __init__(self, onnx_path: Path, threads: int) -> None:
+    def __init__(self, onnx_path: Path, threads: int, outputs: Outputs = "first") -> None:
         import onnxruntime
 
+        self.outputs = outputs
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3  # its constant-folding notes are not the user's concern
         self._session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
-    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        return self._session.run(None, inputs)[0]
+    def __call__(self, inputs: dict[str, np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        results = self._session.run(None, inputs)
+        return results[0] if self.outputs == "first" else results
 
 
-def load_compiled(runtime: str, onnx_path: Path, precision: Precision, blob_cache: Path) -> CompiledModel:
-    """``onnx_path`` ready to run in ``runtime`` (``openvino`` or ``onnxruntime``) with torch's thread count."""
+def load_compiled(runtime: str, onnx_path: Path, precision: Precision, blob_cache: Path, outputs: Outputs = "first") -> CompiledModel:
+    """``onnx_path`` ready to run in ``runtime`` (``openvino`` or ``onnxruntime``) with torch's thread count.
+
+    ``outputs``: ``first`` returns the graph's first output, ``all`` a list of every output.
+    """
     threads = torch.get_num_threads()
     if runtime == "openvino":
-        return OpenVINOModel(onnx_path, precision, threads, blob_cache)
+        return OpenVINOModel(onnx_path, precision, threads, blob_cache, outputs)
     if runtime == "onnxruntime":
-        return OnnxRuntimeModel(onnx_path, threads)
+        return OnnxRuntimeModel(onnx_path, threads, outputs)
     raise ValueError(f"{runtime!r} does not run exported graphs; use openvino or onnxruntime")
