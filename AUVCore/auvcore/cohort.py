@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .backends import FoundationBackend, create_backend
+from .backends import FoundationBackend, backbone_runtime, create_backend
+from .backends.runtimes import PRECISIONS, RUNTIMES, runtime_version
 from .datasets import CaseSpec
 from .errors import InputError
 from .files import atomic_write_bytes, file_sha256, write_json_atomic
@@ -88,6 +89,11 @@ class ScoreSettings:
         aggregate: how class values become a case score over the cohort
             (``paper``, ``mean``, ``max``; :mod:`auvcore.scorers.cohort_scores`).
             Not in the cache key: it only changes the cohort stage.
+        runtime: what runs the model (:mod:`auvcore.backends.runtimes`): ``auto``,
+            ``torch``, ``openvino``, ``onnxruntime``. The one that ran (name,
+            version, precision) enters each case's cache key and record, not the
+            cohort's scale: at fp32 they agree within 1e-4 in S.
+        precision: ``fp32`` or ``bf16`` (opt-in; it moves S by up to about 1e-2).
     """
 
     backbone: str = "litemedsam"
@@ -100,16 +106,24 @@ class ScoreSettings:
     compile: bool = False
     scorers: tuple[str, ...] = (PAPER_SCORER,)
     aggregate: Aggregate = "paper"
+    runtime: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
             raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
 
     def key_dict(self) -> dict[str, Any]:
         """The settings that define a case's scores (device, memory limit and cohort aggregation excluded)."""
         data = asdict(self)
-        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate"):
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate", "runtime"):
             data.pop(volatile)
+        if self.precision == "fp32":  # the default leaves existing keys and references as they were
+            data.pop("precision")
         data["ct_window"] = list(self.ct_window)
         # label_check is made from the others at the cohort stage; with auv alone the key is
         # what it was before there were other scorers, so existing caches stay valid.
@@ -132,6 +146,12 @@ def checkpoint_identity(settings: ScoreSettings) -> str:
 
         return bundled_weights_sha256()
     return "none"
+
+
+def runtime_identity(settings: ScoreSettings) -> dict[str, str]:
+    """The runtime that runs the settings' backbone here, its version and the precision (ValueError where none can)."""
+    runtime = backbone_runtime(settings.backbone, settings.runtime, settings.device, settings.precision)
+    return {"name": runtime, "version": runtime_version(runtime), "precision": settings.precision}
 
 
 def scoring_identity(settings: ScoreSettings) -> dict[str, Any]:
@@ -171,16 +191,26 @@ class CaseScorer:
     backend_factory: Callable[[], FoundationBackend] | None = None
     _backend: FoundationBackend | None = field(default=None, init=False, repr=False)
     _weights: str | None = field(default=None, init=False, repr=False)
+    _runtime: dict[str, str] | None = field(default=None, init=False, repr=False)
 
     @property
     def backend(self) -> FoundationBackend:
         if self._backend is None:
-            options = {"compile": True} if self.settings.compile else {}
+            options: dict[str, Any] = {"runtime": self.runtime["name"], "precision": self.settings.precision}
+            if self.settings.compile:
+                options["compile"] = True
             factory = self.backend_factory or (
                 lambda: create_backend(self.settings.backbone, self.settings.device, self.settings.checkpoint, **options)
             )
             self._backend = factory()
         return self._backend
+
+    @property
+    def runtime(self) -> dict[str, str]:
+        """The runtime that runs the model (:func:`runtime_identity`), resolved once."""
+        if self._runtime is None:
+            self._runtime = runtime_identity(self.settings)
+        return self._runtime
 
     def case_key(self, spec: CaseSpec) -> tuple[str, str]:
         """(cache key of the case's scores, content hash of its image)."""
@@ -197,6 +227,7 @@ class CaseScorer:
             "settings": self.settings.key_dict(),
             "class_names": {str(k): v for k, v in sorted(spec.class_names.items())},
             "auvcore": package_versions().get("auvcore", "unknown"),
+            "runtime": self.runtime,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(), image_hash
 
@@ -270,6 +301,7 @@ class CaseScorer:
             "backbone": self.settings.backbone,
             "mode": mode,
             "settings": self.settings.key_dict(),
+            "runtime": self.runtime,
             "versions": dict(package_versions()),
             "timings": timings,
             "slices_encoded": slices_encoded,

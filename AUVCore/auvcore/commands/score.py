@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, finalise_cohort, load_records, score_cases, scoring_identity
+from ..backends.runtimes import PRECISIONS, RUNTIMES
+from ..cohort import CaseScorer, ScoreSettings, finalise_cohort, load_records, runtime_identity, score_cases, scoring_identity
 from ..datasets import CaseSpec, discover_cases, read_label_names
 from ..imaging import DEFAULT_CT_WINDOW
 from ..errors import InputError
@@ -30,6 +31,11 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
     parser.add_argument("--modality", default="auto", choices=["auto", "ct", "mr"], help="intensity normalisation (default: auto-detect)")
     parser.add_argument("--ct-window", nargs=2, type=float, default=DEFAULT_CT_WINDOW, metavar=("LOW", "HIGH"), help="CT window in HU (default: -160 240)")
     parser.add_argument("--max-memory", type=float, default=8.0, metavar="GIB", help="refuse cases whose features exceed this (default: 8)")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES,
+                        help="what runs the model: auto (torch on CUDA, OpenVINO on the CPU), torch, openvino or onnxruntime (CPU); "
+                        "exported models are cached in $AUV_CACHE_DIR or ~/.cache/auv (default: auto)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="fp32, or bf16 where the runtime and the CPU/GPU support it (faster, moves S by up to about 1e-2; default: fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model: a one-off compilation, then faster scoring (cohorts)")
     parser.add_argument("--scorers", default=default_scorers, type=_scorers,
                         help=f"comma-separated scorers beside auv, or 'all' (default: {default_scorers}); one results column each: "
@@ -48,9 +54,14 @@ def _scorers(text: str) -> tuple[str, ...]:
 
 def settings_from(args: argparse.Namespace) -> ScoreSettings:
     try:
-        return _settings(args)
+        settings = _settings(args)
     except ValueError as error:
         raise InputError("--scorers", str(error)) from None
+    try:
+        runtime_identity(settings)  # a runtime that cannot run here fails now, not at the first case
+    except ValueError as error:
+        raise InputError("--runtime", str(error)) from None
+    return settings
 
 
 def _settings(args: argparse.Namespace) -> ScoreSettings:
@@ -65,6 +76,8 @@ def _settings(args: argparse.Namespace) -> ScoreSettings:
         compile=args.compile,
         scorers=args.scorers,  # parsed by argparse, the default too
         aggregate=args.aggregate,
+        runtime=args.runtime,
+        precision=args.precision,
     )
 
 
