@@ -110,7 +110,9 @@ class OpenVINOModel:
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
             "INFERENCE_NUM_THREADS": threads,
-            "CACHE_DIR": str(blob_cache),
+            # One folder per precision: OpenVINO 2026.4 crashes running an f32 and a bf16 model of one
+            # graph compiled from a shared cache folder in one process.
+            "CACHE_DIR": str(blob_cache / precision),
         }
         self._compiled = _openvino_core().compile_model(str(onnx_path), "CPU", config)
         self._request = self._compiled.create_infer_request()
