@@ -76,36 +76,54 @@ def _as_rows(z: torch.Tensor) -> torch.Tensor:
 #: Bytes the packed copy of the kept rows may take at once; classes are taken in groups below it.
 PACK_BUDGET_BYTES = 1 << 30
 
-#: Eigenvalues of a float32 Gram matrix carry round-off up to about eps32 x the largest one;
-#: those below this multiple of it are noise, not spectrum, and are dropped.
+#: Eigenvalues of the (centred) float32 Gram carry round-off up to about eps32 x the largest
+#: one; those below this multiple of it are noise, not spectrum, and are dropped.
 GRAM_NOISE = 4 * torch.finfo(torch.float32).eps
 
 
-def _energy_spectrum(rows: torch.Tensor, keep: torch.Tensor, width: int, method: SpectrumMethod) -> torch.Tensor:
-    """Squared singular values of each class's kept rows in float64, shape (C, min(width, N)).
+def _centred_gram(rows: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float64 Gram matrices (C, n, n) of the kept rows from float32 matmuls, and their round-off (C, 1).
 
-    ``gram``: one batched float32 matmul for the Gram matrix of the small side, its
-    eigenvalues in float64 (the round-off of a float32 Gram is about eps32 of the
-    largest eigenvalue, so S stays within 1e-6 of the float64 SVD on real features).
-    ``svd``: the direct float64 singular values, the reference.
+    Rows of features share a large common part (neighbouring slices look alike),
+    and a float32 Gram of them rounds at eps32 of that part, drowning the small
+    eigenvalues that S depends on. So the kept rows' mean r is taken out first,
+    Y = (Z - 1 r^T) on the kept rows, and the Gram is put together in float64 as
+    Y Y^T + (Y r) k^T + k (Y r)^T + |r|^2 k k^T (k: the kept-row indicator),
+    the same matrix, whose round-off scales with |Y| (|Y| + 2 sqrt(n) |r|).
+    """
+    k = keep.to(rows.dtype).unsqueeze(2)  # (C, n, 1)
+    count = k.sum(dim=1, keepdim=True)
+    mean = (k.mT @ rows) / count.clamp_min(1.0)  # (C, 1, N)
+    centred = (rows - mean).mul_(k)
+    inner = (centred @ centred.mT).double()
+    cross = (centred @ mean.mT).double()  # (C, n, 1)
+    k64 = k.double()
+    mean_square = mean.double().square().sum(dim=2, keepdim=True)  # |r|^2, (C, 1, 1)
+    gram = inner + cross @ k64.mT + k64 @ cross.mT + mean_square * (k64 @ k64.mT)
+    spread = inner.diagonal(dim1=1, dim2=2).sum(dim=1, keepdim=True)  # |Y|_F^2, (C, 1)
+    mean_energy = (count.double() * mean_square).squeeze(2)  # n |r|^2, (C, 1)
+    return gram, GRAM_NOISE * (spread + 2.0 * torch.sqrt(spread * mean_energy))
+
+
+def _energy_spectrum(rows: torch.Tensor, keep: torch.Tensor, width: int, method: SpectrumMethod) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared singular values of each class's kept rows in float64 (C, min(width, N)), and the
+    level (C, 1) below which they are round-off.
+
+    ``gram``: the Gram matrix of the small side in batched float32 matmuls
+    (:func:`_centred_gram`), its eigenvalues in float64; within 1e-6 of the
+    float64 SVD. ``svd``: the direct float64 singular values, the reference.
     """
     if method == "gram" and width == rows.shape[1] <= rows.shape[2]:
-        # Every row is someone's: the Gram of all rows with the dropped rows' entries zeroed
-        # equals the packed one, without copying the features.
-        gram = (rows @ rows.mT) * (keep.unsqueeze(2) & keep.unsqueeze(1))
-        return torch.linalg.eigvalsh(gram.double())
+        gram, noise = _centred_gram(rows, keep)  # every row is someone's: no packed copy
+        return torch.linalg.eigvalsh(gram), noise
     packed = _kept_rows(rows, keep, width)
-    if method == "svd":
-        return torch.linalg.svdvals(packed.double()) ** 2
-    gram = packed @ packed.mT if width <= rows.shape[2] else packed.mT @ packed
-    return torch.linalg.eigvalsh(gram.double())
-
-
-def _noise_floor(method: SpectrumMethod, n_rows: int, n_cols: int) -> float:
-    """Eigenvalues below this fraction of the largest are round-off (a rank-1 matrix gives S = 0)."""
-    if method == "gram":
-        return GRAM_NOISE
-    return max(n_rows, n_cols) * torch.finfo(torch.float32).eps ** 2
+    if method == "gram" and width <= rows.shape[2]:
+        packed_keep = torch.arange(width, device=keep.device) < keep.sum(dim=1, keepdim=True)
+        gram, noise = _centred_gram(packed, packed_keep)
+        return torch.linalg.eigvalsh(gram), noise
+    # The float64 reference, and the rare matrix with fewer columns than rows (its small Gram is cheap).
+    energy = torch.linalg.svdvals(packed.double()) ** 2
+    return energy, energy.amax(dim=1, keepdim=True) * max(width, rows.shape[2]) * torch.finfo(torch.float32).eps ** 2
 
 
 def _choose_method(method: SpectrumMethod) -> SpectrumMethod:
@@ -127,16 +145,16 @@ def _kept_rows(rows: torch.Tensor, keep: torch.Tensor, width: int) -> torch.Tens
     return packed
 
 
-def _class_energies(rows: torch.Tensor, keep: torch.Tensor, method: SpectrumMethod, budget: int) -> torch.Tensor:
-    """Energy spectra (C, min(n, N)) of the kept rows, in class groups whose packed copy fits ``budget`` bytes."""
+def _class_energies(rows: torch.Tensor, keep: torch.Tensor, method: SpectrumMethod, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_energy_spectrum` in class groups whose packed copy fits ``budget`` bytes."""
     width = int(keep.sum(dim=1).max())
     per_class = max(1, width * rows.shape[2] * rows.element_size())
     group = max(1, budget // per_class)
-    spectra = [
+    parts = [
         _energy_spectrum(rows[start : start + group], keep[start : start + group], width, method)
         for start in range(0, rows.shape[0], group)
     ]
-    return torch.cat(spectra)
+    return torch.cat([energy for energy, _ in parts]), torch.cat([noise for _, noise in parts])
 
 
 def class_spectra(
@@ -179,9 +197,10 @@ def class_spectra(
         scales = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
     else:
         chosen = _choose_method(method)
-        energy = _class_energies(rows, keep, chosen, PACK_BUDGET_BYTES).clamp_min(0.0)
-        floor = _noise_floor(chosen, int(n_kept.max()), n_cols)
-        energy = torch.where(energy > energy.amax(dim=1, keepdim=True) * floor, energy, 0.0)
+        energy, noise = _class_energies(rows, keep, chosen, PACK_BUDGET_BYTES)
+        # Round-off leaves tiny eigenvalues where the true ones are zero: drop those below its level
+        # (a rank-1 matrix gives S = 0).
+        energy = torch.where(energy > noise, energy, 0.0)
         total = energy.sum(dim=1)
         p = energy / total.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(1)
         entropy = -torch.special.xlogy(p, p).sum(dim=1)
