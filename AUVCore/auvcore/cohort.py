@@ -84,6 +84,7 @@ class ScoreSettings:
         max_feature_gib: refuse a case whose feature tensor would exceed this.
         compile: ``torch.compile`` the model (litemedsam): a one-off compilation,
             then a faster decoder; worth it for cohorts, not for one small case.
+            It runs the model in torch (``runtime`` auto or torch).
         scorers: the scorers to compute (:mod:`auvcore.scorers`); ``auv`` always.
             Those beside ``auv`` need ``classwise`` mode.
         aggregate: how class values become a case score over the cohort
@@ -114,6 +115,8 @@ class ScoreSettings:
             raise ValueError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.compile and self.runtime not in ("auto", "torch"):
+            raise ValueError(f"--compile is torch.compile: it needs --runtime torch (or auto), not {self.runtime}")
         if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
             raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
 
@@ -150,7 +153,8 @@ def checkpoint_identity(settings: ScoreSettings) -> str:
 
 def runtime_identity(settings: ScoreSettings) -> dict[str, str]:
     """The runtime that runs the settings' backbone here, its version and the precision (ValueError where none can)."""
-    runtime = backbone_runtime(settings.backbone, settings.runtime, settings.device, settings.precision)
+    asked = "torch" if settings.compile else settings.runtime  # --compile is torch.compile
+    runtime = backbone_runtime(settings.backbone, asked, settings.device, settings.precision)
     return {"name": runtime, "version": runtime_version(runtime), "precision": settings.precision}
 
 

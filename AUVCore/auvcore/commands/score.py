@@ -56,7 +56,7 @@ def settings_from(args: argparse.Namespace) -> ScoreSettings:
     try:
         settings = _settings(args)
     except ValueError as error:
-        raise InputError("--scorers", str(error)) from None
+        raise InputError("--runtime" if "runtime" in str(error) else "--scorers", str(error)) from None
     try:
         runtime_identity(settings)  # a runtime that cannot run here fails now, not at the first case
     except ValueError as error:
