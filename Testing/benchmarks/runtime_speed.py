@@ -95,9 +95,7 @@ def components(slices: int, boxes_wanted: int, repeat: int) -> None:
     embeddings: dict[str, torch.Tensor] = {}
     seconds: dict[str, float] = {}
     for label, _, _ in VARIANTS:
-        encoder = runners[label][0]
-        seconds[label], out = best_of(repeat, lambda: torch.stack(encoder(images)))
-        embeddings[label] = out
+        seconds[label], embeddings[label] = best_of(repeat, lambda encoder=runners[label][0]: torch.stack(encoder(images)))
     reference_s = semantic_scale(embeddings["eager"].reshape(1, len(depths), -1)).item()
     for label, _, _ in VARIANTS:
         per_slice = seconds[label] / len(depths)
@@ -119,17 +117,16 @@ def components(slices: int, boxes_wanted: int, repeat: int) -> None:
     print(f"\nDecoder: {len(boxes)} real boxes on those slices, {decoder_gflop:.1f} GFLOP a box, calls of {DECODER_BOXES} boxes")
     print("| runtime | s/box | GFLOP/s | vs eager per slice | max per-class abs ΔS |")
     print("|---|---|---|---|---|")
-    per_slice_module = model
     def eager_per_slice() -> torch.Tensor:
         """The decoder as it ran before: one call per slice with that slice's boxes."""
         out = torch.zeros(len(boxes), INPUT_SIZE, INPUT_SIZE)
-        dense_pe = per_slice_module.prompt_encoder.get_dense_pe()
+        dense_pe = model.prompt_encoder.get_dense_pe()
         with torch.inference_mode():
             for index in range(len(depths)):
                 chosen = (box_slice == index).nonzero()[:, 0]
                 if len(chosen):
-                    sparse, dense = per_slice_module.prompt_encoder(points=None, boxes=boxes[chosen][:, None], masks=None)
-                    logits, _ = per_slice_module.mask_decoder(image_embeddings=stacked[index : index + 1], image_pe=dense_pe,
+                    sparse, dense = model.prompt_encoder(points=None, boxes=boxes[chosen][:, None], masks=None)
+                    logits, _ = model.mask_decoder(image_embeddings=stacked[index : index + 1], image_pe=dense_pe,
                                                               sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
                                                               multimask_output=False)
                     out[chosen] = logits[:, 0]
@@ -174,8 +171,16 @@ def one_case(case: str, runtime: str, precision: str) -> dict:
         "slices": record["slices_encoded"],
         "S": {c["name"]: c["S"] for c in record["classes"]},
         "runtime": record["runtime"],
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_rss_gib": own_peak_rss_gib(),
     }
+
+
+def own_peak_rss_gib() -> float:
+    """This process's peak RSS (VmHWM): unlike ru_maxrss, Linux does not carry it over from the parent across exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def case_spec(case: str) -> CaseSpec:
@@ -199,7 +204,7 @@ def cases(names: list[str], runtimes: list[str]) -> None:
         figures = {}
         for runtime in runtimes:
             command = [sys.executable, __file__, "--one-case", case, runtime, "fp32", "--dicom-folder", str(DICOM)]
-            result = subprocess.run(command, capture_output=True, text=True)
+            result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 print(f"| {case} | {runtime} | failed: {result.stderr.strip().splitlines()[-1]} |")
                 continue
@@ -221,12 +226,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timed repeats after a warm-up; the best counts (default: 1)")
     parser.add_argument("--cases", nargs="+", default=["ct_full_model", "dicom_ct"], help="whole cases (sample case ids or dicom_ct)")
     parser.add_argument("--case-runtimes", nargs="+", default=["torch", "openvino", "onnxruntime"])
-    parser.add_argument("--dicom-folder", type=Path, default=DICOM, help=f"where the DICOM case is fetched to (default: {DICOM})")
+    parser.add_argument("--dicom-folder", type=Path, help="where the DICOM case is fetched to (default: Testing/data/dicom_ct)")
     parser.add_argument("--no-cases", action="store_true", help="only the encoder and decoder tables")
     parser.add_argument("--one-case", nargs=3, metavar=("CASE", "RUNTIME", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     global DICOM
-    DICOM = args.dicom_folder
+    DICOM = args.dicom_folder or DICOM
     if args.one_case:
         print(json.dumps(one_case(*args.one_case)))
         return

@@ -24,6 +24,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,7 +85,10 @@ def export_onnx(module: torch.nn.Module, example_inputs: tuple[torch.Tensor, ...
     """An ``export(buffer)`` for :func:`cached_onnx`: ``torch.onnx.export`` of ``module`` (TorchScript exporter, opset 17)."""
 
     def export(buffer: io.BytesIO) -> None:
-        with torch.no_grad():
+        # The TorchScript exporter traces these models as they are (the dynamo one needs onnxscript);
+        # its deprecation and tracer notes are not the user's concern.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 module.eval(), example_inputs, buffer, input_names=input_names, output_names=output_names,
                 dynamic_axes=dynamic_axes, opset_version=17, dynamo=False,

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from typing import Callable
 
 import numpy as np
@@ -116,10 +115,8 @@ def _exported(model: torch.nn.Module, runtime: str, precision: Precision, weight
         BoxDecoder(model), _example_decoder_inputs(), ["embeddings", "box_slice", "boxes"], ["masks"],
         {"embeddings": {0: "slices"}, "box_slice": {0: "boxes"}, "boxes": {0: "boxes"}, "masks": {0: "boxes"}},
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the tracer's notes on Python-side shape arithmetic
-        encoder_path = cached_onnx("litemedsam-encoder", export_key("litemedsam-encoder", weights_sha256, runtime, version), encoder_export)
-        decoder_path = cached_onnx("litemedsam-decoder", export_key("litemedsam-decoder", weights_sha256, runtime, version), decoder_export)
+    encoder_path = cached_onnx("litemedsam-encoder", export_key("litemedsam-encoder", weights_sha256, runtime, version), encoder_export)
+    decoder_path = cached_onnx("litemedsam-decoder", export_key("litemedsam-decoder", weights_sha256, runtime, version), decoder_export)
     blobs = blob_cache_dir(runtime)
     return load_compiled(runtime, encoder_path, precision, blobs), load_compiled(runtime, decoder_path, precision, blobs)
 

@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-import warnings
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -242,7 +241,7 @@ class ExportedImageEncoder(torch.nn.Module):
         self.compiled, self.levels = compiled, levels
 
     @classmethod
-    def build(cls, encoder: torch.nn.Module, runtime: str, weights_sha256: str) -> "ExportedImageEncoder":
+    def build(cls, encoder: torch.nn.Module, runtime: str, weights_sha256: str) -> ExportedImageEncoder:
         """Export ``encoder`` once into the cache (keyed by the weights and the runtime) and load it in ``runtime``."""
         example = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
         with torch.no_grad():
@@ -250,9 +249,7 @@ class ExportedImageEncoder(torch.nn.Module):
         names = [f"fpn{i}" for i in range(levels)] + [f"pos{i}" for i in range(levels)]
         export = export_onnx(_EncoderOutputs(encoder), (example,), ["images"], names, {})
         key = export_key("medsam2-encoder", weights_sha256, runtime, runtime_version(runtime))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the tracer's notes on Python-side shape arithmetic
-            path = cached_onnx("medsam2-encoder", key, export)
+        path = cached_onnx("medsam2-encoder", key, export)
         return cls(load_compiled(runtime, path, "fp32", blob_cache_dir(runtime), outputs="all"), levels)
 
     def forward(self, images: torch.Tensor) -> dict[str, Any]:
