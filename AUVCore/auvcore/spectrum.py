@@ -198,9 +198,10 @@ def class_spectra(
     else:
         chosen = _choose_method(method)
         energy, noise = _class_energies(rows, keep, chosen, PACK_BUDGET_BYTES)
-        # Round-off leaves tiny eigenvalues where the true ones are zero: drop those below its level
-        # (a rank-1 matrix gives S = 0).
-        energy = torch.where(energy > noise, energy, 0.0)
+        # Round-off leaves tiny eigenvalues where the true ones are zero: drop those below its level,
+        # and below the float64 eigensolver's own (a rank-1 matrix gives S = 0).
+        solver = energy.amax(dim=1, keepdim=True) * energy.shape[1] * torch.finfo(torch.float64).eps
+        energy = torch.where(energy > torch.maximum(noise, solver), energy, 0.0)
         total = energy.sum(dim=1)
         p = energy / total.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(1)
         entropy = -torch.special.xlogy(p, p).sum(dim=1)

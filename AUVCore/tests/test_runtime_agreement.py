@@ -84,3 +84,23 @@ def test_benchmark_smoke_prints_every_runtime_side_by_side(model_cache):
     for row in ("| eager |", "| onnxruntime |", "| openvino |", "| openvino bf16 |", "| eager per slice |", "| eager batched |"):
         assert row in result.stdout
     assert "GFLOP a slice" in result.stdout and "peak RSS" in result.stdout
+
+
+def test_medsam2_exported_encoder_matches_torch(small_cohort, tmp_path):
+    """MedSAM2 (random SAM2.1 Hiera-T weights) with its image encoder in OpenVINO against all-torch."""
+    pytest.importorskip("sam2")
+    from auvcore.backends.medsam2 import MedSAM2Backend, build_model
+
+    torch.manual_seed(0)
+    checkpoint = tmp_path / "random_medsam2.pt"
+    torch.save({"model": build_model(torch.device("cpu")).state_dict()}, checkpoint)
+    case = load_case(small_cohort / "mr.nii.gz", small_cohort / "mr_seg.nii.gz")
+    volume, labels = normalise_intensity(case.image, "mr")[:3], case.labels[:3]
+    features = {}
+    for runtime in ("torch", "openvino"):
+        backend = MedSAM2Backend(torch.device("cpu"), str(checkpoint), runtime=runtime)
+        assert backend.describe()["runtime"]["name"] == runtime
+        features[runtime] = backend.classwise_features(volume, labels, [5])
+    assert (features["openvino"].z - features["torch"].z).abs().max() < 1e-3
+    s = {r: class_spectra(f.z, f.present).values for r, f in features.items()}
+    torch.testing.assert_close(s["openvino"], s["torch"], atol=S_TOLERANCE, rtol=0)

@@ -12,10 +12,9 @@ The cache folder is ``$AUV_CACHE_DIR``, else ``$XDG_CACHE_HOME/auv``, else
 ``~/.cache/auv``. Deleting it is always safe.
 
 Example:
-    >>> import os
-    >>> os.environ["AUV_CACHE_DIR"] = "/tmp/auv-cache"
-    >>> str(cache_root())
-    '/tmp/auv-cache'
+    >>> key = export_key("litemedsam-encoder", "79d8" + "0" * 60, "openvino", "2026.4.1")
+    >>> len(key), key == export_key("litemedsam-encoder", "79d8" + "0" * 60, "openvino", "2026.5.0")
+    (64, False)
 """
 
 from __future__ import annotations
