@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from auvcore.audit import KINDS, auroc, plant, precision_at
 from auvcore.cli import main
+from auvcore.scales import AGGREGATES
 
 from .test_report import CHROMIUM, IMAGE_CHECK, _chromium
 
@@ -92,7 +93,7 @@ def test_audit_plants_in_a_copy_and_reports_every_scorer_and_aggregation(audited
     figures = pd.read_csv(audited / "audit.csv")
     cases = figures[figures["level"] == "case"]
     assert set(cases["scorer"]) == {"auv", "agreement", "boundary_gradient", "prototype"}
-    assert set(cases["aggregate"]) == {"paper", "mean", "max"} and set(cases["kind"]) == {"dilate", "label", "all"}
+    assert set(cases["aggregate"]) == set(AGGREGATES) and set(cases["kind"]) == {"dilate", "label", "all"}
     assert (cases["n_corrupted"] == 1).all() and (cases["n_clean"] == 2).all()
     assert cases["auroc"].between(0, 1).all()
     assert set(figures[figures["level"] == "class"]["aggregate"]) == {"z"}

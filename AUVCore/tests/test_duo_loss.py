@@ -8,6 +8,8 @@ import pytest
 import torch
 from monai.losses import DiceLoss
 
+from auvcore.duo.config import DUO_FORMS
+from auvcore.duo.forms import duo_targets
 from auvcore.duo.loss import SegmentationLoss
 from auvcore.duo.model import DUONet
 from auvcore.duo.noise_head import NOISE_BOUND, NoiseHead, noise_regulariser, purify
@@ -157,3 +159,43 @@ def test_noise_is_bounded_so_erasing_a_sparse_class_costs_the_regulariser() -> N
     bounded = head(erasing)
     assert float(bounded.abs().max()) < NOISE_BOUND
     assert float(noise_regulariser(bounded)) > 0.5
+
+
+# ---------------------------------------------------------------- the DUO forms
+
+@pytest.mark.parametrize("form", DUO_FORMS)
+def test_every_form_gives_a_finite_loss_with_gradients_where_it_should(form: str):
+    torch.manual_seed(0)
+    logits = torch.randn(2, 2, 3, 8, 8, requires_grad=True)
+    labels = (torch.rand(2, 2, 3, 8, 8) > 0.6).float()
+    raw_noise = torch.randn(2, 2, 3, 8, 8, requires_grad=True)
+    scale = torch.tensor(0.2, requires_grad=True)
+    noise = None if form == "weights" else raw_noise
+    parts = SegmentationLoss(duo=True, form=form)(logits, labels, noise, None if form == "weights" else scale)
+    parts.total.backward()
+    assert torch.isfinite(parts.total) and logits.grad is not None and logits.grad.abs().sum() > 0
+    if form != "weights":
+        assert raw_noise.grad is not None and raw_noise.grad.abs().sum() > 0
+
+
+def test_hard_dice_keeps_dice_on_the_label_and_boundary_purifies_only_the_band():
+    labels = torch.zeros(1, 1, 1, 9, 9)
+    labels[..., 2:7, 2:7] = 1
+    logits = torch.zeros_like(labels)
+    noise = torch.ones_like(labels)
+    scale = torch.tensor(0.3)
+    hard = duo_targets("hard_dice", labels, logits, noise, scale)
+    assert torch.equal(hard.dice, labels) and not torch.equal(hard.bce, labels)
+    band = duo_targets("boundary", labels, logits, noise, scale).dice
+    assert band[0, 0, 0, 4, 4] == 1.0  # deep inside the structure: untouched
+    assert band[0, 0, 0, 2, 2] == pytest.approx(0.7)  # on its edge: purified
+
+
+def test_detached_form_does_not_let_the_segmentation_loss_reach_the_noise_head():
+    labels = (torch.rand(1, 1, 2, 8, 8) > 0.5).float()
+    logits = torch.randn(1, 1, 2, 8, 8)
+    noise = torch.randn(1, 1, 2, 8, 8, requires_grad=True)
+    targets = duo_targets("detached", labels, logits, noise, torch.tensor(0.2))
+    assert not targets.dice.requires_grad and targets.noise_loss.requires_grad
+    with pytest.raises(ValueError, match="unknown DUO form 'sideways'"):
+        duo_targets("sideways", labels, logits, noise, torch.tensor(0.2))

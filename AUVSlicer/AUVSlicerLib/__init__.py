@@ -1,19 +1,38 @@
 # ruff: noqa: N999 (Slicer names a scripted module's library <Module>Lib)
-"""Logic of the AUV Slicer module, one job per file, over the MRML scene and without Qt.
+"""The AUV Slicer module's work, one job per file; AUVSlicer.py only wires it to Slicer.
 
+Panel and logic:
+- ``panel``: what each button and path field does, on injected logic, job runner and dialogs.
+- ``review_panel``: the review workstation's queue, moves, verdicts and shortcuts.
+- ``logic``: the scene work: export, colours, tables, cohort cases, review queue, slice jumps.
+- ``dialogs``: the panel's message boxes on ``slicer.util``.
+- ``cohort_table``: what the cohort and review tables show, and filling a ``QTableWidget``.
+
+Scores and colours:
 - ``case_result``: read a case's scores (``OUT/cases/<id>.json``).
-- ``colormap``: perceptual colour maps for U = 1 - S and their colour table node.
-- ``uncertainty_colors``: colour segments by U with a legend; restore their own colours.
+- ``structure_scores``: a structure's score placed within the same structure across a cohort (robust z).
+- ``score_colors``: what each structure is coloured by (z on a fixed scale, or the case's range).
+- ``colormap``: perceptual colour maps and their colour table node.
+- ``uncertainty_colors``: colour segments with a legend; restore their own colours.
 - ``results_table``: per-class table node and bar chart node.
 - ``reference_cohort``: a case's AUV on a reference cohort's scale.
+- ``worst_slices``: a structure's worst slices by a per-slice scorer, as RAS points.
+- ``review_queue``: every (case, structure) most suspect first, and the verdicts (``auvcore.results.review``).
+
+Scene and files:
 - ``case_loader``: load a cohort case (image + label) into the scene, unload the previous one.
+- ``labelmap_import``: a label map as a segmentation whose segments carry their label value.
+- ``node_removal``: remove a node with its display and storage nodes.
 - ``case_export``: write the loaded volume and segmentation to files for ``auv score``.
 - ``cohort_model``: the cohort browser's cases, decisions, autosave and exports.
-- ``job_commands``: ``auv score`` / ``auv train`` argument lists from settings.
-- ``progress``: parse PROGRESS lines.
-- ``job_runner``: job state from a process's output; a subprocess runner with clean stop.
-- ``dependencies``: what is missing, and installing it with consent.
 
-Importing this package imports nothing else: the modules that need ``auvcore``
-are imported only once it is installed.
+Jobs and dependencies:
+- ``job_commands``: ``auv score`` / ``auv train`` argument lists from settings.
+- ``job_runner``: job state from a process's output (PROGRESS lines by ``auvcore.results``); a subprocess runner.
+- ``qt_job``: the same job on a ``qt.QProcess`` for Slicer's GUI thread.
+- ``process_tree``: Stop ends the job's whole process tree (the CTK launcher forwards no signal).
+- ``dependencies``: what is missing, and installing it with consent; ``installers``: how.
+
+Importing this package imports nothing else; the files AUVSlicer.py imports when Slicer loads it
+(``logic`` and what it imports at the top) need neither ``auvcore`` nor anything it brings.
 """

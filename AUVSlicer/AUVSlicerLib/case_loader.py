@@ -17,30 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import slicer
 from auvcore.errors import InputError
 
-from .uncertainty_colors import LABEL_VALUE_TAG
+from .labelmap_import import segmentation_from_labelmap
+from .node_removal import remove_node_and_dependents
 
 
 @dataclass(frozen=True)
-class LoadedCase:
+class SceneCase:
     case_id: str
     volume_node: object
     segmentation_node: object
-
-
-def remove_node_and_dependents(scene, node) -> None:
-    """Remove ``node`` with its display and storage nodes (the scene keeps those otherwise)."""
-    dependents = []
-    for getter, count in (("GetNthDisplayNode", "GetNumberOfDisplayNodes"),
-                          ("GetNthStorageNode", "GetNumberOfStorageNodes")):
-        if hasattr(node, count):
-            dependents += [getattr(node, getter)(i) for i in range(getattr(node, count)())]
-    scene.RemoveNode(node)
-    for dependent in dependents:
-        if dependent is not None and dependent.GetScene() is scene:
-            scene.RemoveNode(dependent)
 
 
 def _read_volume(scene, node_class: str, path: Path, name: str):
@@ -59,10 +46,10 @@ class CaseLoader:
 
     def __init__(self, scene) -> None:
         self.scene = scene
-        self.loaded: LoadedCase | None = None
+        self.loaded: SceneCase | None = None
 
     def load(self, image: str | Path, label: str | Path, class_names: Mapping[int, str] | None = None,
-             case_id: str = "case") -> LoadedCase:
+             case_id: str = "case") -> SceneCase:
         """Unload the previous case, then load ``image`` and ``label`` (names from ``class_names``)."""
         self.unload()
         volume = _read_volume(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
@@ -72,27 +59,17 @@ class CaseLoader:
         except Exception:
             remove_node_and_dependents(self.scene, volume)
             raise
-        self.loaded = LoadedCase(case_id, volume, segmentation)
+        self.loaded = SceneCase(case_id, volume, segmentation)
         return self.loaded
 
     def _segmentation_from_label(self, label: Path, volume, class_names: Mapping[int, str], case_id: str):
         labelmap = _read_volume(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
-        segmentation = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", f"{case_id} segmentation")
-        segmentation.CreateDefaultDisplayNodes()
-        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
-        imported = slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(labelmap, segmentation)
-        remove_node_and_dependents(self.scene, labelmap)
-        if not imported:
-            remove_node_and_dependents(self.scene, segmentation)
-            raise InputError(label, "cannot be imported as a segmentation")
-        contents = segmentation.GetSegmentation()
-        for index in range(contents.GetNumberOfSegments()):
-            segment = contents.GetSegment(contents.GetNthSegmentID(index))
-            value = int(segment.GetLabelValue())
-            segment.SetTag(LABEL_VALUE_TAG, str(value))
-            if value in class_names:
-                segment.SetName(class_names[value])
-        return segmentation
+        try:
+            return segmentation_from_labelmap(self.scene, labelmap, class_names, f"{case_id} segmentation", volume)
+        except ValueError as error:
+            raise InputError(label, "cannot be imported as a segmentation") from error
+        finally:
+            remove_node_and_dependents(self.scene, labelmap)
 
     def unload(self) -> None:
         """Remove the nodes of the loaded case, if they are still in the scene."""

@@ -1,7 +1,9 @@
-"""Read one case's scores, ``OUT/cases/<case_id>.json`` as ``auv score`` writes it.
+"""The module's view of one case's scores, ``OUT/cases/<case_id>.json``, read by :mod:`auvcore.results`.
 
-Only the fields the module shows are kept: per class its label value, name,
-S, U = 1 - S, the rows it used and, where S is undefined, why.
+The file is read and validated by :class:`auvcore.results.CaseRecord` (the
+core's one reader); this view keeps what the module shows, with NaN where the
+file has no value so the colours and tables need no None checks: per class its
+label value, name, S, U = 1 - S, the rows it used and, where S is undefined, why.
 
 Example:
     >>> result = case_result_from_dict({"case_id": "c1", "status": "ok", "auv": 0.25, "S": 1.5,
@@ -16,13 +18,12 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from auvcore.errors import InputError
+from auvcore.results import CaseRecord, ResultsFolder, read_case_record
+from auvcore.results.case_record import NO_SCORE
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,8 @@ class CaseResult:
     mode: str
     #: The extra scorers' class values (``auv score --scorers``): scorer -> class name -> value.
     scores: dict[str, dict[str, float]] = field(default_factory=dict)
-    #: The case file as read, for what the module shows on demand (e.g. per-slice values).
-    record: dict = field(default_factory=dict, repr=False, compare=False)
+    #: The case file as read (:class:`auvcore.results.CaseRecord`), for what is shown on demand (per-slice values).
+    record: CaseRecord | None = field(default=None, repr=False, compare=False)
 
     @property
     def scored_classes(self) -> tuple[ClassScore, ...]:
@@ -68,60 +69,32 @@ class CaseResult:
         return next((c for c in self.classes if c.label_value == label_value), None)
 
 
-def _number(value: Any) -> float:
+def _number(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
 
-def _class_score(entry: dict, source: str) -> ClassScore:
-    try:
-        s = _number(entry.get("S"))
-        u = _number(entry["U"]) if entry.get("U") is not None else (1.0 - s if not math.isnan(s) else math.nan)
-        reason = entry.get("missing_reason")
-        if math.isnan(s) and not reason:
-            reason = "no score reported"
-        return ClassScore(int(entry["id"]), str(entry["name"]), s, u, int(entry.get("rows", 0)), reason)
-    except (KeyError, TypeError, ValueError) as error:
-        raise InputError(source, f"a class entry is malformed ({error!r}): {entry!r}") from error
+def case_result_from_record(record: CaseRecord) -> CaseResult:
+    """The module's view of a case record of :mod:`auvcore.results` (NaN where the file has no value)."""
+    classes = tuple(ClassScore(c.id, c.name, _number(c.S), _number(c.U), c.rows,
+                               c.missing_reason or (NO_SCORE if c.S is None else None)) for c in record.classes)
+    return CaseResult(
+        case_id=record.case_id, status=record.status, error=record.error or "", auv=_number(record.auv),
+        S=_number(record.S), classes=classes, image=record.image, label=record.label or "", backbone=record.backbone,
+        mode=record.mode, scores={name: {k: _number(v) for k, v in entry.classes.items()}
+                                  for name, entry in record.scores.items()},
+        record=record)
 
 
 def case_result_from_dict(data: dict, source: str | Path = "<case>") -> CaseResult:
     """A :class:`CaseResult` from the parsed JSON; ``source`` names the file in errors."""
-    if not isinstance(data, dict) or "case_id" not in data or not isinstance(data.get("classes", []), list):
-        raise InputError(source, "is not an `auv score` case file (needs case_id and a classes list)")
-    classes = tuple(_class_score(entry, str(source)) for entry in data.get("classes", []))
-    return CaseResult(
-        case_id=str(data["case_id"]),
-        status=str(data.get("status", "ok")),
-        error=str(data.get("error") or ""),
-        auv=_number(data.get("auv")),
-        S=_number(data.get("S")),
-        classes=classes,
-        image=str(data.get("image", "")),
-        label=str(data.get("label", "")),
-        backbone=str(data.get("backbone", "")),
-        mode=str(data.get("mode", "")),
-        scores={name: {k: _number(v) for k, v in (entry.get("classes") or {}).items()}
-                for name, entry in (data.get("scores") or {}).items() if isinstance(entry, dict)},
-        record=data,
-    )
+    return case_result_from_record(CaseRecord.from_dict(data, source))
 
 
 def load_case_result(path: str | Path) -> CaseResult:
     """Read ``OUT/cases/<case_id>.json``; a missing, unreadable or foreign file is an InputError."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise InputError(path, "does not exist (was the case scored?)") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(path, f"cannot be read as JSON ({error})") from error
-    return case_result_from_dict(data, path)
+    return case_result_from_record(read_case_record(path))
 
 
 def case_result_path(results_folder: str | Path, case_id: str) -> Path:
     """Where ``auv score`` puts a case's JSON inside its output folder (ids made safe as file names)."""
-    from auvcore.cohort import (
-        safe_file_name,  # imports the backends (torch): only once a case is opened
-    )
-
-    return Path(results_folder) / "cases" / f"{safe_file_name(case_id)}.json"
+    return ResultsFolder(Path(results_folder)).case_json(case_id)

@@ -23,21 +23,23 @@ from pathlib import Path
 
 import pandas as pd
 from auvcore.curation import (
-    EXCLUSIONS_NAME,
-    MANIFEST_NAME,
-    SPLITS_NAME,
     ExclusionList,
     load_exclusions,
     quantile_threshold,
-    read_results,
     retained_cases,
     save_exclusions,
     scored_cases,
     write_manifest,
     write_splits_final,
 )
-from auvcore.files import atomic_write_bytes
 from auvcore.errors import InputError
+from auvcore.files import atomic_write_bytes
+from auvcore.results import (
+    RETAINED_MANIFEST_CSV,
+    SPLITS_JSON,
+    ResultsFolder,
+    read_results,
+)
 from auvcore.scorers import SCORERS
 
 from .case_result import CaseResult, case_result_path, load_case_result
@@ -54,17 +56,11 @@ class CohortModel:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.results: pd.DataFrame = read_results(self.folder)
+        self.exclusions_path = ResultsFolder(self.folder).exclusions
+        self.autosave_path = self.folder / AUTOSAVE_NAME
         self.exclusions: ExclusionList = load_exclusions(self.exclusions_path)
         self.dirty = False
         self.autosave_found = self.autosave_path.exists()
-
-    @property
-    def exclusions_path(self) -> Path:
-        return self.folder / EXCLUSIONS_NAME
-
-    @property
-    def autosave_path(self) -> Path:
-        return self.folder / AUTOSAVE_NAME
 
     @property
     def case_ids(self) -> list[str]:
@@ -96,7 +92,7 @@ class CohortModel:
     def _row(self, case_id: str) -> pd.Series:
         match = self.results[self.results["case_id"] == case_id]
         if match.empty:
-            raise KeyError(f"{self.folder / 'results.csv'} has no case {case_id!r}")
+            raise KeyError(f"{ResultsFolder(self.folder).results_csv} has no case {case_id!r}")
         return match.iloc[0]
 
     def _auv(self, case_id: str) -> float | None:
@@ -115,7 +111,7 @@ class CohortModel:
 
         image = resolve(row.get("image"))
         if image is None:
-            raise InputError(self.folder / "results.csv", f"case {case_id!r} has no image path")
+            raise InputError(ResultsFolder(self.folder).results_csv, f"case {case_id!r} has no image path")
         return image, resolve(row.get("label"))
 
     def case_result(self, case_id: str) -> CaseResult:
@@ -172,7 +168,7 @@ class CohortModel:
         """Write the retained cases as a manifest and an nnU-Net ``splits_final.json``."""
         folder = Path(folder) if folder else self.folder
         retained = self.retained()
-        manifest, splits = folder / MANIFEST_NAME, folder / SPLITS_NAME
+        manifest, splits = folder / RETAINED_MANIFEST_CSV, folder / SPLITS_JSON
         write_manifest(self.results[self.results["case_id"].isin(retained)], manifest)
         write_splits_final(retained, splits)
         return manifest, splits

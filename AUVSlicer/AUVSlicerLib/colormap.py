@@ -59,8 +59,8 @@ def uncertainty_color(u: float, colormap: str = "viridis") -> tuple[float, float
     return (round(float(rgb[0]), 4), round(float(rgb[1]), 4), round(float(rgb[2]), 4))
 
 
-def spread_range(values, minimum_span: float = 0.02) -> tuple[float, float]:
-    """The [low, high] of the finite ``values`` within [0, 1], widened to ``minimum_span`` around its middle.
+def spread_range(values, minimum_span: float = 0.02, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """The [low, high] of the finite ``values`` within ``bounds``, widened to ``minimum_span`` around its middle.
 
     Scores of one case often sit close together (U of 0.95 to 0.98 is common),
     so colouring over this range instead of [0, 1] shows their differences; the
@@ -72,12 +72,12 @@ def spread_range(values, minimum_span: float = 0.02) -> tuple[float, float]:
         >>> spread_range([0.5])
         (0.49, 0.51)
     """
-    finite = [float(v) for v in values if not math.isnan(v)]
+    finite = [float(v) for v in values if math.isfinite(v)]
     if not finite:
         return (0.0, 1.0)
-    low, high = max(min(finite), 0.0), min(max(finite), 1.0)
+    low, high = max(min(finite), bounds[0]), min(max(finite), bounds[1])
     if high - low < minimum_span:
-        middle = min(max((low + high) / 2, minimum_span / 2), 1.0 - minimum_span / 2)
+        middle = min(max((low + high) / 2, bounds[0] + minimum_span / 2), bounds[1] - minimum_span / 2)
         low, high = middle - minimum_span / 2, middle + minimum_span / 2
     return (round(low, 6), round(high, 6))
 

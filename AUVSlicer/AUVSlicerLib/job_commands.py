@@ -6,7 +6,7 @@ whether or not pip put an ``auv`` script on the PATH. Arguments are a list,
 never a shell string, so paths with spaces are safe.
 
 Example:
-    >>> settings = ScoreSettings(dataset="/data/Task01", output="/out", device="cpu")
+    >>> settings = ScoreJob(dataset="/data/Task01", output="/out", device="cpu")
     >>> score_command("python", settings)[3:]
     ['score', '/data/Task01', '--out', '/out', '--backbone', 'litemedsam', '--mode', 'classwise', '--device', 'cpu', '--no-progress']
 """
@@ -27,7 +27,7 @@ CASE_REVIEW_SCORERS = "agreement,fisher,boundary_gradient,contrast,homogeneity,c
 
 
 @dataclass(frozen=True)
-class ScoreSettings:
+class ScoreJob:
     """What ``auv score`` needs: a dataset (or one image + label) and where results go.
 
     ``dataset`` is a dataset folder or CSV manifest, or one image when ``label``
@@ -51,14 +51,14 @@ class ScoreSettings:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainJob:
     """What ``auv train`` needs; ``exclusions`` trains on the retained cases only."""
 
     dataset: str
     output: str
     backbone: Literal["dynunet", "swinunetr"] = "dynunet"
     duo: bool = True
-    epochs: int = 100
+    epochs: int = 1000  # auvcore.duo.config.TrainConfig.epochs (a test keeps them equal)
     device: Device = "auto"
     exclusions: str = ""
     resume: bool = False
@@ -70,7 +70,7 @@ def _require(value: str, what: str) -> str:
     return value
 
 
-def score_command(python: str, settings: ScoreSettings) -> list[str]:
+def score_command(python: str, settings: ScoreJob) -> list[str]:
     """The argument list (program first) that runs ``auv score`` with ``settings``."""
     arguments = [python, "-c", CLI_ENTRY, "score", _require(settings.dataset, "the dataset or image")]
     if settings.label:
@@ -92,11 +92,11 @@ def score_command(python: str, settings: ScoreSettings) -> list[str]:
     return arguments + ["--no-progress"]
 
 
-def train_command(python: str, settings: TrainSettings) -> list[str]:
+def train_command(python: str, settings: TrainJob) -> list[str]:
     """The argument list (program first) that runs ``auv train`` with ``settings``.
 
     Example:
-        >>> train_command("python", TrainSettings("/d", "/run", duo=False, epochs=2))[3:]
+        >>> train_command("python", TrainJob("/d", "/run", duo=False, epochs=2))[3:]
         ['train', '/d', '--out', '/run', '--backbone', 'dynunet', '--no-duo', '--epochs', '2', '--device', 'auto']
     """
     if settings.epochs < 1:

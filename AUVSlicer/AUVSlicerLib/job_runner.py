@@ -3,11 +3,12 @@
 :class:`JobMonitor` is the state machine the widget shares with the tests: it
 turns raw output into log lines and progress and knows how the job ended.
 :class:`SubprocessJob` drives a real process with it, for headless use and
-tests; inside Slicer the widget drives the same monitor from a ``qt.QProcess``
-(GUI thread, signals) and applies the same :data:`STOP_GRACE_SECONDS` policy:
-ask the process to terminate (SIGTERM), kill it if it is still alive after the
-grace period. The core writes its results atomically, so a stopped run leaves
-finished cases intact and a rerun resumes from its cache.
+tests; inside Slicer :class:`AUVSlicerLib.qt_job.QtProcessJob` drives the same
+monitor from a ``qt.QProcess`` (GUI thread, signals). Both stop the same way
+(:mod:`AUVSlicerLib.process_tree`): ask the whole process tree to end, kill
+what is left after :data:`STOP_GRACE_SECONDS`. The core writes its results
+atomically, so a stopped run leaves finished cases intact and a rerun resumes
+from its cache.
 
 Example:
     >>> monitor = JobMonitor()
@@ -26,14 +27,15 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import signal
 import subprocess
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from .progress import Progress, parse_progress_line
+if TYPE_CHECKING:
+    from auvcore.results import Progress
 
 #: Seconds between asking a job to stop and killing it.
 STOP_GRACE_SECONDS = 10.0
@@ -106,6 +108,9 @@ class JobMonitor:
         return lines
 
     def _take(self, line: str) -> None:
+        # The core's one parser, imported here: the panel is built before auvcore may be installed.
+        from auvcore.results import parse_progress_line
+
         self.log.append(line)
         if self.on_line:
             self.on_line(line)
@@ -191,16 +196,17 @@ class SubprocessJob:
         return self._process is not None and self._process.poll() is None
 
     def stop(self) -> int:
-        """End the job: SIGTERM, then kill after the grace period; returns the exit code."""
+        """End the job and every process it started (terminate, kill after the grace period); returns the exit code."""
         if self._process is None:
             raise RuntimeError("the job was never started")
         if self._process.poll() is None:
+            # psutil comes with auvcore, which is installed before any job runs.
+            from .process_tree import ProcessTree
+
             self.monitor.stop_requested()
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(self.grace_seconds)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+            tree = ProcessTree.of(self._process.pid)
+            tree.terminate()
+            tree.wait(self.grace_seconds)
         return self.wait(self.grace_seconds)
 
     def wait(self, timeout: float | None = None) -> int:

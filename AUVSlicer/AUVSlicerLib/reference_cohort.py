@@ -1,29 +1,32 @@
 """Place one case on a reference cohort's AUV scale (``OUT/reference.json`` of ``auv score``).
 
-The case's S is mapped with the cohort's min/max of ``-log S``
-(:class:`auvcore.spectrum.CohortReference`), clipped to [0, 1]. When the
-cohort's ``results.csv`` sits next to its reference, the case is also ranked
-among the cohort's cases.
+The file is read and validated by :func:`auvcore.results.load_reference`, the
+core's one reader, and a case is placed only when it was scored like the
+cohort (backbone, mode, weights and value-changing settings:
+:meth:`auvcore.results.SavedReference.check_compatible`). Its S is mapped with
+the cohort's min/max of ``-log S``, clipped to [0, 1]. When the cohort's
+``results.csv`` sits next to its reference, the case is also ranked among the
+cohort's cases.
 
 Example:
-    >>> from auvcore.spectrum import CohortReference
-    >>> cohort = ReferenceCohort(CohortReference(0.0, 1.0, 3), "ref.json", (0.1, 0.5, 0.9))
-    >>> placement = cohort.place(case_s=0.5)
+    >>> from pathlib import Path
+    >>> from auvcore.results import SavedReference
+    >>> from auvcore.scales import CohortReference
+    >>> saved = SavedReference(CohortReference(0.0, 1.0, 3), "litemedsam", "classwise", {}, Path("reference.json"))
+    >>> placement = ReferenceCohort(saved, (0.1, 0.5, 0.9)).place(0.5, "litemedsam", "classwise")
     >>> round(placement.auv, 3), round(placement.harder_than, 3)
     (0.693, 0.667)
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from auvcore.curation import read_results
-from auvcore.errors import InputError
-from auvcore.spectrum import CohortReference
+from auvcore.results import RESULTS_CSV, SavedReference, load_reference, read_results
 
 
 @dataclass(frozen=True)
@@ -45,47 +48,23 @@ class Placement:
 
 @dataclass(frozen=True)
 class ReferenceCohort:
-    """A loaded reference: its normalisation, its file and (if found) its cases' AUVs."""
+    """A loaded reference and (if found) its cases' AUVs."""
 
-    reference: CohortReference
-    path: str
+    saved: SavedReference
     cohort_auvs: tuple[float, ...] = ()
-    backbone: str = ""
-    mode: str = ""
 
-    def check_comparable(self, backbone: str, mode: str) -> None:
-        """Raise ValueError when a case was scored with another backbone or mode than the cohort."""
-        for what, ours, theirs in (("backbone", self.backbone, backbone), ("mode", self.mode, mode)):
-            if ours and theirs and ours != theirs:
-                raise ValueError(f"{self.path}: the reference cohort was scored with {what} {ours!r}, the case with {theirs!r}")
-
-    def place(self, case_s: float) -> Placement:
-        """Where a case with total scale ``case_s`` (S of the case, summed over classes) falls."""
-        auv = float(self.reference.place(case_s)[0])
+    def place(self, case_s: float, backbone: str, mode: str, settings: dict[str, Any] | None = None) -> Placement:
+        """Where a case with total scale ``case_s`` falls; InputError naming the file if it was scored otherwise."""
+        auv = self.saved.place(case_s, backbone, mode, settings)
         harder_than = math.nan
         if self.cohort_auvs and not math.isnan(auv):
             harder_than = float(np.mean(np.asarray(self.cohort_auvs) < auv))
-        return Placement(auv, harder_than, self.reference.n_cases)
-
-
-def _cohort_auvs(results_csv: Path) -> tuple[float, ...]:
-    return tuple(float(v) for v in read_results(results_csv)["auv"].dropna())
+        return Placement(auv, harder_than, self.saved.scale.n_cases)
 
 
 def load_reference_cohort(path: str | Path) -> ReferenceCohort:
     """Read a ``reference.json``; ranks too when a ``results.csv`` is beside it."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        reference = CohortReference.from_dict(data)
-    except FileNotFoundError as error:
-        raise InputError(path, "does not exist") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(path, f"cannot be read as JSON ({error})") from error
-    except (KeyError, TypeError, ValueError) as error:
-        raise InputError(path, f"is not an `auv score` reference (needs a_min, a_max, n_cases): {error!r}") from error
-    if not (math.isfinite(reference.a_min) and math.isfinite(reference.a_max)):
-        raise InputError(path, "holds no finite cohort range (no case of the cohort had a score)")
-    results_csv = path.with_name("results.csv")
-    auvs = _cohort_auvs(results_csv) if results_csv.exists() else ()
-    return ReferenceCohort(reference, str(path), auvs, str(data.get("backbone", "")), str(data.get("mode", "")))
+    saved = load_reference(path)
+    results_csv = saved.path.with_name(RESULTS_CSV)
+    auvs = tuple(float(v) for v in read_results(results_csv)["auv"].dropna()) if results_csv.exists() else ()
+    return ReferenceCohort(saved, auvs)

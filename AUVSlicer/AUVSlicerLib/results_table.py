@@ -4,9 +4,12 @@ The table has one row per class of the case: name, label value, S, U, the
 rows (slices) used, and the reason where S is undefined; then one column per
 extra scorer the case was scored with (``auv score --scorers``) and, where a
 scorer has per-slice values, where the class's worst slice lies (its RAS S
-coordinate, to type into an axial view's offset). The chart plots U
-from that table as bars labelled by class name; classes without a score are
-in the table only, so the chart never draws a bar for a value that does not exist.
+coordinate, to type into an axial view's offset). The chart plots U per
+class at its label value; Slicer's plot view shows a bar's class name only as
+its tooltip (``SetLabelColumnName`` feeds nothing else in ``qMRMLPlotView``),
+so the x-axis title says so and the table gives each label value's name.
+Classes without a score are in the table only, so the chart never draws a bar
+for a value that does not exist.
 
 Example (with the slicer-core wheel or inside Slicer):
     >>> table = fill_results_table(scene, case_result)        # doctest: +SKIP
@@ -17,13 +20,14 @@ from __future__ import annotations
 
 import slicer
 import vtk
-
 from auvcore.errors import InputError
 from auvcore.scorers import SCORERS
 
 from .case_result import CaseResult
 from .worst_slices import worst_slices
 
+#: The chart's x axis: bars stand at label values; their names are tooltips only, and in the table.
+CHART_X_TITLE = "Label value (hover a bar for its class name; the table names every label value)"
 #: The per-slice scorer whose worst slice the table shows, in order of preference.
 PER_SLICE_SCORERS = ("agreement", "consistency", "boundary_gradient", "fisher", "contrast", "homogeneity")
 
@@ -50,7 +54,7 @@ def fill_results_table(scene, case: CaseResult, table_node=None):
     """The per-class table of ``case`` in ``table_node`` (default: a node named after the case)."""
     node = _table_node(scene, f"AUV classes {case.case_id}", table_node)
     scorers = [name for name in SCORERS if name in case.scores]
-    per_slice = next((n for n in PER_SLICE_SCORERS if "slices" in case.record.get("scores", {}).get(n, {})), None)
+    per_slice = next((n for n in PER_SLICE_SCORERS if n in case.record.scores and case.record.scores[n].slices), None)
     worst_column = f"Worst {per_slice} slice (RAS S, mm)"
     # Every column exists before the first row: a column added to a filled table starts filled with zeros.
     columns = _add_columns(node, {"Class": str, "Label value": int, "S": float, "U": float, "Rows": int,
@@ -85,10 +89,10 @@ def uncertainty_bar_chart(scene, case: CaseResult, chart_node=None):
     """A bar chart node of U per scored class, with its data table and series nodes."""
     name = f"AUV uncertainty {case.case_id}"
     table = _table_node(scene, name + " chart data")
-    columns = _add_columns(table, {"Class": str, "Index": int, "U": float})
-    for index, score in enumerate(case.scored_classes):
+    columns = _add_columns(table, {"Class": str, "Label value": int, "U": float})
+    for score in case.scored_classes:
         columns["Class"].InsertNextValue(score.name)
-        columns["Index"].InsertNextValue(index)
+        columns["Label value"].InsertNextValue(score.label_value)
         columns["U"].InsertNextValue(score.uncertainty)
     table.Modified()
 
@@ -97,7 +101,7 @@ def uncertainty_bar_chart(scene, case: CaseResult, chart_node=None):
         series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name + " series")
     series.SetAndObserveTableNodeID(table.GetID())
     series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
-    series.SetXColumnName("Index")
+    series.SetXColumnName("Label value")
     series.SetYColumnName("U")
     series.SetLabelColumnName("Class")
     series.SetColor(0.2297, 0.3224, 0.5457)
@@ -108,7 +112,7 @@ def uncertainty_bar_chart(scene, case: CaseResult, chart_node=None):
     chart.RemoveAllPlotSeriesNodeIDs()
     chart.AddAndObservePlotSeriesNodeID(series.GetID())
     chart.SetTitle(f"Uncertainty U = 1 - S per class, {case.case_id}")
-    chart.SetXAxisTitle("Class")
+    chart.SetXAxisTitle(CHART_X_TITLE)
     chart.SetYAxisTitle("U")
     chart.SetYAxisRangeAuto(False)
     chart.SetYAxisRange(0.0, 1.0)

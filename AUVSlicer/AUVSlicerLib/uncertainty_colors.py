@@ -1,4 +1,4 @@
-"""Colour each segment by its uncertainty U = 1 - S, with a legend, and switch back to its own colour.
+"""Colour each segment by a score (U = 1 - S, or its z in a reference cohort), with a legend; switch back to its own colour.
 
 Everything needed to switch is kept on the nodes themselves, so it survives a
 saved and reloaded scene: each segment gets tags with its U and its original
@@ -18,16 +18,16 @@ Example (inside Slicer, or headless with the slicer-core wheel):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import slicer
 import vtk
 
 from .case_result import CaseResult, ClassScore
 from .colormap import color_table_node, uncertainty_color
+from .labelmap_import import LABEL_VALUE_TAG
 
-#: Segment tag: the class label value the segment was scored as.
-LABEL_VALUE_TAG = "AUVSlicer.LabelValue"
-#: Segment tag: U of the segment ("nan" where undefined).
+#: Segment tag: the value the segment is coloured by, U or a z ("nan" where undefined).
 UNCERTAINTY_TAG = "AUVSlicer.U"
 #: Segment tag: the segment's colour before uncertainty colouring, "r g b".
 ORIGINAL_COLOR_TAG = "AUVSlicer.OriginalColor"
@@ -35,6 +35,7 @@ ORIGINAL_COLOR_TAG = "AUVSlicer.OriginalColor"
 SHOWING_ATTRIBUTE = "AUVSlicer.ShowingUncertainty"
 COLORMAP_ATTRIBUTE = "AUVSlicer.Colormap"
 RANGE_ATTRIBUTE = "AUVSlicer.URange"
+TITLE_ATTRIBUTE = "AUVSlicer.LegendTitle"
 ORIGINAL_COLOR_NODE_ATTRIBUTE = "AUVSlicer.OriginalColorNodeID"
 LEGEND_TITLE = "Uncertainty U = 1 - S"
 
@@ -86,10 +87,12 @@ class UncertaintyColoring:
         self.scene = scene
 
     def apply(self, segmentation_node, case: CaseResult, colormap: str = "viridis",
-              value_range: tuple[float, float] = (0.0, 1.0)) -> dict[str, ClassScore]:
-        """Record each segment's U from ``case`` and show the uncertainty colours over ``value_range``.
+              value_range: tuple[float, float] = (0.0, 1.0), values: Mapping[str, float] | None = None,
+              title: str = LEGEND_TITLE) -> dict[str, ClassScore]:
+        """Record each segment's value and show the colours over ``value_range`` with a legend titled ``title``.
 
-        Segments with no class in the case, or an undefined S, get U = NaN (grey).
+        ``values`` maps class names to what is shown (default: each class's U).
+        Segments with no class in the case, or no value, get NaN (grey).
         Original colours are recorded once, so applying new scores twice never
         loses them. Returns the matched segments.
         """
@@ -101,9 +104,11 @@ class UncertaintyColoring:
             if _tag(segment, ORIGINAL_COLOR_TAG) is None:
                 segment.SetTag(ORIGINAL_COLOR_TAG, " ".join(f"{c:.6f}" for c in segment.GetColor()))
             score = matched.get(segment_id)
-            segment.SetTag(UNCERTAINTY_TAG, f"{score.uncertainty:.6f}" if score else "nan")
+            value = math.nan if score is None else values.get(score.name, math.nan) if values is not None else score.uncertainty
+            segment.SetTag(UNCERTAINTY_TAG, f"{value:.6f}")
             if score is not None:
                 segment.SetTag(LABEL_VALUE_TAG, str(score.label_value))
+        segmentation_node.SetAttribute(TITLE_ATTRIBUTE, title)
         self.show_uncertainty(segmentation_node, colormap, value_range)
         return matched
 
@@ -130,8 +135,8 @@ class UncertaintyColoring:
             stored = segmentation_node.GetAttribute(RANGE_ATTRIBUTE)
             value_range = tuple(float(v) for v in stored.split()) if stored else (0.0, 1.0)
         low, high = value_range
-        if not 0.0 <= low < high <= 1.0:
-            raise ValueError(f"the uncertainty range must satisfy 0 <= low < high <= 1, got {value_range}")
+        if not low < high:
+            raise ValueError(f"the colour range must satisfy low < high, got {value_range}")
         segmentation = segmentation_node.GetSegmentation()
         for index in range(segmentation.GetNumberOfSegments()):
             segment = segmentation.GetSegment(segmentation.GetNthSegmentID(index))
@@ -141,12 +146,12 @@ class UncertaintyColoring:
         display = self._display_node(segmentation_node)
         if not self.is_showing_uncertainty(segmentation_node):
             segmentation_node.SetAttribute(ORIGINAL_COLOR_NODE_ATTRIBUTE, display.GetColorNodeID() or "")
-        table = color_table_node(self.scene, f"{segmentation_node.GetName()} uncertainty U", colormap, (low, high))
+        table = color_table_node(self.scene, f"{segmentation_node.GetName()} scores", colormap, (low, high))
         display.SetAndObserveColorNodeID(table.GetID())
         display.SetScalarRangeFlag(slicer.vtkMRMLDisplayNode.UseManualScalarRange)
         display.SetScalarRange(low, high)
         legend = slicer.vtkSlicerColorLogic.AddDefaultColorLegendDisplayNode(display)
-        legend.SetTitleText(LEGEND_TITLE)
+        legend.SetTitleText(segmentation_node.GetAttribute(TITLE_ATTRIBUTE) or LEGEND_TITLE)
         legend.SetUseColorNamesForLabels(False)
         legend.SetNumberOfLabels(5)
         legend.SetLabelFormat("%.2f" if high - low > 0.2 else "%.3f")

@@ -7,8 +7,10 @@ turns them into points a slice view can jump to
 (``slicer.modules.markups.logic().JumpSlicesToLocation(*ras, True)``).
 
 Example:
-    >>> record = {"scores": {"agreement": {"slices": {"liver": [0.1, None, 0.7, 0.3]}}},
-    ...           "slice_centres_lps": [[1.0, 2.0, 0.0], [1.0, 2.0, 3.0], [1.0, 2.0, 6.0], [1.0, 2.0, 9.0]]}
+    >>> from auvcore.results import CaseRecord
+    >>> record = CaseRecord.from_dict({"case_id": "c", "classes": [],
+    ...     "scores": {"agreement": {"classes": {"liver": 0.7}, "slices": {"liver": [0.1, None, 0.7, 0.3]}}},
+    ...     "slice_centres_lps": [[1.0, 2.0, 0.0], [1.0, 2.0, 3.0], [1.0, 2.0, 6.0], [1.0, 2.0, 9.0]]})
     >>> [(flag.index, flag.value, flag.ras) for flag in worst_slices(record, "liver", "agreement", count=2)]
     [(2, 0.7, (-1.0, -2.0, 6.0)), (3, 0.3, (-1.0, -2.0, 9.0))]
 """
@@ -19,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from auvcore.errors import InputError
+from auvcore.results import CaseRecord
 
 
 @dataclass(frozen=True)
@@ -30,16 +33,17 @@ class SliceFlag:
     ras: tuple[float, float, float]
 
 
-def worst_slices(record: dict, class_name: str, scorer: str = "agreement", count: int = 3) -> list[SliceFlag]:
+def worst_slices(record: CaseRecord, class_name: str, scorer: str = "agreement", count: int = 3) -> list[SliceFlag]:
     """The ``count`` slices of ``class_name`` with the highest (most suspect) values of ``scorer``.
 
     Raises:
         InputError: when the case holds no per-slice values of ``scorer`` for the class
             (scored without ``--scorers``, or the scorer has no per-slice values).
     """
-    source = record.get("case_id", "<case>")
-    values = record.get("scores", {}).get(scorer, {}).get("slices", {}).get(class_name)
-    centres = record.get("slice_centres_lps")
+    source = record.case_id
+    entry = record.scores.get(scorer)
+    values = (entry.slices or {}).get(class_name) if entry is not None else None
+    centres = record.slice_centres_lps
     if values is None or centres is None:
         raise InputError(source, f"has no per-slice {scorer} values for {class_name!r}; score it with --scorers {scorer}")
     if len(centres) != len(values):

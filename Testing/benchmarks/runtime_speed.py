@@ -163,14 +163,14 @@ def one_case(case: str, runtime: str, precision: str) -> dict:
     _ = scorer.backend
     load = time.perf_counter() - started
     key, image_hash = scorer.case_key(spec)
-    record = scorer.score(spec, key, image_hash)
+    record, _ = scorer.score(spec, key, image_hash)
     return {
         "load": load,
-        "timings": record["timings"],
-        "boxes": sum(c["rows"] for c in record["classes"]),
-        "slices": record["slices_encoded"],
-        "S": {c["name"]: c["S"] for c in record["classes"]},
-        "runtime": record["runtime"],
+        "timings": record.timings,
+        "boxes": sum(c.rows for c in record.classes),
+        "slices": record.slices_encoded,
+        "S": {c.name: c.S for c in record.classes},
+        "runtime": record.runtime,
         "peak_rss_gib": own_peak_rss_gib(),
     }
 

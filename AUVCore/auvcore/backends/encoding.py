@@ -1,9 +1,11 @@
 """Running an image encoder fast, and keeping one volume's embeddings for reuse.
 
 The encoder dominates the cost of scoring (about 75 GFLOPs a slice for
-LiteMedSAM), so it gets the attention: batching on a GPU, optional autocast,
-and on the CPU a choice of execution (eager or ``torch.compile``) measured by
-``Testing/benchmarks/encoder_speed.py``.
+LiteMedSAM), so it gets the attention: batching on a GPU, bfloat16 autocast
+with ``--precision bf16`` (opt-in: scoring runs in float32), and on the CPU a
+choice of execution (eager or ``torch.compile``) measured by
+``Testing/benchmarks/encoder_speed.py``; the exported runtimes are in
+:mod:`auvcore.backends.runtimes`.
 """
 
 from __future__ import annotations

@@ -28,11 +28,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import torch
 
-Runtime = Literal["auto", "torch", "openvino", "onnxruntime"]
-Precision = Literal["fp32", "bf16"]
+from ..runtime_choices import PRECISIONS, RUNTIMES, Precision
+
 Outputs = Literal["first", "all"]
-RUNTIMES: tuple[str, ...] = ("auto", "torch", "openvino", "onnxruntime")
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
 #: The CPU runtime ``auto`` picks: OpenVINO measured 1.2-1.7x ONNX Runtime on the encoder here.
 CPU_AUTO = "openvino"
 #: The runtimes' distribution names on the package registry.

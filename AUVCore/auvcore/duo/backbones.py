@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from monai.networks.nets import DynUNet, SwinUNETR
@@ -30,14 +31,22 @@ MAX_FILTERS = 320
 
 def plan_dynunet(patch: Sequence[int], spacing: Sequence[float]) -> tuple[list[list[int]], list[list[int]]]:
     """nnU-Net-style (kernels, strides): halve an axis while it is at most twice the finest
-    spacing and stays at least ``MIN_FEATURE_SIZE`` voxels; 3-wide kernels on such axes."""
+    spacing and stays at least ``MIN_FEATURE_SIZE`` voxels; 3-wide kernels on such axes.
+
+    An axis one voxel wide (the 2d configuration's slice axis) is neither convolved across
+    nor downsampled, whatever its spacing: the network is then a 2D one.
+
+    Example:
+        >>> plan_dynunet((1, 64, 64), (0.0, 1.5, 1.5))
+        ([[1, 3, 3], [1, 3, 3], [1, 3, 3], [1, 3, 3], [1, 3, 3]], [[1, 1, 1], [1, 2, 2], [1, 2, 2], [1, 2, 2], [1, 2, 2]])
+    """
     sizes = [int(s) for s in patch]
-    spacings = [float(s) for s in spacing]
+    spacings = [float(s) if size > 1 else math.inf for s, size in zip(spacing, sizes)]
     kernels: list[list[int]] = []
     strides: list[list[int]] = [[1] * len(sizes)]
     while True:
         finest = min(spacings)
-        isotropic_enough = [s / finest <= 2 for s in spacings]
+        isotropic_enough = [size > 1 and s / finest <= 2 for s, size in zip(spacings, sizes)]
         stride = [2 if ok and size % 2 == 0 and size // 2 >= MIN_FEATURE_SIZE else 1 for ok, size in zip(isotropic_enough, sizes)]
         kernels.append([3 if ok else 1 for ok in isotropic_enough])
         if all(s == 1 for s in stride) or len(strides) == 6:
@@ -63,6 +72,9 @@ def backbone_config(
         filters = [min(base_filters * 2**level, MAX_FILTERS) for level in range(len(strides))]
         return {"name": name, "in_channels": in_channels, "out_channels": num_classes, "kernel_size": kernels, "strides": strides, "filters": filters}
     if name == "swinunetr":
+        if int(patch[0]) == 1:
+            raise ValueError("the 2d configuration trains dynunet only (DUO's noise head is built for 3D feature maps); "
+                             "use --backbone dynunet, or --config 3d for swinunetr")
         if any(int(p) % 32 or int(p) < 64 for p in patch):
             raise ValueError(f"SwinUNETR needs a patch of at least 64 and divisible by 32 on every axis, got {tuple(patch)}")
         feature_size = max(12, 12 * round(base_filters / 12))

@@ -12,7 +12,8 @@ resumed run draws exactly the patches an uninterrupted one would): pad to the
 patch, crop with foreground oversampling (MONAI ``RandCropByPosNegLabeld``,
 one patch in three centred on foreground, as nnU-Net's 33%), then basic
 augmentation: rotation and scaling, Gaussian noise, brightness, gamma and
-mirroring.
+mirroring. A one-slice patch (the 2d configuration) is rotated and scaled
+in its plane only, and mirrored in-plane.
 
 Example:
     >>> import torch
@@ -101,18 +102,19 @@ def load_training_cases(specs: Sequence[CaseSpec], plan: Plan, loaded: Sequence[
 def training_transform(patch: Sequence[int]) -> Compose:
     """Random part of the pipeline: foreground-oversampled crop and basic augmentation."""
     keys = ["image", "label"]
+    planar = int(patch[0]) == 1  # rotate about the slice axis and scale in-plane only
+    rotate = (0.52, 0.0, 0.0) if planar else (0.52, 0.52, 0.52)
+    scale = (0.0, 0.15, 0.15) if planar else (0.15, 0.15, 0.15)
+    flips = (1, 2) if planar else (0, 1, 2)
     return Compose([
         SpatialPadd(keys=keys, spatial_size=patch),
         RandCropByPosNegLabeld(keys=keys, label_key="label", spatial_size=patch, pos=FOREGROUND_POS, neg=FOREGROUND_NEG,
                                num_samples=1, fg_indices_key="label_fg", bg_indices_key="label_bg", allow_smaller=True),
-        RandAffined(keys=keys, prob=0.2, rotate_range=(0.52, 0.52, 0.52), scale_range=(0.15, 0.15, 0.15),
-                    mode=("bilinear", "nearest"), padding_mode="zeros"),
+        RandAffined(keys=keys, prob=0.2, rotate_range=rotate, scale_range=scale, mode=("bilinear", "nearest"), padding_mode="zeros"),
         RandGaussianNoised(keys="image", prob=0.1, std=0.1),
         RandScaleIntensityd(keys="image", factors=0.25, prob=0.15),
         RandAdjustContrastd(keys="image", prob=0.15, gamma=(0.7, 1.5)),
-        RandFlipd(keys=keys, prob=0.5, spatial_axis=0),
-        RandFlipd(keys=keys, prob=0.5, spatial_axis=1),
-        RandFlipd(keys=keys, prob=0.5, spatial_axis=2),
+        *(RandFlipd(keys=keys, prob=0.5, spatial_axis=axis) for axis in flips),
     ])
 
 

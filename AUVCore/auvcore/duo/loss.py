@@ -2,6 +2,9 @@
 
     L = mean_c w_c * (Dice_c + BCE_c)(logits, y_tilde) + lambda * R(n(x))
 
+(the paper's form; :mod:`auvcore.duo.forms` has the variants, e.g. Dice on the
+hard label, and adds a form's own noise-head loss to ``L``)
+
 Sigmoid outputs, one channel per class (no background channel). ``w_c`` are the
 S-based class weights (:mod:`auvcore.duo.weights`), ``y_tilde`` the label
 purified by the noise head and ``R`` its mean-0 / variance-1 regulariser
@@ -32,7 +35,9 @@ import torch.nn.functional as F
 from monai.losses import DiceLoss
 from torch import nn
 
-from .noise_head import noise_regulariser, purify
+from .config import DuoForm
+from .forms import duo_targets
+from .noise_head import noise_regulariser
 from .weights import DEFAULT_TEMPERATURE, class_weights
 
 #: Weight of the noise regulariser in the total loss.
@@ -59,9 +64,11 @@ class SegmentationLoss(nn.Module):
         duo: bool = True,
         regulariser_weight: float = DEFAULT_REGULARISER_WEIGHT,
         temperature: float = DEFAULT_TEMPERATURE,
+        form: DuoForm = "paper",
     ) -> None:
         super().__init__()
         self.duo = duo
+        self.form = form
         self.regulariser_weight = regulariser_weight
         self.temperature = temperature
         self.dice = DiceLoss(sigmoid=True, batch=True, reduction="none", soft_label=True)
@@ -82,18 +89,19 @@ class SegmentationLoss(nn.Module):
             raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} differ in shape")
         logits = logits.float()
         labels = labels.float()
+        regulariser = logits.new_zeros(())
         if self.duo:
-            if noise is None or scale is None:
-                raise ValueError("DUO needs the noise head's output and scale")
             weights = class_weights(logits, labels, self.temperature)
-            target = purify(labels, noise, scale)
-            regulariser = noise_regulariser(noise)
+            targets = duo_targets(self.form, labels, logits, noise, scale)
+            if noise is not None and self.form != "weights":
+                regulariser = noise_regulariser(noise)
+            dice_target, bce_target, noise_loss = targets
         else:
             weights = torch.ones(logits.shape[1], device=logits.device)
-            target = labels
-            regulariser = logits.new_zeros(())
-        dice = self.dice(logits, target).reshape(-1)
-        bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=(0, 2, 3, 4))
+            dice_target = bce_target = labels
+            noise_loss = regulariser
+        dice = self.dice(logits, dice_target).reshape(-1)
+        bce = F.binary_cross_entropy_with_logits(logits, bce_target, reduction="none").mean(dim=(0, 2, 3, 4))
         segmentation = (weights * (dice + bce)).mean()
-        total = segmentation + self.regulariser_weight * regulariser
+        total = segmentation + self.regulariser_weight * regulariser + noise_loss
         return LossParts(total, segmentation, regulariser, weights, dice.detach(), bce.detach())

@@ -7,10 +7,24 @@ median spacing), the CT intensity statistics of the foreground voxels (the
 size. The plan is JSON-able: it is saved beside the run and inside every
 checkpoint so that ``auv predict`` preprocesses exactly as training did.
 
+Two configurations, as nnU-Net has them:
+
+* ``3d``: volumes resampled to the median spacing, 3D patches;
+* ``2d``: axial slices. Only the in-plane spacing is resampled (each case
+  keeps its slice spacing: spacing 0 on that axis), the patch is one slice
+  deep and as large as the median slice (up to :data:`MAX_PATCH_2D`), and the
+  batch is picked so that a batch holds about as many voxels as a 3D one
+  (:data:`VOXELS_PER_BATCH`), between 2 and :data:`MAX_BATCH_2D` slices. A
+  network on a one-slice patch convolves in-plane only: it is a 2D network,
+  and practical on a laptop CPU.
+
 Example:
     >>> plan = Plan(classes=("liver",), label_ids=(5,), spacing=(3.0, 1.5, 1.5), patch=(32, 64, 64), ct=None)
     >>> Plan.from_dict(plan.to_dict()) == plan
     True
+    >>> plan_2d = default_patch_2d([(30, 101, 122), (20, 91, 117)]), default_batch_2d((1, 96, 128))
+    >>> plan_2d
+    ((1, 96, 128), 32)
 """
 
 from __future__ import annotations
@@ -32,6 +46,13 @@ CT_PERCENTILES = (0.5, 99.5)
 #: Default patch: the median resampled shape rounded up to this multiple, capped per axis.
 PATCH_MULTIPLE = 16
 MAX_PATCH = 128
+#: The 2D configuration's in-plane patch cap, and its batch: about as many voxels as a default 3D batch.
+MAX_PATCH_2D = 256
+VOXELS_PER_BATCH = 2 * 32 * 96 * 128
+MAX_BATCH_2D = 32
+#: The default batch of the 3D configuration.
+BATCH_3D = 2
+CONFIGS = ("3d", "2d")
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,8 @@ class Plan:
         spacing: target voxel spacing (slice, row, column) in mm.
         patch: training / sliding-window patch (slices, rows, columns).
         ct: foreground statistics of the CT training cases, None without CT.
+        config: ``3d`` or ``2d`` (one-slice patches; spacing 0 keeps each case's slice spacing).
+        batch: patches per training step.
     """
 
     classes: tuple[str, ...]
@@ -61,6 +84,8 @@ class Plan:
     spacing: tuple[float, float, float]
     patch: tuple[int, int, int]
     ct: CTStatistics | None
+    config: str = "3d"
+    batch: int = BATCH_3D
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +94,8 @@ class Plan:
             "spacing": list(self.spacing),
             "patch": list(self.patch),
             "ct": None if self.ct is None else self.ct.__dict__.copy(),
+            "config": self.config,
+            "batch": self.batch,
         }
 
     @classmethod
@@ -80,6 +107,8 @@ class Plan:
             tuple(float(s) for s in data["spacing"]),  # type: ignore[arg-type]
             tuple(int(p) for p in data["patch"]),  # type: ignore[arg-type]
             None if ct is None else CTStatistics(**{k: float(v) for k, v in ct.items()}),
+            str(data.get("config", "3d")),  # plans of runs made before the 2d configuration
+            int(data.get("batch", BATCH_3D)),
         )
 
     def channel_lut(self, spec: CaseSpec, present_ids: Sequence[int]) -> dict[int, int]:
@@ -142,19 +171,41 @@ def default_patch(shapes: Sequence[Sequence[float]]) -> tuple[int, int, int]:
     return tuple(int(min(MAX_PATCH, PATCH_MULTIPLE * math.ceil(m / PATCH_MULTIPLE))) for m in median)  # type: ignore[return-value]
 
 
+def default_patch_2d(shapes: Sequence[Sequence[float]]) -> tuple[int, int, int]:
+    """One slice deep, the median slice rounded up to a multiple of 16, at most 256 per axis."""
+    median = np.median(np.asarray(shapes, dtype=np.float64), axis=0)
+    return (1, *(int(min(MAX_PATCH_2D, PATCH_MULTIPLE * math.ceil(m / PATCH_MULTIPLE))) for m in median[1:]))  # type: ignore[return-value]
+
+
+def default_batch_2d(patch: Sequence[int]) -> int:
+    """Slices per step: about the voxels of a default 3D batch, between 2 and 32."""
+    return int(min(MAX_BATCH_2D, max(2, VOXELS_PER_BATCH // int(np.prod(patch)))))
+
+
 def make_plan(
     specs: Sequence[CaseSpec],
     cases: Sequence[LoadedCase],
     classes: Sequence[str] | None = None,
     patch: Sequence[int] | None = None,
     seed: int = 0,
+    config: str = "3d",
+    batch: int | None = None,
 ) -> Plan:
-    """Fingerprint the training cases (already loaded with :func:`auvcore.imaging.load_case`)."""
+    """Fingerprint the training cases (already loaded with :func:`auvcore.imaging.load_case`).
+
+    ``patch`` and ``batch`` override what the configuration picks from the data.
+    """
+    if config not in CONFIGS:
+        raise ValueError(f"config must be one of {CONFIGS}, got {config!r}")
+    if config == "2d" and patch is not None and int(patch[0]) != 1:
+        raise ValueError(f"a 2d patch is one slice deep (1, rows, columns), got {tuple(patch)}")
     rng = np.random.default_rng(seed)
     present = [np.unique(case.labels) for case in cases]
     names, ids = _class_set(specs, present, classes)
     spacings = np.asarray([case.spacing for case in cases])
     spacing = tuple(float(s) for s in np.median(spacings, axis=0))
+    if config == "2d":
+        spacing = (0.0, *spacing[1:])  # each case keeps its own slice spacing
     foreground = []
     for case in cases:
         if case_modality(case) == "ct":
@@ -162,6 +213,10 @@ def make_plan(
             if voxels.size:
                 foreground.append(rng.choice(voxels, size=min(FOREGROUND_SAMPLES, voxels.size), replace=False))
     if patch is None:
-        shapes = [np.asarray(c.image.shape) * np.asarray(c.spacing) / np.asarray(spacing) for c in cases]
-        patch = default_patch(shapes)
-    return Plan(names, ids, spacing, tuple(int(p) for p in patch), _ct_statistics(foreground))  # type: ignore[arg-type]
+        target = np.where(np.asarray(spacing) > 0, spacing, 1.0)
+        shapes = [np.asarray(c.image.shape) * np.where(np.asarray(spacing) > 0, np.asarray(c.spacing) / target, 1.0) for c in cases]
+        patch = default_patch_2d(shapes) if config == "2d" else default_patch(shapes)
+    patch = tuple(int(p) for p in patch)
+    if batch is None:
+        batch = default_batch_2d(patch) if config == "2d" else BATCH_3D
+    return Plan(names, ids, spacing, patch, _ct_statistics(foreground), config, int(batch))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ MODULE_FOLDER = Path(__file__).resolve().parents[2]
 REPOSITORY = MODULE_FOLDER.parent
 sys.path.insert(0, str(MODULE_FOLDER))
 
-from AUVSlicerLib.job_commands import ScoreSettings, score_command
+from AUVSlicerLib.job_commands import ScoreJob, score_command
 from headless import HeadlessScene
 
 
@@ -34,7 +34,7 @@ def sample_manifest() -> Path:
     return fetch_sample_cohort(REPOSITORY / "Testing" / "data" / "sample_cohort")
 
 
-def _score(settings: ScoreSettings) -> None:
+def _score(settings: ScoreJob) -> None:
     result = subprocess.run(score_command(sys.executable, settings), capture_output=True, text=True, check=False,
                             timeout=1800)
     if result.returncode != 0:
@@ -45,14 +45,25 @@ def _score(settings: ScoreSettings) -> None:
 ORGANS = {1: "spleen", 2: "kidney_right", 5: "liver", 6: "stomach"}
 
 
-def _organ_subset(source: Path, target: Path) -> None:
-    """The sample label map restricted to :data:`ORGANS`: real annotations, a tenth of the classes to score."""
+#: The annotation error of the ``ct_shifted`` case: the liver moved this many slices up.
+LIVER_SHIFT_SLICES = 3
+
+
+def _organ_subset(source: Path, target: Path, shift_liver: int = 0) -> None:
+    """The sample label map restricted to :data:`ORGANS`: real annotations, a tenth of the classes to score;
+    ``shift_liver`` moves the liver by that many slices, as a mis-registered annotation would be."""
     import numpy as np
     import SimpleITK as sitk
 
     image = sitk.ReadImage(str(source))
     values = sitk.GetArrayFromImage(image)
-    subset = sitk.GetImageFromArray(np.where(np.isin(values, list(ORGANS)), values, 0).astype(values.dtype))
+    organs = np.where(np.isin(values, list(ORGANS)), values, 0).astype(values.dtype)
+    if shift_liver:
+        liver = np.roll(organs == 5, shift_liver, axis=0)
+        liver[:shift_liver] = False
+        organs[organs == 5] = 0
+        organs[liver] = 5
+    subset = sitk.GetImageFromArray(organs)
     subset.CopyInformation(image)
     sitk.WriteImage(subset, str(target))
 
@@ -60,8 +71,9 @@ def _organ_subset(source: Path, target: Path) -> None:
 @pytest.fixture(scope="session")
 def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
     """A copy of the ``auv score`` output (real LiteMedSAM scores) of the sample CT's organs as labelled
-    by TotalSegmentator's full model (``ct_full``) and its fast model (``ct_fast``), with two of the
-    extra scorers (``agreement``, which has per-slice values, and ``consistency``).
+    by TotalSegmentator's full model (``ct_full``), its fast model (``ct_fast``) and the full model's
+    labels with the liver shifted by :data:`LIVER_SHIFT_SLICES` slices (``ct_shifted``, an annotation
+    error), with two of the extra scorers (``agreement``, which has per-slice values, and ``consistency``).
 
     The scores are made in ``Testing/data/auvslicer_scores``, where the core's per-case cache
     makes every later session instant; tests get a copy they may change.
@@ -70,13 +82,14 @@ def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
     stable = folder.parent / "auvslicer_scores"
     stable.mkdir(exist_ok=True)
     rows = ["case_id,image,label,label_names"]
-    for case_id, label in (("ct_full", "example_seg.nii.gz"), ("ct_fast", "example_seg_fast.nii.gz")):
+    for case_id, label, shift in (("ct_full", "example_seg.nii.gz", 0), ("ct_fast", "example_seg_fast.nii.gz", 0),
+                                  ("ct_shifted", "example_seg.nii.gz", LIVER_SHIFT_SLICES)):
         subset = stable / f"{case_id}_organs.nii.gz"
         if not subset.exists():
-            _organ_subset(folder / label, subset)
+            _organ_subset(folder / label, subset, shift)
         rows.append(f"{case_id},{folder / 'example_ct_sm.nii.gz'},{subset},{folder / 'labels_total.json'}")
     (stable / "manifest.csv").write_text("\n".join(rows) + "\n")
-    _score(ScoreSettings(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu",
+    _score(ScoreJob(dataset=str(stable / "manifest.csv"), output=str(stable / "scores"), device="cpu",
                          scorers="agreement,consistency"))
     copy = tmp_path_factory.mktemp("scored") / "scores"
     shutil.copytree(stable / "scores", copy)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
 
 import numpy as np
 import pytest
@@ -136,7 +135,7 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
             assert value == pytest.approx(case.scores[scorer][score.name], nan_ok=True)
     # Where the class's worst agreement slice lies, as the RAS S of a slice of the CT.
     worst = [table.GetTable().GetValueByName(row, "Worst agreement slice (RAS S, mm)").ToDouble() for row in range(len(case.classes))]
-    centres_s = {round(point[2], 3) for point in case.record["slice_centres_lps"]}
+    centres_s = {round(point[2], 3) for point in case.record.slice_centres_lps}
     assert all(round(value, 3) in centres_s for value in worst if not math.isnan(value))
     assert sum(not math.isnan(value) for value in worst) == len(case.scored_classes)
     chart = uncertainty_bar_chart(scene, case)
@@ -154,16 +153,19 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
 
 def test_the_case_is_placed_on_the_reference_cohort_scale(scored_cohort):
     cohort = load_reference_cohort(scored_cohort / "reference.json")
-    assert cohort.reference.n_cases == 2 and len(cohort.cohort_auvs) == 2
-    for case_id in ("ct_full", "ct_fast"):
-        case = load_case_result(case_result_path(scored_cohort, case_id))
-        placement = cohort.place(case.S)
+    assert cohort.saved.scale.n_cases == 3 and len(cohort.cohort_auvs) == 3
+    cases = {c: load_case_result(case_result_path(scored_cohort, c)) for c in ("ct_full", "ct_fast", "ct_shifted")}
+    for case in cases.values():
+        placement = cohort.place(case.S, case.backbone, case.mode, case.record.settings)
         assert placement.auv == pytest.approx(case.auv, abs=1e-9)
-    hardest = max(("ct_full", "ct_fast"), key=lambda c: load_case_result(case_result_path(scored_cohort, c)).auv)
-    placement = cohort.place(load_case_result(case_result_path(scored_cohort, hardest)).S)
-    assert placement.harder_than == 0.5 and "harder than 50%" in placement.describe()
-    with pytest.raises(ValueError, match="backbone"):
-        cohort.check_comparable("medsam2", "classwise")
+    hardest = max(cases.values(), key=lambda c: c.auv)
+    placement = cohort.place(hardest.S, hardest.backbone, hardest.mode, hardest.record.settings)
+    assert placement.harder_than == pytest.approx(2 / 3) and "harder than 67%" in placement.describe()
+    with pytest.raises(InputError, match="backbone 'medsam2'"):
+        cohort.place(hardest.S, "medsam2", "classwise")
+    other_window = {**hardest.record.settings, "ct_window": [-1000.0, 1000.0]}
+    with pytest.raises(InputError, match="setting ct_window"):
+        cohort.place(hardest.S, hardest.backbone, hardest.mode, other_window)
 
 
 def test_a_broken_reference_or_case_file_names_the_file(tmp_path):
@@ -237,14 +239,17 @@ def test_duplicate_segment_names_are_refused_before_writing(scene, sample_manife
     assert not list(tmp_path.iterdir()), "nothing is written for a segmentation that cannot be scored"
 
 
-def test_the_screenshot_renders_the_case_in_its_uncertainty_colours(scored_cohort, tmp_path):
-    """The README picture's renderer (VTK offscreen + the MRML colour and table nodes) on the real scores."""
+def test_the_screenshots_render_the_colours_and_the_review_queue_from_real_scores(scored_cohort, tmp_path):
+    """The README pictures' renderer (VTK offscreen + the MRML colour nodes, the real queue) on the real scores."""
     from PIL import Image
-    from render_screenshot import render_case
+    from render_screenshot import render_case, render_review
 
-    picture = render_case(scored_cohort, "ct_full", tmp_path / "ct_full.png")
+    picture = render_case(scored_cohort, "ct_shifted", "agreement", tmp_path / "colours.png")
     pixels = np.asarray(Image.open(picture).convert("RGB")).reshape(-1, 3).astype(int)
     assert len(pixels) > 500_000
-    for end in (0.0, 1.0):  # the least and the most uncertain organ's bars are drawn in the map's end colours
+    for end in (0.0, 1.0):  # the typical organs (z 0) and the shifted liver (z 3+) in the map's end colours
         colour = np.round(np.asarray(uncertainty_color(end)) * 255).astype(int)
-        assert (np.abs(pixels - colour).max(axis=1) <= 2).sum() > 500, f"no pixels of U-position {end}"
+        assert (np.abs(pixels - colour).max(axis=1) <= 2).sum() > 500, f"no pixels of z-position {end}"
+    review = render_review(scored_cohort, "agreement", tmp_path / "review.png")
+    assert Image.open(review).size[0] > 1000
+    assert not (scored_cohort / "review.json").exists(), "the picture's verdicts go to a copy"

@@ -138,7 +138,7 @@ def test_unknown_cases_and_foreign_folders_are_reported(results_folder, tmp_path
 
 def test_selecting_a_scored_case_loads_it_with_its_real_scores(scene, scored_cohort):
     model = CohortModel(scored_cohort)
-    assert set(model.case_ids) == {"ct_full", "ct_fast"}
+    assert set(model.case_ids) == {"ct_full", "ct_fast", "ct_shifted"}
     case = model.case_result("ct_fast")
     image, label = model.case_files("ct_fast")
     loaded = CaseLoader(scene).load(image, label, {c.label_value: c.name for c in case.classes}, "ct_fast")

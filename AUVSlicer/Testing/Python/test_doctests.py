@@ -7,7 +7,8 @@ import importlib
 
 import pytest
 
-MODULES = ["progress", "job_commands", "job_runner", "case_result", "colormap", "reference_cohort", "dependencies", "worst_slices"]
+MODULES = ["job_commands", "job_runner", "case_result", "colormap", "reference_cohort", "dependencies",
+           "worst_slices", "process_tree", "structure_scores", "score_colors"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -6,9 +6,9 @@ import sys
 import time
 
 import pytest
-from AUVSlicerLib.job_commands import ScoreSettings, score_command
+from auvcore.results import CaseProgress
+from AUVSlicerLib.job_commands import ScoreJob, score_command
 from AUVSlicerLib.job_runner import JobMonitor, JobStatus, SubprocessJob
-from AUVSlicerLib.progress import CaseProgress
 
 # A stand-in cohort run: prints a PROGRESS line per "case", slowly, like `auv score` does.
 SLOW_SCORER = """
@@ -101,7 +101,7 @@ def test_a_program_that_does_not_exist_fails_clearly():
 
 def test_the_real_auv_score_reports_a_bad_input_and_fails(tmp_path):
     """The real CLI through the runner: a missing image fails the run with a message naming the file."""
-    job = SubprocessJob(score_command(sys.executable, ScoreSettings(
+    job = SubprocessJob(score_command(sys.executable, ScoreJob(
         dataset=str(tmp_path / "missing.nii.gz"), label=str(tmp_path / "missing_label.nii.gz"), output=str(tmp_path / "o"),
         device="cpu")))
     job.start()
@@ -113,7 +113,7 @@ def test_the_real_auv_score_reports_a_bad_input_and_fails(tmp_path):
 def test_stop_ends_a_real_auv_score_run_cleanly(sample_manifest, tmp_path):
     """Stop the real ``auv score`` on the sample cohort mid-run: it ends at once and leaves no partial results file."""
     output = tmp_path / "scores"
-    job = SubprocessJob(score_command(sys.executable, ScoreSettings(dataset=str(sample_manifest), output=str(output),
+    job = SubprocessJob(score_command(sys.executable, ScoreJob(dataset=str(sample_manifest), output=str(output),
                                                                     device="cpu")), grace_seconds=10)
     job.start()
     time.sleep(20)  # long enough to be scoring the first case

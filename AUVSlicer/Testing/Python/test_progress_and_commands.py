@@ -7,14 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from auvcore.results import CaseProgress, EpochProgress, parse_progress_line
 from AUVSlicerLib.job_commands import (
     CLI_ENTRY,
-    ScoreSettings,
-    TrainSettings,
+    ScoreJob,
+    TrainJob,
     score_command,
     train_command,
 )
-from AUVSlicerLib.progress import CaseProgress, EpochProgress, parse_progress_line
 
 
 def test_case_lines_of_auv_score_are_parsed():
@@ -51,7 +51,7 @@ def test_other_and_malformed_lines_are_log_text(line):
 
 
 def test_score_command_for_one_case_has_every_setting():
-    settings = ScoreSettings(dataset="/d/img 1.nii.gz", label="/d/lab.nii.gz", label_names="/d/labels.json",
+    settings = ScoreJob(dataset="/d/img 1.nii.gz", label="/d/lab.nii.gz", label_names="/d/labels.json",
                              case_id="c1", output="/o", backbone="medsam2", checkpoint="/w/m.pt", mode="classwise",
                              device="cuda", reference="/r/reference.json", scorers="all")
     command = score_command("/py", settings)
@@ -63,16 +63,16 @@ def test_score_command_for_one_case_has_every_setting():
 
 
 def test_train_command_with_exclusions_and_resume():
-    command = train_command("/py", TrainSettings("/d", "/run", backbone="swinunetr", duo=True, epochs=5,
+    command = train_command("/py", TrainJob("/d", "/run", backbone="swinunetr", duo=True, epochs=5,
                                                  exclusions="/o/exclusions.json", resume=True))
     assert command[3:] == ["train", "/d", "--out", "/run", "--backbone", "swinunetr", "--duo", "--epochs", "5",
                            "--device", "auto", "--exclusions", "/o/exclusions.json", "--resume"]
 
 
 @pytest.mark.parametrize("build", [
-    lambda: score_command("py", ScoreSettings(dataset="", output="/o")),
-    lambda: score_command("py", ScoreSettings(dataset="/d", output=" ")),
-    lambda: train_command("py", TrainSettings("/d", "/o", epochs=0)),
+    lambda: score_command("py", ScoreJob(dataset="", output="/o")),
+    lambda: score_command("py", ScoreJob(dataset="/d", output=" ")),
+    lambda: train_command("py", TrainJob("/d", "/o", epochs=0)),
 ])
 def test_missing_settings_are_refused_before_anything_runs(build):
     with pytest.raises(ValueError):
@@ -81,7 +81,7 @@ def test_missing_settings_are_refused_before_anything_runs(build):
 
 def test_the_built_score_command_is_accepted_by_the_real_cli():
     """The real ``auv`` parser accepts every option the module passes (``--help`` ends before scoring)."""
-    command = score_command(sys.executable, ScoreSettings(dataset="img.nii.gz", label="lab.nii.gz",
+    command = score_command(sys.executable, ScoreJob(dataset="img.nii.gz", label="lab.nii.gz",
                                                           label_names="l.json", case_id="c", output="/tmp/o",
                                                           reference="r.json", scorers="all"))
     parser_check = command[:3] + ["score", "--help"]
@@ -92,7 +92,7 @@ def test_the_built_score_command_is_accepted_by_the_real_cli():
 
 
 def test_the_built_train_command_is_accepted_by_the_real_cli():
-    command = train_command(sys.executable, TrainSettings("/d", "/run", duo=False, exclusions="/e.json", resume=True))
+    command = train_command(sys.executable, TrainJob("/d", "/run", duo=False, exclusions="/e.json", resume=True))
     result = subprocess.run(command[:3] + ["train", "--help"], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     for option in [a for a in command[4:] if a.startswith("--")]:

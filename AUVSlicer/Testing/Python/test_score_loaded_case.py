@@ -8,13 +8,13 @@ import sys
 
 import pytest
 import slicer
+from auvcore.results import CaseProgress
 from AUVSlicerLib.case_export import export_for_scoring
 from AUVSlicerLib.case_loader import CaseLoader
 from AUVSlicerLib.case_result import case_result_path, load_case_result
 from AUVSlicerLib.colormap import UNDEFINED_COLOR
-from AUVSlicerLib.job_commands import ScoreSettings, score_command
+from AUVSlicerLib.job_commands import ScoreJob, score_command
 from AUVSlicerLib.job_runner import JobStatus, SubprocessJob
-from AUVSlicerLib.progress import CaseProgress
 from AUVSlicerLib.results_table import fill_results_table, uncertainty_bar_chart
 from AUVSlicerLib.uncertainty_colors import UncertaintyColoring
 from conftest import ORGANS, REPOSITORY
@@ -32,7 +32,7 @@ def test_a_loaded_and_renamed_case_is_scored_like_the_cohort_run(scene, scored_c
 
     work = REPOSITORY / "Testing" / "data" / "auvslicer_scores" / "loaded_case"
     inputs = export_for_scoring(scene, loaded.volume_node, loaded.segmentation_node, work / "input")
-    settings = ScoreSettings(dataset=str(inputs.image), label=str(inputs.label), label_names=str(inputs.label_names),
+    settings = ScoreJob(dataset=str(inputs.image), label=str(inputs.label), label_names=str(inputs.label_names),
                              case_id="loaded_ct", output=str(work / "scores"), device="cpu")
     job = SubprocessJob(score_command(sys.executable, settings))
     job.start()

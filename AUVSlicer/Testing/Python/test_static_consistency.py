@@ -14,6 +14,7 @@ MODULE = Path(__file__).resolve().parents[2]
 REPOSITORY = MODULE.parent
 UI_FILE = MODULE / "Resources" / "UI" / "AUVSlicer.ui"
 MODULE_SCRIPT = MODULE / "AUVSlicer.py"
+PANELS = (MODULE / "AUVSlicerLib" / "panel.py", MODULE / "AUVSlicerLib" / "review_panel.py")
 
 #: Widget name suffix (the module's naming rule) -> the classes such a widget may be.
 SUFFIX_CLASSES = {
@@ -61,11 +62,14 @@ def _property(widget: ElementTree.Element, name: str) -> ElementTree.Element | N
 
 
 def test_every_widget_the_code_uses_is_in_the_ui_with_the_right_class():
+    from AUVSlicerLib import panel, review_panel
+
     widgets = _ui_widgets()
-    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_SCRIPT.read_text()))
-    assert used, "the widget uses no ui members?"
+    used = set(re.findall(r"\bui\.(\w+)", "".join(p.read_text() for p in (MODULE_SCRIPT, *PANELS))))
+    used |= set(panel.PATH_FIELDS.values()) | set(review_panel.BUTTONS.values())
+    assert len(used) > 30, "the panel uses no ui members?"
     for name in sorted(used):
-        assert name in widgets, f"AUVSlicer.py uses self.ui.{name}, which AUVSlicer.ui does not have"
+        assert name in widgets, f"the panel uses ui.{name}, which AUVSlicer.ui does not have"
         assert widgets[name].get("class") in _expected_classes(name), f"{name} is a {widgets[name].get('class')}"
 
 
@@ -88,7 +92,12 @@ def _bound_widgets() -> dict[str, ElementTree.Element]:
 
 
 def test_every_parameter_is_bound_to_one_widget_of_a_class_that_can_show_its_type():
+    from AUVSlicerLib.panel import PATH_FIELDS
+
     parameters, bound = _parameters(), _bound_widgets()
+    widgets = _ui_widgets()
+    for name in PATH_FIELDS:  # kept in step by the panel, not the wrapper (ctkPathLineEdit never reports "")
+        assert parameters.pop(name) == "str" and widgets[PATH_FIELDS[name]].get("class") == "ctkPathLineEdit", name
     assert set(bound) == set(parameters), f"unbound: {set(parameters) - set(bound)}, unknown: {set(bound) - set(parameters)}"
     for name, annotation in parameters.items():
         widget_class = bound[name].get("class")
@@ -146,9 +155,10 @@ def test_the_extension_cmake_is_complete():
     assert 'set(EXTENSION_DEPENDS "PyTorch")' in cmake
     raw = re.search(r'set\(AUVSLICER_RAW_URL "([^"]+)"\)', cmake).group(1)
     for variable in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
-        url = re.search(rf'set\({variable} "([^"]+)"\)', cmake).group(1).replace("${AUVSLICER_RAW_URL}", raw)
-        relative = url.removeprefix(raw + "/")
-        assert (REPOSITORY / relative).is_file(), f"{variable} points at {relative}, which the repository lacks"
+        urls = re.search(rf'set\({variable} "([^"]+)"\)', cmake).group(1).replace("${AUVSLICER_RAW_URL}", raw)
+        for url in urls.split():
+            relative = url.removeprefix(raw + "/")
+            assert (REPOSITORY / relative).is_file(), f"{variable} points at {relative}, which the repository lacks"
 
 
 def test_the_icons_are_128_pixel_squares():
@@ -157,15 +167,45 @@ def test_the_icons_are_128_pixel_squares():
             assert image.size == (128, 128), icon
 
 
+#: Packages the module installs on first use (auvcore brings the others): nothing may import them when it loads.
+INSTALLED_LATER = ("auvcore", "torch", "pandas", "numpy", "psutil", "filelock")
+
+
+def _top_level_imports(path: Path, package: str = "") -> set[str]:
+    tree = ast.parse(path.read_text())
+    imported = {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
+    for node in (n for n in tree.body if isinstance(n, ast.ImportFrom)):
+        imported.add(f"{package}.{node.module or ''}".rstrip(".") if node.level else node.module)
+    return imported
+
+
 def test_the_module_imports_nothing_that_needs_installing_at_import_time():
-    """AUVSlicer.py may import only the Lib files that need no auvcore/torch at module level."""
-    tree = ast.parse(MODULE_SCRIPT.read_text())
-    top_level = {n.module for n in tree.body if isinstance(n, ast.ImportFrom) and n.module}
-    top_level |= {a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names}
-    assert not {m for m in top_level if m.split(".")[0] in ("auvcore", "torch", "pandas", "numpy")}
-    for module in (m for m in top_level if m.startswith("AUVSlicerLib.")):
-        source = (MODULE / (module.replace(".", "/") + ".py")).read_text()
-        imported = {n.module for n in ast.parse(source).body if isinstance(n, ast.ImportFrom) and n.module}
-        imported |= {a.name for n in ast.parse(source).body if isinstance(n, ast.Import) for a in n.names}
-        heavy = {m for m in imported if m.split(".")[0] in ("auvcore", "torch", "pandas", "numpy")}
+    """What AUVSlicer.py imports when Slicer loads it and when it builds the panel (AUVSlicerLib files followed)
+    needs no auvcore/torch/...: the panel must come up to offer installing them."""
+    setup = ast.unparse(next(n for n in ast.walk(ast.parse(MODULE_SCRIPT.read_text()))
+                             if isinstance(n, ast.FunctionDef) and n.name == "setup"))
+    built = re.findall(r"from (AUVSlicerLib\.\w+) import", setup)
+    assert "AUVSlicerLib.panel" in built and "AUVSlicerLib.qt_job" in built
+    pending, seen = ["AUVSlicer", *built], set()
+    while pending:
+        module = pending.pop()
+        seen.add(module)
+        path = MODULE / (module.replace(".", "/") + ".py")
+        imported = _top_level_imports(path, "AUVSlicerLib")
+        heavy = {m for m in imported if m.split(".")[0] in INSTALLED_LATER}
         assert not heavy, f"{module} imports {heavy} at import time"
+        pending += [m for m in imported if m.startswith("AUVSlicerLib.") and m not in seen]
+    assert "AUVSlicerLib.logic" in seen
+
+
+def test_the_training_defaults_are_the_cores():
+    """The module cannot import auvcore before it is installed, so it spells the defaults; they must be the core's."""
+    from auvcore.duo.config import TrainConfig
+    from AUVSlicerLib.job_commands import TrainJob
+
+    for name in ("backbone", "duo", "epochs", "device"):
+        assert getattr(TrainJob, name) == getattr(TrainConfig, name), name
+    tree = ast.parse(MODULE_SCRIPT.read_text())
+    epochs = next(node.value.value for node in ast.walk(tree)
+                  if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "epochs")
+    assert epochs == TrainConfig.epochs

@@ -1,18 +1,20 @@
-"""Parse the machine-readable ``PROGRESS`` lines that ``auv score`` and ``auv train`` print.
+"""The machine-readable ``PROGRESS`` lines of ``auv score`` and ``auv train``: one writer, one parser.
 
 Two shapes exist::
 
     PROGRESS case=3/20 id=case_003 status=ok
-    PROGRESS epoch=2/50 step=120 loss=0.4312 dice=0.81
+    PROGRESS epoch=2/50 step=120/250 loss=0.431200 dice=0.8100
 
 Any other line is ordinary log text. Parsing is strict about the shape of the
-fields it knows and ignores extra ``key=value`` fields, so the core can add
-fields without breaking the module.
+fields it knows and ignores extra ``key=value`` fields, so a writer can add
+fields without breaking a reader (the Slicer module).
 
 Example:
+    >>> format_case_progress(3, 20, "liver 7", "cached")
+    'PROGRESS case=3/20 id=liver_7 status=cached'
     >>> parse_progress_line("PROGRESS case=3/20 id=liver_7 status=cached")
     CaseProgress(index=3, total=20, case_id='liver_7', status='cached')
-    >>> parse_progress_line("PROGRESS epoch=2/50 step=120 loss=0.43 dice=0.81").fraction
+    >>> parse_progress_line(format_epoch_progress(2, 50, 120, 250, 0.43, 0.81)).fraction
     0.04
     >>> parse_progress_line("scoring liver_7") is None
     True
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from .layout import safe_file_name
 
 PREFIX = "PROGRESS "
 
@@ -64,6 +67,19 @@ class EpochProgress:
 
 
 Progress = CaseProgress | EpochProgress
+
+
+def format_case_progress(index: int, total: int, case_id: str, status: str) -> str:
+    """The line for case ``index`` of ``total`` (ids made safe: no spaces inside a field)."""
+    return f"{PREFIX}case={index}/{total} id={safe_file_name(case_id)} status={status}"
+
+
+def format_epoch_progress(epoch: int, epochs: int, step: int, steps: int, loss: float, dice: float | None,
+                          status: str | None = None) -> str:
+    """The line for a training step; ``dice`` is None (``nan``) before the first validation."""
+    dice_text = "nan" if dice is None or math.isnan(dice) else f"{dice:.4f}"
+    tail = f" status={status}" if status else ""
+    return f"{PREFIX}epoch={epoch}/{epochs} step={step}/{steps} loss={loss:.6f} dice={dice_text}{tail}"
 
 
 def _fields(line: str) -> dict[str, str]:

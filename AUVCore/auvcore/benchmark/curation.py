@@ -1,0 +1,232 @@
+"""Does curation give a better model? Plant label errors in the training cases, filter, train, test on clean labels.
+
+The cohort is split into training and test cases (``ordered``: the last cases
+of the manifest are the test ones, which keeps slabs of one scan spatially
+apart; or ``random``). A seeded fraction of the *training* cases gets one label
+corruption each (``auvcore.audit.corruptions``, the audit's kinds and
+magnitudes); test labels stay clean. The noisy training cohort is scored once
+with every scorer, then each arm trains the 2d configuration with each seed:
+
+* ``noisy``: every training case (the baseline);
+* ``oracle``: the planted cases removed (the ceiling of filtering);
+* ``random``: a random share removed (the floor);
+* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed;
+* ``duo``: every case, with DUO (``duo_form``);
+* ``duo+filter``: DUO after the filter that found the planted cases best.
+
+Per arm: Dice per class on the clean test cases (mean and sd over seeds), the
+mean Dice's gain over ``noisy`` with a paired 95% confidence interval over
+seeds, the share of the oracle's gain it recovers, and the precision and
+recall of its exclusions at finding the planted cases.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..audit.corruptions import LABEL_KINDS
+from ..audit.runner import PlantedCase, plant_repeat
+from ..audit.settings import AuditSettings
+from ..cohort import ScoreSettings, score_cohort
+from ..curation import ExclusionList, save_exclusions
+from ..datasets import CaseSpec
+from ..errors import InputError
+from ..files import atomic_write_bytes, write_json_atomic
+from ..scales import ClassSetWarning
+from ..scorers.registry import parse_scorers
+from .settings import BenchmarkSettings
+
+def split_cases(specs: Sequence[CaseSpec], fraction: float, how: str, seed: int = 0) -> tuple[list[CaseSpec], list[CaseSpec]]:
+    """(training, test) cases; at least one of each."""
+    if len(specs) < 4:
+        raise InputError(specs[0].image if specs else "dataset", f"a curation benchmark needs at least 4 cases, got {len(specs)}")
+    count = min(len(specs) - 2, max(1, round(fraction * len(specs))))
+    order = list(range(len(specs))) if how == "ordered" else list(np.random.default_rng(seed).permutation(len(specs)))
+    test = set(order[-count:])
+    return [s for i, s in enumerate(specs) if i not in test], [s for i, s in enumerate(specs) if i in test]
+
+
+def _write_manifest(specs: Sequence[CaseSpec], folder: Path) -> Path:
+    """A manifest of the cases, their class names in a labels file beside it."""
+    names: dict[int, str] = {}
+    for spec in specs:
+        names.update(spec.class_names)
+    write_json_atomic(folder / "labels.json", {"labels": {"background": 0, **{name: i for i, name in sorted(names.items())}}})
+    rows = ["case_id,image,label,label_names", *(f"{s.case_id},{s.image},{s.label},labels.json" for s in specs)]
+    atomic_write_bytes(folder / "manifest.csv", ("\n".join(rows) + "\n").encode())
+    return folder / "manifest.csv"
+
+
+def arm_exclusions(results: pd.DataFrame, planted: set[str], settings: BenchmarkSettings, seed: int) -> dict[str, set[str]]:
+    """Each arm's excluded training cases (``duo`` arms are added by the caller)."""
+    ids = results["case_id"].astype(str).tolist()
+    rng = np.random.default_rng(seed)
+    arms = {"noisy": set(), "oracle": set(planted),
+            "random": set(rng.choice(ids, size=max(1, round((1 - settings.keep) * len(ids))), replace=False).tolist())}
+    for scorer in settings.filters:
+        if scorer in results.columns:
+            decisions = ExclusionList()
+            decisions.apply_quantile(results, settings.keep, by=scorer)
+            arms[f"filter:{scorer}"] = decisions.excluded()
+    return arms
+
+
+def _precision_recall(excluded: set[str], planted: set[str]) -> tuple[float, float]:
+    hits = len(excluded & planted)
+    return (hits / len(excluded) if excluded else math.nan, hits / len(planted) if planted else math.nan)
+
+
+def class_dice(predicted: np.ndarray, reference: np.ndarray, predicted_ids: dict[str, int], reference_ids: dict[str, int]) -> dict[str, float]:
+    """Dice per class name held by the reference (NaN where neither has the class)."""
+    dice = {}
+    for name, reference_id in reference_ids.items():
+        truth = reference == reference_id
+        guess = predicted == predicted_ids[name] if name in predicted_ids else np.zeros_like(truth)
+        total = truth.sum() + guess.sum()
+        dice[name] = 2.0 * float((truth & guess).sum()) / float(total) if total else math.nan
+    return dice
+
+
+def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> dict[str, float]:
+    """Mean Dice per class over the clean test cases."""
+    from ..devices import resolve_device
+    from ..duo.predict import load_model, segment
+    from ..imaging import load_case
+
+    torch_device = resolve_device(device)
+    model, plan = load_model(run, torch_device)
+    predicted_ids = dict(zip(plan.classes, plan.label_ids))
+    per_case = []
+    for spec in tests:
+        reference = load_case(spec.image, spec.label).labels
+        reference_ids = {spec.name_of(int(i)): int(i) for i in np.unique(reference) if i != 0}
+        reference_ids = {k: v for k, v in reference_ids.items() if k in predicted_ids}
+        per_case.append(class_dice(segment(model, plan, spec.image, torch_device), reference, predicted_ids, reference_ids))
+    return pd.DataFrame(per_case).mean(axis=0, skipna=True).to_dict()
+
+
+def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings,
+                  emit: Callable[[str], None] = print) -> pd.DataFrame:
+    """Plant, score, train every arm with every seed, and evaluate; returns one row per (arm, seed, class)."""
+    from ..duo.config import TrainConfig
+    from ..duo.trainer import train
+
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    training, tests = split_cases(specs, settings.test_fraction, settings.split)
+    planted: list[PlantedCase] = plant_repeat(training, AuditSettings(fraction=settings.rate, kinds=LABEL_KINDS,
+                                                                      magnitudes=settings.magnitudes, seed=0), 0, out)
+    by_source = {p.source.case_id: p for p in planted}
+    noisy = [by_source[s.case_id].spec if s.case_id in by_source else s for s in training]
+    planted_ids = {p.spec.case_id for p in planted}
+    manifest = _write_manifest(noisy, out)
+    pd.DataFrame([{"case_id": p.spec.case_id, "kind": p.corruption.kind, "changed_voxels": p.corruption.changed_voxels}
+                  for p in planted]).to_csv(out / "planted.csv", index=False)
+    emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases; "
+         f"filters at keep {settings.keep} with --aggregate {settings.aggregate}")
+    scorers = parse_scorers(",".join((*settings.filters, "label_check")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClassSetWarning)  # the aggregation is the benchmark's setting, said in its output
+        results = score_cohort(noisy, out / "scores", ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device),
+                               progress=False, emit=lambda _: None)
+    rows = []
+    for seed in settings.seeds:
+        arms = arm_exclusions(results, planted_ids, settings, seed)
+        quality = {name: _precision_recall(excluded, planted_ids) for name, excluded in arms.items()}
+        filters = [n for n in arms if n.startswith("filter:")]
+        best = max(filters, key=lambda n: (np.nan_to_num(quality[n][0]), np.nan_to_num(quality[n][1]))) if filters else "noisy"
+        # (arm, excluded cases, DUO on, the arm whose exclusions it uses)
+        plans = [(name, excluded, False, name) for name, excluded in arms.items()]
+        plans += [("duo", set(), True, "noisy"), ("duo+filter", arms[best], True, best)]
+        for name, excluded, duo, source in plans:
+            run = out / "runs" / f"{name.replace(':', '_')}_s{seed}"
+            exclusions = run.parent / f"{run.name}.exclusions.json"
+            decisions = ExclusionList()
+            for case_id in sorted(excluded):
+                decisions.exclude(case_id, None, note=f"benchmark arm {name}")
+            save_exclusions(exclusions, decisions)
+            config = TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo, duo_form=settings.duo_form,
+                                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch, seed=seed,
+                                 val_fraction=0.0, exclusions=str(exclusions), base_filters=settings.base_filters,
+                                 device=settings.device, classes=settings.classes, log_every=10**6)
+            if not (run / "model.pt").exists():
+                train(config)
+            dice = _evaluate(run, tests, settings.device)
+            precision, recall = quality[source]
+            emit(f"benchmark: seed {seed} {name}: mean Dice {np.nanmean(list(dice.values())):.4f}")
+            rows.extend({"arm": name, "seed": seed, "class": c, "dice": d, "excluded": len(excluded),
+                         "precision": precision, "recall": recall, "filter": source if name == "duo+filter" else ""}
+                        for c, d in dice.items())
+    table = pd.DataFrame(rows)
+    table.to_csv(out / "benchmark_runs.csv", index=False)
+    return table
+
+
+def summarise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per arm: mean Dice (mean and sd over seeds), gain over ``noisy`` with a paired 95% CI, oracle share, precision, recall."""
+    from scipy.stats import t as student_t
+
+    per_seed = runs.groupby(["arm", "seed"], sort=False)["dice"].mean().unstack("seed")
+    noisy = per_seed.loc["noisy"]
+    oracle_gain = float((per_seed.loc["oracle"] - noisy).mean()) if "oracle" in per_seed.index else math.nan
+    rows = []
+    for arm, values in per_seed.iterrows():
+        gains = (values - noisy).to_numpy(dtype=float)
+        n = np.isfinite(gains).sum()
+        half = float(student_t.ppf(0.975, n - 1) * np.nanstd(gains, ddof=1) / math.sqrt(n)) if n >= 2 else math.nan
+        first = runs[runs["arm"] == arm].iloc[0]
+        rows.append({"arm": arm, "mean_dice": float(np.nanmean(values)), "sd_dice": float(np.nanstd(values, ddof=1)) if n >= 2 else math.nan,
+                     "gain": float(np.nanmean(gains)), "gain_ci_low": float(np.nanmean(gains)) - half,
+                     "gain_ci_high": float(np.nanmean(gains)) + half,
+                     "oracle_share": float(np.nanmean(gains)) / oracle_gain if oracle_gain and np.isfinite(oracle_gain) else math.nan,
+                     "excluded": int(first["excluded"]), "precision": first["precision"], "recall": first["recall"]})
+    return pd.DataFrame(rows)
+
+
+def write_page(summary: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:
+    """A self-contained HTML page: the summary table and each arm's gain with its confidence interval."""
+    import html
+
+    from matplotlib.figure import Figure
+
+    from ..figures import png_data_uri
+
+    figure = Figure(figsize=(7.0, 0.4 * len(summary) + 1.2))
+    axes = figure.add_subplot()
+    y = np.arange(len(summary))
+    axes.errorbar(summary["gain"], y, xerr=[summary["gain"] - summary["gain_ci_low"], summary["gain_ci_high"] - summary["gain"]],
+                  fmt="o", capsize=3)
+    axes.axvline(0.0, color="grey", linewidth=0.8)
+    axes.set_yticks(y, summary["arm"].tolist(), fontsize=8)
+    axes.set_xlabel("mean Dice gain over the noisy baseline (95% CI over seeds)")
+    per_class = runs.pivot_table(index="arm", columns="class", values="dice", aggfunc="mean", sort=False)
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>AUV curation benchmark</title></head><body>"
+            "<h1>Does curation give a better model?</h1>"
+            f"<img alt='gain per arm' src='{png_data_uri(figure)}'>"
+            f"<h2>Arms</h2>{summary.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}"
+            f"<h2>Dice per class on the clean test cases (mean over seeds)</h2>{per_class.to_html(float_format=lambda v: f'{v:.3f}', na_rep='')}"
+            f"<p>{html.escape(str(len(runs['seed'].unique())))} seed(s).</p></body></html>\n")
+    atomic_write_bytes(path, page.encode("utf-8"))
+
+
+def benchmark_json(settings: BenchmarkSettings) -> dict:
+    """The settings as written beside the results."""
+    return {**settings.__dict__, "seeds": list(settings.seeds), "filters": list(settings.filters),
+            "classes": None if settings.classes is None else list(settings.classes)}
+
+
+def run_and_report(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings) -> pd.DataFrame:
+    """The whole benchmark: runs, ``benchmark.csv``, ``benchmark.html`` and ``settings.json``; returns the summary."""
+    out = Path(out)
+    runs = run_benchmark(specs, out, settings)
+    summary = summarise(runs)
+    summary.to_csv(out / "benchmark.csv", index=False)
+    write_page(summary, runs, out / "benchmark.html")
+    write_json_atomic(out / "settings.json", benchmark_json(settings))
+    return summary

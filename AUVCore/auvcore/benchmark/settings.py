@@ -1,0 +1,31 @@
+"""The curation benchmark's settings and defaults (torch-free: the ``auv`` parser reads them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The filters compared by default: the paper's measure, the label-aware scorers and the paper's baselines.
+DEFAULT_FILTERS = ("auv", "label_check", "mahalanobis", "consistency", "agreement", "variance", "fisher")
+
+
+@dataclass(frozen=True)
+class BenchmarkSettings:
+    """How the benchmark plants, filters and trains (the training is deliberately small: it runs on a CPU)."""
+
+    rate: float = 0.3
+    keep: float = 0.9
+    test_fraction: float = 0.3
+    split: str = "ordered"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    filters: tuple[str, ...] = DEFAULT_FILTERS
+    #: How the filters' class values become case scores (``auvcore.scales``); ``paper`` for the paper's AUV.
+    aggregate: str = "paper"
+    magnitudes: dict[str, float] = field(default_factory=dict)
+    epochs: int = 10
+    steps_per_epoch: int = 25
+    base_filters: int = 16
+    duo_form: str = "paper"
+    device: str = "auto"
+    classes: tuple[str, ...] | None = None
+
+

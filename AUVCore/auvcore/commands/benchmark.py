@@ -1,0 +1,56 @@
+"""``auv benchmark-curation``: does filtering (or DUO) give a better model on this cohort? (:mod:`auvcore.benchmark.curation`)"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..datasets import discover_cases
+from ..duo.config import DUO_FORMS
+from ..scales import AGGREGATES
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, got {text!r}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..benchmark.curation import BenchmarkSettings, run_and_report
+
+    settings = BenchmarkSettings(
+        rate=args.rate, keep=args.keep, test_fraction=args.test_fraction, split=args.split, seeds=args.seeds,
+        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), aggregate=args.aggregate, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
+        classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
+    )
+    summary = run_and_report(discover_cases(args.dataset), args.out, settings)
+    print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"wrote {Path(args.out) / 'benchmark.csv'} and {Path(args.out) / 'benchmark.html'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..benchmark.settings import BenchmarkSettings as DEFAULTS
+
+    parser = subparsers.add_parser("benchmark-curation", help="plant label errors in the training cases, filter, train, test on clean labels",
+                                   description="Does curation give a better model? Arms: noisy, oracle, random, filter:<scorer>, duo, duo+filter.")
+    parser.add_argument("dataset", help="a labelled cohort (nnU-Net folder, Decathlon task, folder or manifest)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--rate", type=float, default=DEFAULTS.rate, help="share of training cases corrupted (default: %(default)s)")
+    parser.add_argument("--keep", type=float, default=DEFAULTS.keep, help="the filters' keep fraction (default: %(default)s, the paper's best)")
+    parser.add_argument("--test-fraction", type=float, default=DEFAULTS.test_fraction)
+    parser.add_argument("--split", choices=("ordered", "random"), default=DEFAULTS.split,
+                        help="ordered: the manifest's last cases are the test ones (slabs stay apart); default: %(default)s")
+    parser.add_argument("--seeds", type=_seeds, default=DEFAULTS.seeds, help="training seeds (default: 0,1,2)")
+    parser.add_argument("--filters", default=",".join(DEFAULTS.filters), help="scorers to filter by (default: %(default)s)")
+    parser.add_argument("--aggregate", choices=AGGREGATES, default=DEFAULTS.aggregate, help="the filters' case scores (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
+    parser.add_argument("--steps-per-epoch", type=int, default=DEFAULTS.steps_per_epoch)
+    parser.add_argument("--base-filters", type=int, default=DEFAULTS.base_filters)
+    parser.add_argument("--duo-form", choices=DUO_FORMS, default=DEFAULTS.duo_form)
+    parser.add_argument("--classes", help="comma-separated classes to train (default: all)")
+    parser.add_argument("--device", default=DEFAULTS.device)
+    parser.set_defaults(func=run)

@@ -1,0 +1,81 @@
+"""The forms of DUO's label purification: the paper's literal one, and variants that do not collapse.
+
+The paper's form (SPEC §6) trains against ``y_tilde = clip(y - eps_hat * n(x), 0, 1)``
+with both Dice and BCE. On the CPU ablation it collapses: a mean-0 noise lifts
+about half the background voxels to ``eps_hat |n|``, and under batch Dice that
+soft background mass outweighs a small organ (README, "Training with DUO").
+The variants each address one part of that failure:
+
+* ``paper``: Dice and BCE against ``y_tilde``;
+* ``hard_dice``: Dice against the hard label ``y``, BCE against ``y_tilde``;
+* ``disagree``: purify only where the (detached) prediction and the label disagree;
+* ``detached``: the noise head learns the detached residual ``y - p`` (squared
+  error), and the segmentation loss sees ``y_tilde`` without gradient into the
+  head, so the head cannot make the target easy;
+* ``boundary``: purify only in a one-voxel band around the label's boundary,
+  where annotation noise lives;
+* ``weights``: the S-based class weights alone, no noise head.
+
+Example:
+    >>> import torch
+    >>> y = torch.zeros(1, 1, 1, 5, 5); y[..., 1:4, 1:4] = 1
+    >>> boundary_band(y)[0, 0, 0].int().tolist()[2]
+    [1, 1, 0, 1, 1]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from .config import DUO_FORMS, NOISE_FORMS, DuoForm
+from .noise_head import purify
+
+
+
+class Targets(NamedTuple):
+    """What the segmentation loss trains against, and the noise head's own loss (0 where it has none)."""
+
+    dice: torch.Tensor
+    bce: torch.Tensor
+    noise_loss: torch.Tensor
+
+
+def boundary_band(labels: torch.Tensor) -> torch.Tensor:
+    """Voxels within one voxel of a class's boundary, in-plane (B, C, D, H, W) float: dilation minus erosion."""
+    planar = labels.float().flatten(0, 2)[:, None] if labels.ndim == 5 else labels.float()
+    dilated = F.max_pool2d(planar, 3, stride=1, padding=1)
+    eroded = -F.max_pool2d(-planar, 3, stride=1, padding=1)
+    band = (dilated - eroded).clamp(0, 1)
+    return band.reshape(labels.shape) if labels.ndim == 5 else band
+
+
+def duo_targets(form: DuoForm, labels: torch.Tensor, logits: torch.Tensor, noise: torch.Tensor | None,
+                scale: torch.Tensor | None) -> Targets:
+    """The Dice and BCE targets of one DUO form (``labels`` one-hot, ``logits`` the network's)."""
+    zero = logits.new_zeros(())
+    if form == "weights":
+        return Targets(labels, labels, zero)
+    if form not in NOISE_FORMS:
+        raise ValueError(f"unknown DUO form {form!r}; choose one of {', '.join(DUO_FORMS)}")
+    if noise is None or scale is None:
+        raise ValueError(f"the DUO form {form!r} needs the noise head's output and scale")
+    if form == "paper":
+        purified = purify(labels, noise, scale)
+        return Targets(purified, purified, zero)
+    if form == "hard_dice":
+        return Targets(labels, purify(labels, noise, scale), zero)
+    if form == "disagree":
+        wrong = ((torch.sigmoid(logits.detach()) > 0.5).float() != labels).float()
+        purified = purify(labels, noise * wrong, scale)
+        return Targets(purified, purified, zero)
+    if form == "detached":
+        residual = labels - torch.sigmoid(logits.detach())
+        correction = scale * noise.float()
+        purified = (labels - correction.detach()).clamp(0.0, 1.0)
+        return Targets(purified, purified, (correction - residual).square().mean())
+    band = boundary_band(labels)
+    purified = purify(labels, noise * band, scale)
+    return Targets(purified, purified, zero)

@@ -1,0 +1,233 @@
+"""The module's logic: everything the panel does to the scene and the files, without Qt.
+
+Imported when the module loads, so only ``slicer`` is imported at the top:
+``auvcore`` (and its pandas and numpy) may not be installed yet, and are
+imported by the methods that need them.
+
+Example (inside Slicer, or headless with the slicer-core wheel):
+    >>> logic = AUVLogic()                                                    # doctest: +SKIP
+    >>> cohort = logic.openCohort("/data/out")                                # doctest: +SKIP
+    >>> queue = logic.openReview(cohort, "agreement")                         # doctest: +SKIP
+    >>> shown = logic.showQueueEntry(cohort, queue.current)                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import slicer
+
+from .dependencies import bundled_auvcore, check_dependencies, install_missing
+from .installers import install_torch, pip_install
+
+#: Per-slice scorers a structure's worst slice is taken from when the chosen score has no per-slice values.
+PER_SLICE_FALLBACK = ("agreement", "consistency", "boundary_gradient", "fisher", "contrast", "homogeneity")
+#: Fill opacity of the other structures while one is reviewed.
+DIMMED_OPACITY = 0.15
+
+
+@dataclass
+class ShownScores:
+    """What showing a case's scores produced: the case, its table and chart nodes, and a summary line."""
+
+    case: object
+    table: object
+    chart: object
+    summary: str
+
+
+@dataclass(frozen=True)
+class ShownStructure:
+    """A structure shown for review: the case loaded, the segment, where the views jumped and why."""
+
+    loaded: object
+    segment_id: str
+    ras: tuple[float, float, float]
+    where: str
+
+
+class AUVLogic:
+    """Scoring, colouring, cohort browsing and review on the MRML scene (AUVSlicer.py adds the parameter node)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.caseLoader = None
+
+    @staticmethod
+    def pythonExecutable() -> str:
+        """Slicer's own Python (it has auvcore); jobs run it as a separate process."""
+        return shutil.which("PythonSlicer") or sys.executable
+
+    @staticmethod
+    def installDependencies(confirm) -> bool:
+        """Install PyTorch and the bundled AUVCore if missing, after ``confirm(message)`` agreed."""
+        return install_missing(check_dependencies(), confirm, install_torch, pip_install,
+                               bundled_auvcore(os.path.dirname(os.path.dirname(__file__))))
+
+    @staticmethod
+    def exportCase(volumeNode, labelNode, folder):
+        from .case_export import export_for_scoring
+
+        return export_for_scoring(slicer.mrmlScene, volumeNode, labelNode, folder)
+
+    @staticmethod
+    def segmentationFromLabelmap(labelmapNode):
+        from .labelmap_import import segmentation_from_labelmap
+
+        return segmentation_from_labelmap(slicer.mrmlScene, labelmapNode)
+
+    @staticmethod
+    def referenceScores(referencePath: str):
+        """The scored cases beside a ``reference.json`` (its results folder), for per-structure z; None for ""."""
+        if not referencePath:
+            return None
+        from .case_result import load_case_result
+        from .structure_scores import CohortScores
+
+        folder = Path(referencePath).parent
+        cases = [load_case_result(path) for path in sorted((folder / "cases").glob("*.json"))]
+        return CohortScores(cases, str(folder))
+
+    def showCaseScores(self, segmentationNode, resultsFolder, caseId: str, referencePath: str = "",
+                       colormap: str = "viridis", colorRange: str = "case", score: str = "auv") -> ShownScores:
+        """Colour ``segmentationNode`` from a case's scores against the reference cohort, fill its table and chart."""
+        from .case_result import case_result_path, load_case_result
+
+        case = load_case_result(case_result_path(resultsFolder, caseId))
+        shown = self.showCaseResult(segmentationNode, case, self.referenceScores(referencePath), colormap, colorRange,
+                                    score)
+        if referencePath:
+            from .reference_cohort import load_reference_cohort
+
+            placement = load_reference_cohort(referencePath).place(case.S, case.backbone, case.mode, case.record.settings)
+            shown.summary += " " + placement.describe()
+        return shown
+
+    @staticmethod
+    def showCaseResult(segmentationNode, case, reference=None, colormap: str = "viridis", colorRange: str = "case",
+                       score: str = "auv") -> ShownScores:
+        """Colour by ``score``'s z in ``reference`` (a CohortScores; None: the case's own range), fill table and chart."""
+        from .results_table import fill_results_table, uncertainty_bar_chart
+        from .score_colors import colour_plan
+        from .uncertainty_colors import UncertaintyColoring
+
+        if case.status != "ok":
+            raise RuntimeError(f"{case.case_id} was not scored: {case.error}")
+        plan = colour_plan(case, score, reference, colorRange)
+        matched = UncertaintyColoring(slicer.mrmlScene).apply(segmentationNode, case, colormap, plan.value_range,
+                                                              plan.values, plan.title)
+        summary = (f"{case.case_id}: S = {case.S:.3f} over {len(case.scored_classes)} classes; "
+                   f"{len(matched)} segments coloured by {plan.title}.")
+        return ShownScores(case, fill_results_table(slicer.mrmlScene, case),
+                           uncertainty_bar_chart(slicer.mrmlScene, case), summary)
+
+    @staticmethod
+    def setUncertaintyShown(segmentationNode, shown: bool, colormap: str) -> None:
+        """The restore toggle: the score colours, or each segment's own colour back."""
+        from .uncertainty_colors import UncertaintyColoring
+
+        coloring = UncertaintyColoring(slicer.mrmlScene)
+        if not coloring.has_uncertainty(segmentationNode):
+            return
+        if shown:
+            coloring.show_uncertainty(segmentationNode, colormap)
+        else:
+            coloring.show_original(segmentationNode)
+
+    @staticmethod
+    def showChart(chartNode) -> None:
+        """Show the chart in a layout with a plot view, beside the slices."""
+        layoutManager = slicer.app.layoutManager() if hasattr(slicer, "app") else None
+        if layoutManager is None:
+            return
+        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotView)
+        slicer.modules.plots.logic().ShowChartInLayout(chartNode)
+
+    @staticmethod
+    def openCohort(folder: str):
+        from .cohort_model import CohortModel
+
+        return CohortModel(folder)
+
+    def loadCohortCase(self, cohort, caseId: str, colormap: str = "viridis", colorRange: str = "case",
+                       score: str = "auv"):
+        """Load a cohort case (unloading the previous one) and colour it against the cohort itself."""
+        from .case_loader import CaseLoader
+
+        if self.caseLoader is None:
+            self.caseLoader = CaseLoader(slicer.mrmlScene)
+        image, label = cohort.case_files(caseId)
+        if label is None:
+            raise ValueError(f"case {caseId} has no label map to show")
+        case = cohort.case_result(caseId)
+        loaded = self.caseLoader.load(image, label, {c.label_value: c.name for c in case.classes}, case_id=caseId)
+        if hasattr(slicer, "app"):
+            slicer.util.setSliceViewerLayers(background=loaded.volume_node, fit=True)
+        shown = None
+        if case.status == "ok":
+            shown = self.showCaseResult(loaded.segmentation_node, case, self.cohortScores(cohort), colormap,
+                                        colorRange, score)
+        return loaded, shown
+
+    @staticmethod
+    def cohortScores(cohort):
+        """The cohort's own scored cases, as the reference its structures are placed in."""
+        from .structure_scores import CohortScores
+
+        return CohortScores([cohort.case_result(case_id) for case_id in cohort.case_ids], str(cohort.folder))
+
+    def openReview(self, cohort, score: str = "auv"):
+        """The review queue of ``cohort``: every (case, structure) by ``score``, most suspect first."""
+        from .review_queue import ReviewQueue
+
+        return ReviewQueue(cohort.folder, self.cohortScores(cohort), score)
+
+    def showQueueEntry(self, cohort, entry, colormap: str = "viridis", score: str = "auv") -> ShownStructure:
+        """Load the entry's case unless it is loaded, highlight its structure and jump the views to its worst slice."""
+        loaded = self.caseLoader.loaded if self.caseLoader is not None else None
+        if loaded is None or loaded.case_id != entry.case_id:
+            loaded, _ = self.loadCohortCase(cohort, entry.case_id, colormap, "case", score)
+        segmentation = loaded.segmentation_node.GetSegmentation()
+        segmentId = segmentation.GetSegmentIdBySegmentName(entry.structure)
+        if not segmentId:
+            raise ValueError(f"case {entry.case_id} has no segment named {entry.structure!r}")
+        highlightSegment(loaded.segmentation_node, segmentId)
+        ras, where = worstSliceLocation(cohort.case_result(entry.case_id), entry.structure, score,
+                                        loaded.segmentation_node, segmentId)
+        # What the markups logic's JumpSlicesToLocation(x, y, z, centered=True) calls (vtkSlicerMarkupsLogic.cxx).
+        slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *ras, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+        return ShownStructure(loaded, segmentId, ras, where)
+
+
+def highlightSegment(segmentationNode, segmentId: str) -> None:
+    """Show ``segmentId`` fully and dim the other segments of the segmentation."""
+    display = segmentationNode.GetDisplayNode()
+    segmentation = segmentationNode.GetSegmentation()
+    for index in range(segmentation.GetNumberOfSegments()):
+        other = segmentation.GetNthSegmentID(index)
+        display.SetSegmentVisibility(other, True)
+        display.SetSegmentOpacity2DFill(other, 1.0 if other == segmentId else DIMMED_OPACITY)
+        display.SetSegmentOpacity2DOutline(other, 1.0 if other == segmentId else DIMMED_OPACITY)
+
+
+def worstSliceLocation(case, structure: str, score: str, segmentationNode, segmentId: str):
+    """Where to look: the RAS centre of the structure's worst slice by ``score`` (or the first per-slice
+    scorer the case holds), else the structure's centre; with a line saying which."""
+    from auvcore.errors import InputError
+
+    from .worst_slices import worst_slices
+
+    for scorer in (score, *PER_SLICE_FALLBACK):
+        try:
+            flags = worst_slices(case.record, structure, scorer, count=1)
+        except InputError:
+            continue
+        if flags:
+            return flags[0].ras, f"worst {scorer} slice (slice {flags[0].index}, value {flags[0].value:.3g})"
+    centre = [0.0, 0.0, 0.0]
+    segmentationNode.GetSegmentCenterRAS(segmentId, centre)
+    return tuple(centre), "centre of the structure (the case has no per-slice values)"

@@ -1,0 +1,340 @@
+"""The module panel's behaviour: what each button and field does, on injected logic, jobs and dialogs.
+
+:class:`AUVSlicerPanel` holds no Qt object of its own: it is handed the .ui's
+widgets (``ui``), the logic, a ``start_job`` function that starts a background
+job (in Slicer a :class:`~AUVSlicerLib.qt_job.QtProcessJob`) and the dialogs,
+so the tests drive it with recording stand-ins, as SlicerNNUnet's widget tests do.
+
+Path fields are kept in step with ``str`` parameters here rather than by the
+parameter node wrapper: ``ctkPathLineEdit`` emits ``currentPathChanged`` only
+for acceptable input (never for an empty text), so a cleared field would keep
+its old file, and an unset ``pathlib.Path`` parameter would show as ".".
+
+Example (inside Slicer; AUVSlicer.py does this):
+    >>> panel = AUVSlicerPanel(ui, AUVLogic(), start_job=QtProcessJob.started)   # doctest: +SKIP
+    >>> panel.connect()                                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import pathlib
+import re
+import tempfile
+from collections.abc import Callable
+
+from .job_commands import (
+    CASE_REVIEW_SCORERS,
+    ScoreJob,
+    TrainJob,
+    score_command,
+    train_command,
+)
+from .job_runner import JobMonitor
+from .review_panel import ReviewPanel, selectedFirstCell
+
+#: ``str`` parameter -> the ctkPathLineEdit that shows it.
+PATH_FIELDS = {
+    "checkpointPath": "checkpointPathLineEdit",
+    "referencePath": "referencePathLineEdit",
+    "resultsFolder": "resultsFolderPathLineEdit",
+    "datasetPath": "datasetPathLineEdit",
+    "scoreOutputFolder": "scoreOutputPathLineEdit",
+    "trainOutputFolder": "trainOutputPathLineEdit",
+}
+
+
+class AUVSlicerPanel:
+    """Behaviour of the AUV Slicer panel.
+
+    Args:
+        ui: the .ui's widgets by name (``slicer.util.childWidgetVariables``).
+        logic: an :class:`~AUVSlicerLib.logic.AUVLogic` (or a stand-in).
+        start_job: ``start_job(command, monitor, on_finished)`` starts a job and returns it
+            (``running``, ``stop()``); ``on_finished(exit_code)`` comes on the GUI thread.
+        dialogs: ``confirm(message) -> bool``, ``ask_save(message) -> "save" | "discard" | "cancel"``,
+            ``info(message)``, ``warn(message)`` and ``errors(message)``, a context manager that shows
+            an exception instead of raising it.
+        fill_table: ``fill_table(table_widget, content, selected_first_cell)``.
+        temporary_folder: where case scoring writes its files.
+    """
+
+    def __init__(self, ui, logic, start_job: Callable, dialogs, fill_table: Callable,
+                 temporary_folder: str | None = None) -> None:
+        self.ui, self.logic, self.start_job, self.dialogs, self.fill_table = ui, logic, start_job, dialogs, fill_table
+        self.temporary_folder = temporary_folder
+        self.node = None
+        self.cohort = None
+        self.cohortFolder = ""
+        self.review = ReviewPanel(ui, logic, dialogs, fill_table)
+        self.job = None
+        self.jobKind = ""
+        self.monitor = JobMonitor(on_line=self._appendLog, on_progress=self._showProgress)
+
+    # --- wiring ---
+
+    def connect(self) -> None:
+        ui = self.ui
+        ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+        ui.scoreCaseButton.connect("clicked(bool)", self.onScoreCase)
+        ui.showUncertaintyCheckBox.connect("toggled(bool)", self.onShowUncertaintyToggled)
+        ui.cohortTableWidget.connect("itemSelectionChanged()", self.onCohortSelectionChanged)
+        ui.excludeCaseButton.connect("clicked(bool)", lambda: self.onDecision(exclude=True))
+        ui.includeCaseButton.connect("clicked(bool)", lambda: self.onDecision(exclude=False))
+        ui.keepFractionSliderWidget.connect("valueChanged(double)", lambda value: self._fillCohortTable(keep=value))
+        ui.markQuantileButton.connect("clicked(bool)", self.onMarkQuantile)
+        ui.saveExclusionsButton.connect("clicked(bool)", self.onSaveExclusions)
+        ui.exportRetainedButton.connect("clicked(bool)", self.onExportRetained)
+        ui.runScoringButton.connect("clicked(bool)", self.onRunScoring)
+        ui.runTrainingButton.connect("clicked(bool)", self.onRunTraining)
+        ui.stopJobButton.connect("clicked(bool)", self.onStopJob)
+        self.review.connect()
+        for parameter, widget in PATH_FIELDS.items():
+            getattr(ui, widget).comboBox().connect(
+                "editTextChanged(QString)", lambda text, parameter=parameter: self._pathEdited(parameter, text))
+
+    def shortcuts(self) -> dict[str, Callable[[], None]]:
+        """Key -> action, for the widget to bind as application shortcuts while the module is shown."""
+        return self.review.shortcuts()
+
+    def setParameterNode(self, node) -> None:
+        self.node = self.review.node = node
+        if node is not None:
+            self.updateFromParameterNode()
+
+    def updateFromParameterNode(self, caller=None, event=None) -> None:
+        """Show the path parameters in their fields and enable what can run (also on every node change)."""
+        if self.node is None:
+            return
+        for parameter, widget in PATH_FIELDS.items():
+            field = getattr(self.ui, widget)
+            if field.currentPath != getattr(self.node, parameter):
+                field.currentPath = getattr(self.node, parameter)
+        if self.node.resultsFolder != self.cohortFolder:
+            self.onResultsFolderChanged(self.node.resultsFolder)
+        self.updateButtons()
+
+    def _pathEdited(self, parameter: str, text: str) -> None:
+        if self.node is not None and getattr(self.node, parameter) != text.strip():
+            setattr(self.node, parameter, text.strip())
+
+    def updateButtons(self) -> None:
+        node, running = self.node, self.running
+        self.ui.scoreCaseButton.enabled = bool(not running and node and node.inputVolume and node.inputSegmentation)
+        self.ui.runScoringButton.enabled = bool(not running and node and node.datasetPath and node.scoreOutputFolder)
+        self.ui.runTrainingButton.enabled = bool(not running and node and node.datasetPath and node.trainOutputFolder)
+        self.ui.stopJobButton.enabled = running
+        for button in ("excludeCaseButton", "includeCaseButton", "markQuantileButton", "saveExclusionsButton",
+                       "exportRetainedButton"):
+            getattr(self.ui, button).enabled = self.cohort is not None
+        self.review.updateButtons()
+
+    # --- dependencies ---
+
+    def onInstallDependencies(self) -> None:
+        with self.dialogs.errors("Failed to install the dependencies."):
+            self.logic.installDependencies(confirm=self.dialogs.confirm)
+        self.showDependencyStatus()
+
+    def showDependencyStatus(self) -> None:
+        from .dependencies import check_dependencies, compute_device_report
+
+        status = check_dependencies()
+        self.ui.dependencyStatusLabel.text = status.describe()
+        self.ui.installDependenciesButton.visible = not status.ready
+        if not status.torch_missing:
+            self.ui.deviceLabel.text = compute_device_report()
+
+    def _ensureDependencies(self) -> bool:
+        from .dependencies import check_dependencies
+
+        if not check_dependencies().ready:
+            self.onInstallDependencies()
+        return check_dependencies().ready
+
+    # --- one case ---
+
+    def onScoreCase(self) -> None:
+        if not self._ensureDependencies():
+            return
+        node = self.node
+        with self.dialogs.errors("Failed to prepare the case for scoring."):
+            work = pathlib.Path(tempfile.mkdtemp(prefix="auv-case-", dir=self.temporary_folder))
+            inputs = self.logic.exportCase(node.inputVolume, node.inputSegmentation, work / "input")
+            caseId = re.sub(r"[^A-Za-z0-9._-]", "_", node.inputVolume.GetName()) or "case"  # PROGRESS splits on spaces
+            settings = ScoreJob(
+                dataset=str(inputs.image), label=str(inputs.label), case_id=caseId, output=str(work / "scores"),
+                label_names=str(inputs.label_names) if inputs.label_names else "", **self._scoringOptions(),
+                scorers=CASE_REVIEW_SCORERS if node.scoringMode == "classwise" else "")
+            segmentation = node.inputSegmentation
+            if segmentation.IsA("vtkMRMLLabelMapVolumeNode"):
+                segmentation = node.inputSegmentation = self.logic.segmentationFromLabelmap(segmentation)
+            self._startJob("case scoring", score_command(self.logic.pythonExecutable(), settings),
+                           lambda: self._showCaseScores(segmentation, work / "scores", caseId))
+
+    def _scoringOptions(self) -> dict:
+        node = self.node
+        return {"backbone": node.backbone, "checkpoint": node.checkpointPath, "mode": node.scoringMode,
+                "device": node.device}
+
+    def _showCaseScores(self, segmentation, folder: pathlib.Path, caseId: str) -> None:
+        node = self.node
+        with self.dialogs.errors("Failed to show the scores."):
+            self._showCaseSummary(self.logic.showCaseScores(segmentation, folder, caseId, node.referencePath,
+                                                            node.colormap, node.colorRange, node.colorScore))
+            node.showUncertainty = True
+
+    def _showCaseSummary(self, shown) -> None:
+        self.ui.caseSummaryLabel.text = shown.summary
+        self.ui.classTableView.setMRMLTableNode(shown.table)
+        self.logic.showChart(shown.chart)
+
+    def onShowUncertaintyToggled(self, checked: bool) -> None:
+        segmentation = self.node.inputSegmentation if self.node else None
+        if segmentation is None or not segmentation.IsA("vtkMRMLSegmentationNode"):
+            return
+        with self.dialogs.errors("Failed to switch the segment colours."):
+            self.logic.setUncertaintyShown(segmentation, checked, self.node.colormap)
+
+    # --- cohort browser ---
+
+    def onResultsFolderChanged(self, folder: str) -> None:
+        if folder == self.cohortFolder:
+            return
+        if self.cohort is not None and self.cohort.dirty and not self._settleUnsavedDecisions():
+            self.node.resultsFolder = self.cohortFolder
+            return
+        self.cohort, self.cohortFolder = None, folder
+        if folder and (pathlib.Path(folder) / "results.csv").is_file():
+            with self.dialogs.errors("Failed to open the results folder."):
+                self.cohort = self.logic.openCohort(folder)
+                if self.cohort.autosave_found:
+                    if self.dialogs.confirm("This folder has decisions that were never saved (autosave). Recover them?"):
+                        self.cohort.recover_autosave()
+                    else:
+                        self.cohort.discard_autosave()
+        self.review.setCohort(self.cohort)
+        self._fillCohortTable()
+        self.updateButtons()
+
+    def _settleUnsavedDecisions(self) -> bool:
+        """Ask what to do with unsaved decisions; False when the user cancels the change."""
+        answer = self.dialogs.ask_save(f"The cohort {self.cohortFolder} has unsaved exclusion decisions. "
+                                       "Save them before opening another folder?")
+        if answer == "cancel":
+            return False
+        if answer == "save":
+            self.onSaveExclusions()
+            return not self.cohort.dirty
+        self.cohort.discard_autosave()
+        return True
+
+    def _fillCohortTable(self, keep: float | None = None) -> None:
+        from .cohort_table import cohort_table_content
+
+        content = None if self.cohort is None else cohort_table_content(
+            self.cohort, self.node.keepFraction if keep is None else keep)
+        self.fill_table(self.ui.cohortTableWidget, content, self._selectedCaseId())
+        self.ui.cohortSummaryLabel.text = content.summary if content else "No results folder open."
+
+    def _selectedCaseId(self) -> str | None:
+        return selectedFirstCell(self.ui.cohortTableWidget)
+
+    def onCohortSelectionChanged(self) -> None:
+        caseId = self._selectedCaseId()
+        if caseId is None or self.cohort is None:
+            return
+        with self.dialogs.errors("Failed to load the case."):
+            loaded, shown = self.logic.loadCohortCase(self.cohort, caseId, self.node.colormap, self.node.colorRange,
+                                                      self.node.colorScore)
+            self._showLoaded(loaded, shown)
+
+    def _showLoaded(self, loaded, shown) -> None:
+        self.node.inputVolume = loaded.volume_node
+        self.node.inputSegmentation = loaded.segmentation_node
+        if shown is not None:
+            self._showCaseSummary(shown)
+
+    def onDecision(self, exclude: bool) -> None:
+        caseId = self._selectedCaseId()
+        if caseId is None:
+            self.dialogs.warn("Select a case in the table first.")
+            return
+        with self.dialogs.errors("Failed to record the decision."):
+            (self.cohort.exclude if exclude else self.cohort.include)(caseId, self.ui.decisionNoteLineEdit.text)
+            self.ui.decisionNoteLineEdit.text = ""
+        self._fillCohortTable()
+
+    def onMarkQuantile(self) -> None:
+        with self.dialogs.errors("Failed to apply the quantile."):
+            self.cohort.mark_quantile(self.node.keepFraction)
+        self._fillCohortTable()
+
+    def onSaveExclusions(self) -> None:
+        with self.dialogs.errors("Failed to save the exclusions."):
+            self.dialogs.info(f"Saved {self.cohort.save()}")
+        self._fillCohortTable()
+
+    def onExportRetained(self) -> None:
+        with self.dialogs.errors("Failed to export the retained cohort."):
+            manifest, splits = self.cohort.export_retained()
+            self.dialogs.info(f"Wrote {manifest} and {splits}")
+
+    # --- background jobs ---
+
+    def onRunScoring(self) -> None:
+        if not self._ensureDependencies():
+            return
+        output = self.node.scoreOutputFolder
+        settings = ScoreJob(dataset=self.node.datasetPath, output=output, **self._scoringOptions())
+        with self.dialogs.errors("Failed to start scoring."):
+            self._startJob("cohort scoring", score_command(self.logic.pythonExecutable(), settings),
+                           lambda: setattr(self.node, "resultsFolder", output))
+
+    def onRunTraining(self) -> None:
+        if not self._ensureDependencies():
+            return
+        node = self.node
+        exclusions = pathlib.Path(node.resultsFolder) / "exclusions.json" if node.resultsFolder else None
+        settings = TrainJob(dataset=node.datasetPath, output=node.trainOutputFolder, backbone=node.trainBackbone,
+                                 duo=node.duo, epochs=node.epochs, device=node.device,
+                                 exclusions=str(exclusions) if node.trainOnRetained and exclusions and exclusions.is_file() else "")
+        with self.dialogs.errors("Failed to start training."):
+            self._startJob("training", train_command(self.logic.pythonExecutable(), settings))
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def _startJob(self, kind: str, command: list[str], followUp: Callable[[], None] | None = None) -> None:
+        if self.running:
+            raise RuntimeError(f"A {self.jobKind} job is still running; stop it first.")
+        self.jobKind = kind
+        self.ui.jobLogTextEdit.clear()
+        self.ui.jobProgressBar.value = 0
+        self._appendLog("$ " + " ".join(command))
+        self.job = self.start_job(command, self.monitor, lambda code: self._jobFinished(code, followUp))
+        self.ui.jobStatusLabel.text = f"Running {kind}..."
+        self.updateButtons()
+
+    def _appendLog(self, line: str) -> None:
+        self.ui.jobLogTextEdit.appendPlainText(line)
+
+    def _showProgress(self, progress) -> None:
+        self.ui.jobProgressBar.value = int(100 * progress.fraction)
+        self.ui.jobStatusLabel.text = f"{self.jobKind}: {progress.describe()}"
+
+    def onStopJob(self) -> None:
+        if self.running:
+            self.job.stop()
+        self.updateButtons()
+
+    def _jobFinished(self, exitCode: int, followUp: Callable[[], None] | None) -> None:
+        self.ui.jobStatusLabel.text = f"{self.jobKind}: {self.monitor.summary()}"
+        if exitCode == 0 and followUp is not None:
+            self.ui.jobProgressBar.value = 100
+            followUp()
+        self.updateButtons()
+
+    def cleanup(self) -> None:
+        if self.running:
+            self.job.stop()

@@ -1,0 +1,99 @@
+"""Each structure's score placed within its own structure across a cohort: a robust z that means "unusual here".
+
+U = 1 - S of every class of a case tends to lie in 0.90-0.99, and the classes
+differ from each other far more than one class differs between cases: a
+liver is always "more certain" than a small vessel. So a structure is judged
+against the same structure in the other cases of a reference cohort, with the
+core's per-class scale (:meth:`auvcore.scales.ScoreScale.class_z`, the z that
+``structures.csv`` holds): ``(value - median) / (1.4826 MAD)`` of that class's
+values across the cohort, higher meaning more unusual for every scorer
+(``auv`` is scaled as -log S, so a less certain structure has a higher z).
+The module shows no z for a structure that fewer than
+:data:`MIN_REFERENCE_CASES` cases hold.
+
+Example:
+    >>> from AUVSlicerLib.case_result import case_result_from_dict
+    >>> def case(case_id, u):
+    ...     return case_result_from_dict({"case_id": case_id, "classes": [
+    ...         {"id": 1, "name": "liver", "S": 1 - u, "rows": 9}]}, case_id)
+    >>> cohort = CohortScores([case("a", 0.90), case("b", 0.91), case("c", 0.92), case("d", 0.99)])
+    >>> [(s.case_id, round(s.value, 2), round(s.z, 1)) for s in cohort.queue("auv")][:2]
+    [('d', 0.99, 12.9), ('c', 0.92, 0.4)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from auvcore.results import class_matrix
+from auvcore.scales import ScoreScale
+from auvcore.scorers.registry import PAPER_SCORER
+
+from .case_result import CaseResult
+
+#: Fewest cases of a structure in the reference cohort for a z (below it the colours fall back to the case's range).
+MIN_REFERENCE_CASES = 3
+
+
+def structure_value(case: CaseResult, structure: str, score: str) -> float:
+    """The value of ``score`` shown for ``structure`` of ``case`` (``auv``: U = 1 - S); NaN where it has none."""
+    if score == PAPER_SCORER:
+        match = next((c for c in case.classes if c.name == structure), None)
+        return match.uncertainty if match is not None else math.nan
+    value = case.scores.get(score, {}).get(structure)
+    return math.nan if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class StructureScore:
+    """One structure of one case: its value of a score and its robust z within the structure across the cohort."""
+
+    case_id: str
+    structure: str
+    value: float
+    z: float
+
+
+class CohortScores:
+    """The scored cases of a reference cohort and the per-structure scale of each score over them."""
+
+    def __init__(self, cases: Sequence[CaseResult], source: str = "") -> None:
+        self.cases = [case for case in cases if case.status == "ok"]
+        self.source = source
+        self._scales: dict[str, tuple[ScoreScale, dict[str, int]]] = {}
+
+    def _scale(self, score: str) -> tuple[ScoreScale, dict[str, int]]:
+        """The core's per-class scale of ``score`` over the cohort, and how many cases hold each class."""
+        if score not in self._scales:
+            matrix = class_matrix([case.record for case in self.cases], score)
+            counts = {str(column): int(matrix[column].notna().sum()) for column in matrix.columns}
+            self._scales[score] = (ScoreScale.fit(matrix, "mean", negative_log=score == PAPER_SCORER), counts)
+        return self._scales[score]
+
+    def scores_of(self, case: CaseResult, score: str) -> list[StructureScore]:
+        """Every class of ``case`` with its value of ``score`` and its z in this cohort (NaN: too few cases)."""
+        scale, counts = self._scale(score)
+        z = scale.class_z(class_matrix([case.record], score))
+        entries = []
+        for item in case.classes:
+            enough = counts.get(item.name, 0) >= MIN_REFERENCE_CASES and item.name in z.columns
+            entries.append(StructureScore(case.case_id, item.name, structure_value(case, item.name, score),
+                                          float(z.at[case.case_id, item.name]) if enough else math.nan))
+        return entries
+
+    def z_of(self, case: CaseResult, score: str) -> dict[str, float]:
+        """Class name -> its z of ``score`` in this cohort."""
+        return {entry.structure: entry.z for entry in self.scores_of(case, score)}
+
+    def queue(self, score: str) -> list[StructureScore]:
+        """Every (case, structure) of the cohort, most suspect first: by z, then by value; undefined ones last."""
+        entries = [entry for case in self.cases for entry in self.scores_of(case, score)]
+
+        def key(entry: StructureScore) -> tuple[int, float, float]:
+            z = -math.inf if math.isnan(entry.z) else entry.z
+            value = -math.inf if math.isnan(entry.value) else entry.value
+            return (int(math.isnan(entry.value)), -z, -value)
+
+        return sorted(entries, key=key)
