@@ -1,6 +1,9 @@
 """Fetch the real sample cohort (TotalSegmentator 2.18.0 reference volumes) into Testing/data.
 
-Usage: python Testing/fetch_sample_data.py [FOLDER] [--sdist totalsegmentator-2.18.0.tar.gz]
+Usage: python Testing/fetch_sample_data.py [FOLDER] [--sdist totalsegmentator-2.18.0.tar.gz] [--dicom [DICOM_FOLDER]]
+
+With --dicom, also the sdist's 512 x 512 x 20 DICOM CT series and its label
+map (for Testing/benchmarks/runtime_speed.py), into Testing/data/dicom_ct.
 """
 
 from __future__ import annotations
@@ -8,17 +11,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from auvcore.sample_data import fetch_sample_cohort
+from auvcore.sample_data import fetch_dicom_case, fetch_sample_cohort
 
 DEFAULT_FOLDER = Path(__file__).resolve().parent / "data" / "sample_cohort"
+DEFAULT_DICOM_FOLDER = Path(__file__).resolve().parent / "data" / "dicom_ct"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--sdist", type=Path, help="an already downloaded sdist to extract from")
+    parser.add_argument("--dicom", nargs="?", type=Path, const=DEFAULT_DICOM_FOLDER, metavar="DICOM_FOLDER",
+                        help=f"also fetch the DICOM CT case (default folder: {DEFAULT_DICOM_FOLDER})")
     args = parser.parse_args()
     print(fetch_sample_cohort(args.folder, sdist=args.sdist))
+    if args.dicom:
+        for path in fetch_dicom_case(args.dicom, sdist=args.sdist):
+            print(path)
 
 
 if __name__ == "__main__":

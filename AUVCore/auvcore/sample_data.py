@@ -53,6 +53,36 @@ FILES = {
     "example_seg_mr.nii.gz": "e73a5ee12962aa2bb2f3e43ab58dfc67990c5a7ef2dcb426a1bf5e5982b9587f",
 }
 
+#: The real 512 x 512 x 20 DICOM CT series of the same sdist and its label map, with their SHA-256.
+DICOM_FOLDER = "example_ct_dicom"
+DICOM_LABEL = "example_seg_dicom.nii.gz"
+DICOM_FILES = {
+    f"{DICOM_FOLDER}/CT.1.3.12.2.1107.5.1.4.60064.300000221208081134280000{number}": sha
+    for number, sha in {
+        16573: "4c5633409fa4d3edf6871e5684e9e1b10325b4d0949997582f43b23a684d0dc4",
+        16574: "9148f91127145497f4d6c6f0780f9452504cd7fe5088ec8f2bf2b21800c731ff",
+        16575: "3edaccec892e0821440cbefe3d5465923bb5146c316cbaf58f578d962f120484",
+        16576: "9b68685f0c5f9bfcfc2c397f4fadf431da288d7422ca72e7d9031d4e039418cd",
+        16577: "c8d2c0dc05e414d47d3652c658d8fecc20c3cf7ce106c10d84ad033d39700bcc",
+        16578: "0ee2c1d58e06cedd91483ca35c04da3c26fea0dbe88aaf1eaa950b57f38357d6",
+        16579: "c76cf0818d4215b92883d109b8a0b62ae0a4d81637eed98738f9c62b6f49bb72",
+        16580: "106e20514fd3ca66895e14dbfba96c01c1195e4ed890c035d4368dd71f3ee116",
+        16581: "5804e6c4a50f4d5b20040ac82a1c6d79cba5f7267d71f10b0a1b49eda1bc13ff",
+        16582: "bef219a16b22949224de4581a2d288863b2585d29556ac24021f03307378cb39",
+        16583: "9de5a49e880417d5330fe299115fdb95831a98234216a31c5c0e9a0be9a6dcd3",
+        16584: "fa00c8d81ec8aa0d0cfc4e05343782c3a75a4c60df8cccf9ff5db42ac454e61d",
+        16585: "ebba0900b0f728db0c94c769db3e5ca38a0cd916386a727541eb3e56350770e5",
+        16586: "f084ec95cfba25efb7cbe86e8b4966b051904037e8385f58fe398c5475693b89",
+        16587: "20a9b88a30ea8a824ac65cb19c1ebf80964b41ff476497706ff2a286e5f27a25",
+        16588: "2a515d3b60f3ff733aac1fc5414206c331e3ed2ccef8c2e0c30b844c538e3ed8",
+        16589: "5880669f1bc36b09cad4bdf487992ec415da0afa014e927efc282e612f467574",
+        16590: "7af4dd5b5766a87368939116b91f90d989820e7b2237fb9bcd10d47db0960875",
+        16591: "671306f4462ae881976c18c6a2d8a1567279fb0166ef0e9e8a41271fac9c1cbb",
+        16592: "fdb76ad5272f074e07cc81509604fd163f2f8a9903d34b16ba6f078250373c51",
+    }.items()
+}
+DICOM_FILES[DICOM_LABEL] = "98af7f6536c316ff9084054f20956cd3e28af376b81d582d269fbea2744878fc"
+
 #: (case_id, image, label, class map) of the sample cohort.
 CASES = (
     ("ct_full_model", "example_ct_sm.nii.gz", "example_seg.nii.gz", "total"),
@@ -89,6 +119,31 @@ def _complete(folder: Path) -> bool:
     return (folder / MANIFEST_NAME).exists() and all((folder / name).exists() for name in FILES)
 
 
+def _check_existing(folder: Path, files: dict[str, str]) -> None:
+    for name, expected in files.items():
+        if file_sha256(folder / name) != expected:
+            raise RuntimeError(f"{folder / name}: SHA-256 differs from the expected sample file; delete it to refetch")
+
+
+def _open_sdist(scratch: Path, sdist: str | Path | None) -> tarfile.TarFile:
+    archive = Path(sdist) if sdist else _download_sdist(scratch)
+    if file_sha256(archive) != SDIST_SHA256:
+        raise RuntimeError(f"{archive}: SHA-256 differs from the TotalSegmentator 2.18.0 sdist")
+    return tarfile.open(archive, "r:gz")
+
+
+def _extract_checked(tar: tarfile.TarFile, folder: Path, files: dict[str, str]) -> None:
+    """Write each of ``files`` (path under the sdist's reference folder -> SHA-256) into ``folder``, checked."""
+    for name, expected in files.items():
+        member = tar.extractfile(SDIST_PREFIX + REFERENCE_DIR + name)
+        if member is None:
+            raise RuntimeError(f"{tar.name}: has no {REFERENCE_DIR + name}")
+        data = member.read()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise RuntimeError(f"{tar.name}: {name} does not match its expected SHA-256")
+        atomic_write_bytes(folder / name, data)
+
+
 def fetch_sample_cohort(folder: str | Path, sdist: str | Path | None = None) -> Path:
     """Fetch (once) and build the sample cohort in ``folder``; returns its manifest.
 
@@ -101,28 +156,15 @@ def fetch_sample_cohort(folder: str | Path, sdist: str | Path | None = None) -> 
     """
     folder = Path(folder)
     if _complete(folder):
-        for name, expected in FILES.items():
-            if file_sha256(folder / name) != expected:
-                raise RuntimeError(f"{folder / name}: SHA-256 differs from the expected sample file; delete it to refetch")
+        _check_existing(folder, FILES)
         return folder / MANIFEST_NAME
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as scratch:
-        archive = Path(sdist) if sdist else _download_sdist(Path(scratch))
-        if file_sha256(archive) != SDIST_SHA256:
-            raise RuntimeError(f"{archive}: SHA-256 differs from the TotalSegmentator 2.18.0 sdist")
-        with tarfile.open(archive, "r:gz") as tar:
-            for name, expected in FILES.items():
-                member = tar.extractfile(SDIST_PREFIX + REFERENCE_DIR + name)
-                if member is None:
-                    raise RuntimeError(f"{archive}: has no {REFERENCE_DIR + name}")
-                data = member.read()
-                if hashlib.sha256(data).hexdigest() != expected:
-                    raise RuntimeError(f"{archive}: {name} does not match its expected SHA-256")
-                atomic_write_bytes(folder / name, data)
-            class_map_member = tar.extractfile(SDIST_PREFIX + CLASS_MAP_FILE)
-            if class_map_member is None:
-                raise RuntimeError(f"{archive}: has no {CLASS_MAP_FILE}")
-            class_maps = _class_maps(class_map_member.read().decode())
+    with tempfile.TemporaryDirectory() as scratch, _open_sdist(Path(scratch), sdist) as tar:
+        _extract_checked(tar, folder, FILES)
+        class_map_member = tar.extractfile(SDIST_PREFIX + CLASS_MAP_FILE)
+        if class_map_member is None:
+            raise RuntimeError(f"{tar.name}: has no {CLASS_MAP_FILE}")
+        class_maps = _class_maps(class_map_member.read().decode())
     for task, names in class_maps.items():
         labels = {"background": 0, **{name: value for value, name in sorted(names.items())}}
         atomic_write_bytes(folder / f"labels_{task}.json", json.dumps({"labels": labels}, indent=1).encode())
@@ -130,6 +172,25 @@ def fetch_sample_cohort(folder: str | Path, sdist: str | Path | None = None) -> 
     rows += [f"{case},{image},{label},labels_{task}.json" for case, image, label, task in CASES]
     atomic_write_bytes(folder / MANIFEST_NAME, ("\n".join(rows) + "\n").encode())
     return folder / MANIFEST_NAME
+
+
+def fetch_dicom_case(folder: str | Path, sdist: str | Path | None = None) -> tuple[Path, Path]:
+    """Fetch (once) the sdist's real DICOM CT series (512 x 512 x 20) and its label map into ``folder``.
+
+    Returns (the DICOM series folder, the label map). Every file is checked
+    against its SHA-256, as in :func:`fetch_sample_cohort`.
+
+    Example:
+        >>> series, label = fetch_dicom_case("Testing/data/dicom_ct")  # doctest: +SKIP
+    """
+    folder = Path(folder)
+    if all((folder / name).exists() for name in DICOM_FILES):
+        _check_existing(folder, DICOM_FILES)
+    else:
+        (folder / DICOM_FOLDER).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch, _open_sdist(Path(scratch), sdist) as tar:
+            _extract_checked(tar, folder, DICOM_FILES)
+    return folder / DICOM_FOLDER, folder / DICOM_LABEL
 
 
 #: (case prefix, image, label, class map) of the volumes cut into slabs by :func:`build_slab_cohort`.

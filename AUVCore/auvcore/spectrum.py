@@ -73,26 +73,57 @@ def _as_rows(z: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"z must have shape (C, D, H, W) or (C, D, N), got {tuple(z.shape)}")
 
 
-#: Columns per float64 Gram update; bounds the float64 copy to C x D x 8192 values.
-GRAM_CHUNK = 8192
+#: Bytes the packed copy of the kept rows may take at once; classes are taken in groups below it.
+PACK_BUDGET_BYTES = 1 << 30
+
+#: Eigenvalues of the (centred) float32 Gram carry round-off up to about eps32 x the largest
+#: one; those below this multiple of it are noise, not spectrum, and are dropped.
+GRAM_NOISE = 4 * torch.finfo(torch.float32).eps
 
 
-def _energy_spectrum(rows: torch.Tensor, method: SpectrumMethod) -> torch.Tensor:
-    """Squared singular values of each class's (D, N) matrix in float64, shape (C, min(D, N))."""
-    n_rows, n_cols = rows.shape[1], rows.shape[2]
-    if method == "svd":
-        return torch.linalg.svdvals(rows).double() ** 2
-    # Gram path: eigenvalues of the small side's Gram matrix, accumulated in float64
-    # (a float32 Gram squares the round-off and drowns the small eigenvalues).
-    if n_rows <= n_cols:
-        gram = torch.zeros(rows.shape[0], n_rows, n_rows, dtype=torch.float64, device=rows.device)
-        for start in range(0, n_cols, GRAM_CHUNK):
-            block = rows[:, :, start : start + GRAM_CHUNK].double()
-            gram += block @ block.mT
-    else:
-        wide = rows.double()
-        gram = wide.mT @ wide
-    return torch.linalg.eigvalsh(gram)
+def _centred_gram(rows: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The float64 Gram matrices (C, n, n) of the kept rows from float32 matmuls, and their round-off (C, 1).
+
+    Rows of features share a large common part (neighbouring slices look alike),
+    and a float32 Gram of them rounds at eps32 of that part, drowning the small
+    eigenvalues that S depends on. So the kept rows' mean r is taken out first,
+    Y = (Z - 1 r^T) on the kept rows, and the Gram is put together in float64 as
+    Y Y^T + (Y r) k^T + k (Y r)^T + |r|^2 k k^T (k: the kept-row indicator),
+    the same matrix, whose round-off scales with |Y| (|Y| + 2 sqrt(n) |r|).
+    """
+    k = keep.to(rows.dtype).unsqueeze(2)  # (C, n, 1)
+    count = k.sum(dim=1, keepdim=True)
+    mean = (k.mT @ rows) / count.clamp_min(1.0)  # (C, 1, N)
+    centred = (rows - mean).mul_(k)
+    inner = (centred @ centred.mT).double()
+    cross = (centred @ mean.mT).double()  # (C, n, 1)
+    k64 = k.double()
+    mean_square = mean.double().square().sum(dim=2, keepdim=True)  # |r|^2, (C, 1, 1)
+    gram = inner + cross @ k64.mT + k64 @ cross.mT + mean_square * (k64 @ k64.mT)
+    spread = inner.diagonal(dim1=1, dim2=2).sum(dim=1, keepdim=True)  # |Y|_F^2, (C, 1)
+    mean_energy = (count.double() * mean_square).squeeze(2)  # n |r|^2, (C, 1)
+    return gram, GRAM_NOISE * (spread + 2.0 * torch.sqrt(spread * mean_energy))
+
+
+def _energy_spectrum(rows: torch.Tensor, keep: torch.Tensor, width: int, method: SpectrumMethod) -> tuple[torch.Tensor, torch.Tensor]:
+    """Squared singular values of each class's kept rows in float64 (C, min(width, N)), and the
+    level (C, 1) below which they are round-off.
+
+    ``gram``: the Gram matrix of the small side in batched float32 matmuls
+    (:func:`_centred_gram`), its eigenvalues in float64; within 1e-6 of the
+    float64 SVD. ``svd``: the direct float64 singular values, the reference.
+    """
+    if method == "gram" and width == rows.shape[1] <= rows.shape[2]:
+        gram, noise = _centred_gram(rows, keep)  # every row is someone's: no packed copy
+        return torch.linalg.eigvalsh(gram), noise
+    packed = _kept_rows(rows, keep, width)
+    if method == "gram" and width <= rows.shape[2]:
+        packed_keep = torch.arange(width, device=keep.device) < keep.sum(dim=1, keepdim=True)
+        gram, noise = _centred_gram(packed, packed_keep)
+        return torch.linalg.eigvalsh(gram), noise
+    # The float64 reference, and the rare matrix with fewer columns than rows (its small Gram is cheap).
+    energy = torch.linalg.svdvals(packed.double()) ** 2
+    return energy, energy.amax(dim=1, keepdim=True) * max(width, rows.shape[2]) * torch.finfo(torch.float32).eps ** 2
 
 
 def _choose_method(method: SpectrumMethod) -> SpectrumMethod:
@@ -101,16 +132,29 @@ def _choose_method(method: SpectrumMethod) -> SpectrumMethod:
     return "gram" if method == "auto" else method
 
 
-def _kept_rows(rows: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """Each class's kept rows packed to the front, zero-padded to the largest n_c.
+def _kept_rows(rows: torch.Tensor, keep: torch.Tensor, width: int) -> torch.Tensor:
+    """Each class's kept rows copied to the front, zero-padded to ``width`` (the largest n_c).
 
     Zero rows add only zero singular values, so the spectrum is unchanged while
     the work shrinks from D rows to max_c n_c rows.
     """
-    width = int(keep.sum(dim=1).max()) if keep.numel() else 0
-    order = torch.argsort(keep.to(torch.int8), dim=1, descending=True, stable=True)[:, :width]
-    packed = torch.gather(rows, 1, order.unsqueeze(-1).expand(-1, -1, rows.shape[2]))
-    return packed * torch.gather(keep, 1, order).unsqueeze(-1)
+    packed = rows.new_zeros(rows.shape[0], width, rows.shape[2])
+    for index, (class_rows, class_keep) in enumerate(zip(rows, keep)):
+        kept = class_keep.nonzero()[:, 0]
+        torch.index_select(class_rows, 0, kept, out=packed[index, : kept.numel()])
+    return packed
+
+
+def _class_energies(rows: torch.Tensor, keep: torch.Tensor, method: SpectrumMethod, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_energy_spectrum` in class groups whose packed copy fits ``budget`` bytes."""
+    width = int(keep.sum(dim=1).max())
+    per_class = max(1, width * rows.shape[2] * rows.element_size())
+    group = max(1, budget // per_class)
+    parts = [
+        _energy_spectrum(rows[start : start + group], keep[start : start + group], width, method)
+        for start in range(0, rows.shape[0], group)
+    ]
+    return torch.cat([energy for energy, _ in parts]), torch.cat([noise for _, noise in parts])
 
 
 def class_spectra(
@@ -121,13 +165,14 @@ def class_spectra(
     """S(Z|c) for every class of one case, all classes in one batched call.
 
     Args:
-        z: class-wise features, (C, D, H, W) or (C, D, N). Computed in float32 on
-            ``z``'s device; the energy spectrum is accumulated in float64.
+        z: class-wise features, (C, D, H, W) or (C, D, N). The Gram matrices are
+            computed in float32 on ``z``'s device, their eigenvalues in float64.
         present: optional bool (C, D): the rows (slices) to keep for each class.
             Rows not kept are zeroed, which removes them from the spectrum
             without changing the other singular values. Default: all rows.
-        method: ``"gram"`` (eigenvalues of the small Gram matrix, the fast path),
-            ``"svd"`` (direct singular values) or ``"auto"`` (= gram).
+        method: ``"gram"`` (eigenvalues of the small float32 Gram matrix, the
+            fast path, within 1e-6 of the float64 SVD on real features),
+            ``"svd"`` (direct float64 singular values, the reference) or ``"auto"`` (= gram).
 
     Returns:
         SemanticScales with values in [0, 1], NaN and a reason where undefined.
@@ -140,22 +185,23 @@ def class_spectra(
         keep = present.to(device=rows.device, dtype=torch.bool)
         if keep.shape != (n_classes, n_rows):
             raise ValueError(f"present must have shape {(n_classes, n_rows)}, got {tuple(keep.shape)}")
-    if not torch.isfinite(rows).all():
+    # amax and amin propagate NaN: both finite means every value is, without a full-size mask.
+    if rows.numel() and not (torch.isfinite(rows.amax()) and torch.isfinite(rows.amin())):
         raise ValueError("z holds NaN or infinite values")
     n_kept = keep.sum(dim=1)
     if n_classes == 0:
         return SemanticScales(torch.empty(0, dtype=torch.float64), n_kept.cpu(), ())
 
-    packed = _kept_rows(rows, keep)
-    if packed.shape[1] == 0:
+    if int(n_kept.max()) == 0 or n_cols == 0:
         total = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
         scales = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
     else:
-        energy = _energy_spectrum(packed, _choose_method(method)).clamp_min(0.0)
-        # Round-off leaves tiny eigenvalues where the true ones are zero (float32
-        # input); drop those below that floor so a rank-1 matrix gives S = 0.
-        floor = max(packed.shape[1], n_cols) * torch.finfo(torch.float32).eps ** 2
-        energy = torch.where(energy > energy.amax(dim=1, keepdim=True) * floor, energy, 0.0)
+        chosen = _choose_method(method)
+        energy, noise = _class_energies(rows, keep, chosen, PACK_BUDGET_BYTES)
+        # Round-off leaves tiny eigenvalues where the true ones are zero: drop those below its level,
+        # and below the float64 eigensolver's own (a rank-1 matrix gives S = 0).
+        solver = energy.amax(dim=1, keepdim=True) * energy.shape[1] * torch.finfo(torch.float64).eps
+        energy = torch.where(energy > torch.maximum(noise, solver), energy, 0.0)
         total = energy.sum(dim=1)
         p = energy / total.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(1)
         entropy = -torch.special.xlogy(p, p).sum(dim=1)

@@ -20,6 +20,15 @@ SAMPLE_DIR = REPO_ROOT / "Testing" / "data" / "sample_cohort"
 CT_CLASSES = {"liver": 5, "spleen": 1, "kidney_right": 2, "stomach": 6}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported models go to a folder of this test session, not the user's cache."""
+    folder = tmp_path_factory.mktemp("auv_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUV_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def sample_cohort() -> Path:
     """The real sample cohort's folder (fetched once, checked by SHA-256)."""
@@ -72,12 +81,12 @@ def scored(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture(scope="session")
 def scored_all(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``auv score --scorers all`` of the small cohort (tests copy it before changing it)."""
+    """``auv score --scorers all --runtime torch`` of the small cohort, as the golden files were made (tests copy it before changing it)."""
     from auvcore.cli import main
 
     out = tmp_path_factory.mktemp("scored_all")
     assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress",
-                 "--scorers", "all"]) == 0
+                 "--scorers", "all", "--runtime", "torch"]) == 0
     return out
 
 

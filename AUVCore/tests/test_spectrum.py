@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auvcore import CohortReference, class_spectra, cohort_auv, semantic_scale
+from auvcore import CohortReference, class_spectra, cohort_auv, semantic_scale, spectrum
 from auvcore.spectrum import TOO_FEW_ROWS, ZERO_ENERGY
 
 METHODS = ["gram", "svd"]
@@ -76,8 +76,35 @@ def test_gram_and_svd_paths_agree_on_realistic_correlated_features():
     present = torch.rand(6, 40, generator=g) > 0.3
     gram = semantic_scale(z, present, method="gram")
     svd = semantic_scale(z, present, method="svd")
-    torch.testing.assert_close(gram, svd, atol=1e-4, rtol=0)
+    torch.testing.assert_close(gram, svd, atol=1e-6, rtol=0)
     assert gram.min() < 0.05 < gram.max()  # the data spans low and high ranks
+
+
+def test_gram_path_within_1e6_of_float64_on_the_benchmark_shape():
+    """C=8, D=120, 128 x 128 float32 (Testing/benchmarks/spectrum_speed.py), low-rank plus small noise."""
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(8, 120, 5, generator=g) @ torch.randn(8, 5, 128 * 128, generator=g)
+    z = z + 1e-3 * torch.randn(8, 120, 128 * 128, generator=g)
+    np.testing.assert_allclose(semantic_scale(z).numpy(), numpy_reference(z.numpy()), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_class_groups_under_a_memory_budget_give_the_same_scales(method, monkeypatch):
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(5, 12, 300, generator=g) + torch.randn(5, 1, 300, generator=g)
+    present = torch.rand(5, 12, generator=g) > 0.4
+    whole = class_spectra(z, present, method).values
+    monkeypatch.setattr(spectrum, "PACK_BUDGET_BYTES", 1)  # one class per group
+    torch.testing.assert_close(class_spectra(z, present, method).values, whole, atol=1e-8, rtol=0)  # other BLAS blocking
+
+
+def test_duo_class_weights_use_the_same_measure():
+    from auvcore.duo import weights
+
+    logits = torch.randn(2, 3, 4, 8, 8, generator=torch.Generator().manual_seed(4))
+    expected = weights.weights_from_scales(semantic_scale(weights.batch_rows(logits)))
+    torch.testing.assert_close(weights.class_weights(logits), expected)
+    assert weights.semantic_scale is semantic_scale
 
 
 def test_present_keeps_only_the_chosen_rows():

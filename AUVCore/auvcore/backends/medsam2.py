@@ -19,6 +19,13 @@ the same ``image_key``. Tracking runs per class and slice, and one tracking step
 (memory attention over up to 7 earlier slices) costs about as much as encoding
 a slice, so on a CPU classwise time grows with the summed extent of the classes.
 
+``runtime`` openvino / onnxruntime (or auto on the CPU) runs the image encoder
+(Hiera trunk and FPN neck) as a graph exported from the loaded weights
+(:class:`ExportedImageEncoder`, cached like LiteMedSAM's); the tracking step
+(memory attention, prompt and mask decoder, memory encoder) stays in torch:
+sam2's video predictor keeps per-object state in Python between its modules,
+which ``torch.onnx.export`` cannot trace as one graph.
+
 ``sam2`` is imported only when a backend is built: importing it initialises
 Hydra globally.
 
@@ -45,6 +52,8 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..files import file_sha256
 from .base import CaseFeatures
+from .export_cache import blob_cache_dir, cached_onnx, export_key, export_onnx
+from .runtimes import CompiledModel, load_compiled, resolve_runtime, runtime_version
 from .medsam2_model import (
     ARCHITECTURE,
     CONFIG_NAME,
@@ -71,6 +80,43 @@ def _quiet_stderr() -> Iterator[None]:
         yield
 
 
+class _EncoderOutputs(torch.nn.Module):
+    """sam2's image encoder with its output dict flattened to a tuple, as the exporter needs."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        output = self.encoder(images)
+        return (*output["backbone_fpn"], *output["vision_pos_enc"])
+
+
+class ExportedImageEncoder(torch.nn.Module):
+    """sam2's image encoder (trunk and neck) run as an exported graph, returning sam2's output dict."""
+
+    def __init__(self, compiled: CompiledModel, levels: int) -> None:
+        super().__init__()
+        self.compiled, self.levels = compiled, levels
+
+    @classmethod
+    def build(cls, encoder: torch.nn.Module, runtime: str, weights_sha256: str) -> ExportedImageEncoder:
+        """Export ``encoder`` once into the cache (keyed by the weights and the runtime) and load it in ``runtime``."""
+        example = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
+        with torch.no_grad():
+            levels = len(encoder(example)["backbone_fpn"])
+        names = [f"fpn{i}" for i in range(levels)] + [f"pos{i}" for i in range(levels)]
+        export = export_onnx(_EncoderOutputs(encoder), (example,), ["images"], names, {})
+        key = export_key("medsam2-encoder", weights_sha256, runtime, runtime_version(runtime))
+        path = cached_onnx("medsam2-encoder", key, export)
+        return cls(load_compiled(runtime, path, "fp32", blob_cache_dir(runtime), outputs="all"), levels)
+
+    def forward(self, images: torch.Tensor) -> dict[str, Any]:
+        outputs = [torch.from_numpy(a) for a in self.compiled({"images": images.cpu().numpy()})]
+        features, positions = outputs[: self.levels], outputs[self.levels :]
+        return {"vision_features": features[-1], "vision_pos_enc": positions, "backbone_fpn": features}
+
+
 class MedSAM2Backend:
     """The ``medsam2`` backbone: SAM2.1 Hiera-T with MedSAM2 weights, 3D box propagation.
 
@@ -83,7 +129,9 @@ class MedSAM2Backend:
 
     name = "medsam2"
 
-    def __init__(self, device: torch.device, checkpoint: str | None) -> None:
+    def __init__(self, device: torch.device, checkpoint: str | None, runtime: str = "auto", precision: str = "fp32") -> None:
+        if precision != "fp32":
+            raise ValueError("the medsam2 backbone runs fp32 only; use --precision fp32")
         if not checkpoint:
             raise InputError("--checkpoint", "the medsam2 backbone needs the path of a MedSAM2 checkpoint (e.g. MedSAM2_latest.pt)")
         path = Path(checkpoint)
@@ -94,6 +142,9 @@ class MedSAM2Backend:
         self._model = build_model(torch.device("cpu"))
         load_checkpoint(self._model, path)
         self._model.to(self.device)
+        self.runtime = resolve_runtime(runtime, self.device)
+        if self.runtime != "torch":
+            self._model.image_encoder = ExportedImageEncoder.build(self._model.image_encoder, self.runtime, self.checkpoint_sha256)
         # Encoder features per slice of the last image (frame index -> backbone output).
         self._image_key: str | None = None
         self._frames: dict[int, _FrameFeatures] = {}
@@ -110,6 +161,7 @@ class MedSAM2Backend:
             "mask_size": MASK_SIZE,
             "embedding_shape": list(EMBEDDING_SHAPE),
             "sam2_version": metadata.version("sam2"),
+            "runtime": {"name": self.runtime, "version": runtime_version(self.runtime), "precision": "fp32"},
         }
 
     def feature_bytes(self, volume_shape: tuple[int, int, int], n_classes: int, mode: str) -> int:

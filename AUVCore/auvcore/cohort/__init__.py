@@ -27,7 +27,7 @@ from ..results.reference import SavedReference
 from .cache import load_cached, load_prototypes, save_case
 from .loop import load_records, score_cases
 from .pipeline import CaseScorer, Prototypes, error_record
-from .settings import Mode, ScoreSettings, checkpoint_identity, package_versions, scoring_identity
+from .settings import Mode, ScoreSettings, checkpoint_identity, package_versions, runtime_identity, scoring_identity
 from .stage import add_cohort_scorers, class_matrix, cohort_scores, normalise_cohort, place_on_reference
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ __all__ = [
     "normalise_cohort",
     "package_versions",
     "place_on_reference",
+    "runtime_identity",
     "save_case",
     "score_cases",
     "score_cohort",

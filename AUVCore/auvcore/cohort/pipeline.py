@@ -7,7 +7,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from ..imaging import detect_modality, load_case, normalise_intensity
 from ..results.case_record import CaseRecord, ClassRecord, ScorerValues, json_number
 from ..scorers import CASE_SCORERS, NEEDS_PROTOTYPES, CaseInputs, class_prototypes
 from ..spectrum import class_spectra
-from .settings import ScoreSettings, checkpoint_identity, package_versions
+from .settings import ScoreSettings, checkpoint_identity, package_versions, runtime_identity
 
 #: A case's class prototypes by class name (the cohort scorers compare them across cases).
 Prototypes = dict[str, np.ndarray]
@@ -38,11 +38,21 @@ class CaseScorer:
     backend_factory: Callable[[], FoundationBackend] | None = None
     _backend: FoundationBackend | None = field(default=None, init=False, repr=False)
     _weights: str | None = field(default=None, init=False, repr=False)
+    _runtime: dict[str, str] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def runtime(self) -> dict[str, str]:
+        """The runtime that runs the model (:func:`runtime_identity`), resolved once."""
+        if self._runtime is None:
+            self._runtime = runtime_identity(self.settings)
+        return self._runtime
 
     @property
     def backend(self) -> FoundationBackend:
         if self._backend is None:
-            options = {"compile": True} if self.settings.compile else {}
+            options: dict[str, Any] = {"runtime": self.runtime["name"], "precision": self.settings.precision}
+            if self.settings.compile:
+                options["compile"] = True
             factory = self.backend_factory or (
                 lambda: create_backend(self.settings.backbone, self.settings.device, self.settings.checkpoint, **options)
             )
@@ -65,6 +75,8 @@ class CaseScorer:
             "class_names": {str(k): v for k, v in sorted(spec.class_names.items())},
             "auvcore": package_versions().get("auvcore", "unknown"),
         }
+        if self.runtime["name"] != "torch":  # torch, the reference, keeps the keys it always had
+            identity["runtime"] = self.runtime
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(), image_hash
 
     def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None) -> tuple[CaseRecord, Prototypes | None]:
@@ -130,6 +142,7 @@ class CaseScorer:
             mode=mode,
             settings=self.settings.key_dict(),
             versions=dict(package_versions()),
+            runtime=self.runtime,
             timings=timings,
             slices_encoded=slices_encoded,
             geometry=case.geometry.to_dict(),

@@ -13,6 +13,7 @@ from ..errors import InputError
 from ..files import file_sha256
 from ..imaging import DEFAULT_CT_WINDOW
 from ..scales import Aggregate
+from ..runtime_choices import PRECISIONS, RUNTIMES
 from ..scorers.registry import LABEL_CHECK, PAPER_SCORER
 
 Mode = Literal["classwise", "image"]
@@ -40,6 +41,13 @@ class ScoreSettings:
             Not in the cache key: it only changes the cohort stage.
         detector: a ``detector.json`` of ``auv audit --fit`` to apply at the
             cohort stage (not in the cache key either).
+        runtime: what runs the model (:mod:`auvcore.backends.runtimes`): ``auto``,
+            ``torch``, ``openvino``, ``onnxruntime``. The one that ran (name,
+            version, precision) is in each case's record and, unless it is
+            torch (the reference, whose keys stay as they were), its cache key;
+            not in the cohort's scale: at fp32 they agree within 1e-4 in S.
+            ``compile`` runs the model in torch.
+        precision: ``fp32`` or ``bf16`` (opt-in: it moves S by more than 1e-3).
     """
 
     backbone: str = "litemedsam"
@@ -53,8 +61,16 @@ class ScoreSettings:
     scorers: tuple[str, ...] = (PAPER_SCORER,)
     aggregate: Aggregate = "paper"
     detector: str | None = None
+    runtime: str = "auto"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {self.runtime!r}; choose one of {', '.join(RUNTIMES)}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.compile and self.runtime not in ("auto", "torch"):
+            raise ValueError(f"--compile is torch.compile: it needs --runtime torch (or auto), not {self.runtime}")
         if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
             raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
         if self.detector:
@@ -67,8 +83,10 @@ class ScoreSettings:
     def key_dict(self) -> dict[str, Any]:
         """The settings that define a case's scores (device, memory limit and cohort aggregation excluded)."""
         data = asdict(self)
-        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate", "detector"):
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate", "detector", "runtime"):
             data.pop(volatile)
+        if self.precision == "fp32":  # the default leaves existing keys and references as they were
+            data.pop("precision")
         data["ct_window"] = list(self.ct_window)
         # label_check is made from the others at the cohort stage; with auv alone the key is
         # what it was before there were other scorers, so existing caches stay valid.
@@ -91,6 +109,16 @@ def checkpoint_identity(settings: ScoreSettings) -> str:
 
         return bundled_weights_sha256()
     return "none"
+
+
+def runtime_identity(settings: ScoreSettings) -> dict[str, str]:
+    """The runtime that runs the settings' backbone here, its version and the precision (ValueError where none can)."""
+    from ..backends import backbone_runtime
+    from ..backends.runtimes import runtime_version
+
+    asked = "torch" if settings.compile else settings.runtime  # --compile is torch.compile
+    runtime = backbone_runtime(settings.backbone, asked, settings.device, settings.precision)
+    return {"name": runtime, "version": runtime_version(runtime), "precision": settings.precision}
 
 
 def scoring_identity(settings: ScoreSettings) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, load_records, normalise_cohort, place_on_reference, score_cases, scoring_identity
+from ..cohort import CaseScorer, ScoreSettings, load_records, normalise_cohort, place_on_reference, runtime_identity, score_cases, scoring_identity
 from ..datasets import CaseSpec, discover_cases, read_label_names
 from ..imaging import DEFAULT_CT_WINDOW
+from ..runtime_choices import PRECISIONS, RUNTIMES
 from ..errors import InputError
 from ..results import CaseRecord, ResultsFolder, SavedReference, load_reference
 from ..scorers import AGGREGATES, SCORERS, ClassSetWarning, parse_scorers
@@ -30,6 +31,11 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
     parser.add_argument("--modality", default="auto", choices=["auto", "ct", "mr"], help="intensity normalisation (default: auto-detect)")
     parser.add_argument("--ct-window", nargs=2, type=float, default=DEFAULT_CT_WINDOW, metavar=("LOW", "HIGH"), help="CT window in HU (default: -160 240)")
     parser.add_argument("--max-memory", type=float, default=8.0, metavar="GIB", help="refuse cases whose features exceed this (default: 8)")
+    parser.add_argument("--runtime", default="auto", choices=RUNTIMES,
+                        help="what runs the model: auto (torch on CUDA, OpenVINO on the CPU), torch, openvino or onnxruntime (CPU); "
+                        "exported models are cached in $AUV_CACHE_DIR or ~/.cache/auv (default: auto)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="fp32, or bf16 where the runtime and the CPU/GPU support it (faster, moves S by up to about 1e-2; default: fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model: a one-off compilation, then faster scoring (cohorts)")
     parser.add_argument("--scorers", default=default_scorers, type=_scorers,
                         help=f"comma-separated scorers beside auv, or 'all' (default: {default_scorers}); one results column each: "
@@ -48,11 +54,17 @@ def _scorers(text: str) -> tuple[str, ...]:
 
 def settings_from(args: argparse.Namespace) -> ScoreSettings:
     try:
-        return _settings(args)
+        settings = _settings(args)
     except InputError:
         raise
     except ValueError as error:
-        raise InputError("--scorers", str(error)) from None
+        option = next((o for o in ("precision", "runtime") if o in str(error)), "scorers")
+        raise InputError(f"--{option}", str(error)) from None
+    try:
+        runtime_identity(settings)  # a runtime that cannot run here fails now, not at the first case
+    except ValueError as error:
+        raise InputError("--runtime", str(error)) from None
+    return settings
 
 
 def _settings(args: argparse.Namespace) -> ScoreSettings:
@@ -68,6 +80,8 @@ def _settings(args: argparse.Namespace) -> ScoreSettings:
         scorers=args.scorers,  # parsed by argparse, the default too
         aggregate=args.aggregate,
         detector=getattr(args, "detector", None),
+        runtime=args.runtime,
+        precision=args.precision,
     )
 
 

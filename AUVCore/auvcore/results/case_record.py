@@ -120,9 +120,9 @@ class ScorerValues:
 
 #: The keys in the order the file lists them; those after ``classes`` marked optional are left out when empty.
 _ORDER = ("case_id", "image", "label", "status", "error", "auv", "S", "classes", "absent_classes", "modality", "backbone",
-          "mode", "settings", "versions", "timings", "slices_encoded", "geometry", "cache_key", "scores",
+          "mode", "settings", "versions", "runtime", "timings", "slices_encoded", "geometry", "cache_key", "scores",
           "slice_centres_lps", "case_scores")
-_OPTIONAL = frozenset({"absent_classes", "modality", "timings", "slices_encoded", "geometry", "scores",
+_OPTIONAL = frozenset({"absent_classes", "modality", "runtime", "timings", "slices_encoded", "geometry", "scores",
                        "slice_centres_lps", "case_scores"})
 
 
@@ -139,6 +139,8 @@ class CaseRecord:
         case_scores: the extra scorers' case scores in [0, 1] over the cohort.
         slice_centres_lps: the LPS centre of every slice (axis 0 of the
             LPS-oriented volume), to point a viewer at a structure's worst slice.
+        runtime: what ran the model: ``{"name", "version", "precision"}``
+            (:mod:`auvcore.backends.runtimes`); None in files written before.
         extra: keys of the file this version does not know, kept as they are.
     """
 
@@ -156,6 +158,7 @@ class CaseRecord:
     mode: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    runtime: dict[str, str] | None = None
     timings: dict[str, float] | None = None
     slices_encoded: int | None = None
     geometry: dict[str, Any] | None = None
@@ -231,6 +234,7 @@ class CaseRecord:
                 mode=str(data.get("mode", "")),
                 settings=dict(data.get("settings") or {}),
                 versions=dict(data.get("versions") or {}),
+                runtime=data.get("runtime"),
                 timings=data.get("timings"),
                 slices_encoded=data.get("slices_encoded"),
                 geometry=data.get("geometry"),
