@@ -76,6 +76,10 @@ def _as_rows(z: torch.Tensor) -> torch.Tensor:
 #: Bytes the packed copy of the kept rows may take at once; classes are taken in groups below it.
 PACK_BUDGET_BYTES = 1 << 30
 
+#: Columns per float32 Gram block (one block up to 256 x 256 slices); blocks are summed in float64,
+#: so the round-off of long rows (image-mode embeddings, ~10^6 columns) does not grow with them.
+GRAM_COLUMNS = 65536
+
 #: Eigenvalues of the (centred) float32 Gram carry round-off up to about eps32 x the largest
 #: one; those below this multiple of it are noise, not spectrum, and are dropped.
 GRAM_NOISE = 4 * torch.finfo(torch.float32).eps
@@ -95,8 +99,13 @@ def _centred_gram(rows: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor,
     count = k.sum(dim=1, keepdim=True)
     mean = (k.mT @ rows) / count.clamp_min(1.0)  # (C, 1, N)
     centred = (rows - mean).mul_(k)
-    inner = (centred @ centred.mT).double()
-    cross = (centred @ mean.mT).double()  # (C, n, 1)
+    # float32 products over column blocks, summed in float64: the round-off does not grow with N.
+    inner = torch.zeros(rows.shape[0], rows.shape[1], rows.shape[1], dtype=torch.float64, device=rows.device)
+    cross = torch.zeros(rows.shape[0], rows.shape[1], 1, dtype=torch.float64, device=rows.device)  # Y r
+    for start in range(0, rows.shape[2], GRAM_COLUMNS):
+        block = centred[:, :, start : start + GRAM_COLUMNS]
+        inner += (block @ block.mT).double()
+        cross += (block @ mean[:, :, start : start + GRAM_COLUMNS].mT).double()
     k64 = k.double()
     mean_square = mean.double().square().sum(dim=2, keepdim=True)  # |r|^2, (C, 1, 1)
     gram = inner + cross @ k64.mT + k64 @ cross.mT + mean_square * (k64 @ k64.mT)

@@ -36,7 +36,9 @@ shapes = st.tuples(st.integers(1, 4), st.integers(2, 12), st.integers(2, 40))
 def test_agrees_with_numpy_reference(shape, seed, method):
     z = torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
     expected = numpy_reference(z.numpy())
-    np.testing.assert_allclose(semantic_scale(z, method=method).numpy(), expected, atol=1e-6)
+    # The float32 Gram cannot tell an eigenvalue below ~eps32 of the largest from round-off; a small random
+    # square matrix can have one (seed 6, 6 x 6: 3.8e-6), so the Gram path is held to 1e-5 here, 1e-6 on features.
+    np.testing.assert_allclose(semantic_scale(z, method=method).numpy(), expected, atol=1e-6 if method == "svd" else 1e-5)
 
 
 @settings(max_examples=30, deadline=None)
