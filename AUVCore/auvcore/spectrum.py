@@ -48,11 +48,21 @@ class SemanticScales:
         values: float64 tensor (C,), S(Z|c) in [0, 1]; NaN where undefined.
         rows: int64 tensor (C,), the number of kept rows n_c per class.
         reasons: one entry per class, ``None`` where S is defined, else why not.
+        energy: float64 tensor (C, max n_c), each class's normalised energy
+            distribution p (squared singular values over their sum), largest
+            first and zero-padded: the distribution S is the entropy of.
+        columns: N, the length of one row of z (H x W of a mask-logit map).
     """
 
     values: torch.Tensor
     rows: torch.Tensor
     reasons: tuple[str | None, ...]
+    energy: torch.Tensor = torch.empty(0, 0, dtype=torch.float64)
+    columns: int = 0
+
+    def normaliser(self, index: int) -> float:
+        """log min(n_c, N) of class ``index``: the entropy of equal energy in every direction, S's denominator."""
+        return math.log(max(min(int(self.rows[index]), self.columns), 2))
 
     @property
     def missing(self) -> dict[int, str]:
@@ -144,12 +154,13 @@ def class_spectra(
         raise ValueError("z holds NaN or infinite values")
     n_kept = keep.sum(dim=1)
     if n_classes == 0:
-        return SemanticScales(torch.empty(0, dtype=torch.float64), n_kept.cpu(), ())
+        return SemanticScales(torch.empty(0, dtype=torch.float64), n_kept.cpu(), (), columns=n_cols)
 
     packed = _kept_rows(rows, keep)
     if packed.shape[1] == 0:
         total = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
         scales = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
+        p = torch.zeros(n_classes, 0, dtype=torch.float64, device=rows.device)
     else:
         energy = _energy_spectrum(packed, _choose_method(method)).clamp_min(0.0)
         # Round-off leaves tiny eigenvalues where the true ones are zero (float32
@@ -172,7 +183,8 @@ def class_spectra(
             reasons.append(None)
     undefined = torch.tensor([r is not None for r in reasons], device=scales.device)
     scales = torch.where(undefined, torch.full_like(scales, math.nan), scales)
-    return SemanticScales(scales.cpu(), n_kept.cpu(), tuple(reasons))
+    energy = p.sort(dim=1, descending=True).values[:, : packed.shape[1]]
+    return SemanticScales(scales.cpu(), n_kept.cpu(), tuple(reasons), energy.cpu(), n_cols)
 
 
 def semantic_scale(
