@@ -39,6 +39,7 @@ from tqdm import tqdm
 from .backends import FoundationBackend, create_backend
 from .datasets import CaseSpec
 from .errors import InputError
+from .explain.cache import FEATURE_CACHE, feature_arrays, save_feature_cache
 from .files import atomic_write_bytes, file_sha256, write_json_atomic
 from .imaging import DEFAULT_CT_WINDOW, detect_modality, load_case, normalise_intensity
 from .reference import REFERENCE_NAME as REFERENCE_JSON
@@ -240,6 +241,7 @@ class CaseScorer:
         extra_start = time.perf_counter()
         scores, prototypes = self._extra_scores(CaseInputs(volume, case.labels, class_ids, case.spacing, features), names)
         extra_seconds = time.perf_counter() - extra_start
+        cached_features = feature_arrays(features, scales, class_ids, case)
         del features
 
         classes = []
@@ -275,6 +277,7 @@ class CaseScorer:
             "slices_encoded": slices_encoded,
             "geometry": case.geometry.to_dict(),
             "cache_key": cache_key,
+            FEATURE_CACHE: cached_features,
         }
         if scores:
             record["scores"] = scores
@@ -430,6 +433,7 @@ def score_cases(
             prototypes = record.pop(PROTOTYPES, None)
             if prototypes is not None:
                 _save_prototypes(case_path(out, spec.case_id), prototypes)
+            save_feature_cache(case_path(out, spec.case_id), record.pop(FEATURE_CACHE, None))
             write_json_atomic(case_path(out, spec.case_id), record)
         records.append(record)
         bar.set_postfix_str(f"{spec.case_id}: {status}")
