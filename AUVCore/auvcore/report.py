@@ -75,8 +75,8 @@ class CaseRecord:
                 for c in data.get("classes") or ()
             )
             label = data.get("label")
-            return cls(str(data["case_id"]), _resolve(data["image"], results_dir),
-                       None if label in (None, "") else _resolve(label, results_dir), classes)
+            return cls(str(data["case_id"]), resolve_recorded_path(data["image"], results_dir),
+                       None if label in (None, "") else resolve_recorded_path(label, results_dir), classes)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise InputError(path, f"cannot be read as a case record: {error}") from None
         except (KeyError, TypeError, ValueError) as error:
@@ -93,7 +93,7 @@ def _uncertainty(entry: dict[str, Any]) -> float:
     return 1.0 - _number(entry.get("S"))
 
 
-def _resolve(path: str, results_dir: Path) -> Path:
+def resolve_recorded_path(path: str, results_dir: Path) -> Path:
     """A path as written; a relative one that does not exist from here is tried inside the results folder."""
     candidate = Path(path)
     if candidate.is_absolute() or candidate.exists():

@@ -1,0 +1,213 @@
+"""What one explained class is made of: its slices, prompts, logits, energy spectrum and scores.
+
+A :class:`ClassView` is built either by running the foundation model on the
+class (:func:`compute_class_view`, the same code path as ``auv score``) or
+from a results folder's case record and feature cache (:func:`stored_class_view`),
+where the stored S and scorer values are reused as they are.
+
+Example:
+    >>> view = compute_class_view(CaseSpec("ct", image, label, names), "liver", ScoreSettings(device="cpu"))  # doctest: +SKIP
+    >>> view.S, view.normaliser, len(view.slices)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends import FoundationBackend, create_backend
+from ..cohort import CASES_DIR, ScoreSettings, safe_file_name
+from ..datasets import CaseSpec
+from ..errors import InputError
+from ..files import file_sha256
+from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity
+from ..prompts import slice_boxes
+from ..report import resolve_recorded_path
+from ..scorers import CASE_SCORERS, CaseInputs
+from ..spectrum import class_spectra
+from .cache import ClassArrays, add_class_arrays, class_arrays, feature_arrays, load_class_arrays
+
+#: A case-level scorer (one value per case, not per class): it has no place on a class's page.
+CASE_LEVEL = frozenset({"image_auv"})
+
+
+@dataclass(frozen=True)
+class ClassView:
+    """One class of one case, as the explain page shows it.
+
+    Attributes:
+        image: float32 (D, H, W), the intensities scaled to [0, 1] as the model saw them.
+        mask: bool (D, H, W), the class's voxels.
+        slices: the n_c slices (axis 0) that hold the class, the rows of z_c.
+        boxes: float32 (n_c, 4), the box prompt ``(x0, y0, x1, y1)`` of each slice.
+        logits: float32 (n_c, h, w), the mask logits (the rows of z_c), or None.
+        energy: float64 (n_c,), the normalised energy distribution p, largest first.
+        S: the semantic perception scale (None where undefined).
+        columns: N = h * w, the length of one row of z_c.
+        scores: the other scorers' values for the class (higher = more suspect).
+        source: how the numbers were obtained, for the page.
+    """
+
+    case_id: str
+    class_id: int
+    name: str
+    image: np.ndarray
+    mask: np.ndarray
+    spacing: tuple[float, float, float]
+    slices: np.ndarray
+    boxes: np.ndarray
+    logits: np.ndarray | None
+    energy: np.ndarray
+    S: float | None
+    columns: int
+    missing_reason: str | None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    source: str = ""
+    image_path: str = ""
+    label_path: str = ""
+
+    @property
+    def rows(self) -> int:
+        return len(self.slices)
+
+    @property
+    def normaliser(self) -> float:
+        """log min(n_c, N), S's denominator (as :meth:`auvcore.spectrum.SemanticScales.normaliser`)."""
+        return math.log(max(min(self.rows, self.columns), 2))
+
+    @property
+    def entropy(self) -> float:
+        """-sum p log p of the energy distribution."""
+        p = self.energy[self.energy > 0]
+        return float(-(p * np.log(p)).sum())
+
+    @property
+    def U(self) -> float | None:
+        return None if self.S is None else 1.0 - self.S
+
+
+def resolve_class(labels: np.ndarray, names: dict[int, str], class_name: str, label_path: str | Path) -> int:
+    """The label value of ``class_name`` (a name, ``label_<id>`` or the id); InputError when it cannot be explained."""
+    present = [int(v) for v in np.unique(labels) if v != 0]
+    known = {**{name: class_id for class_id, name in names.items()}, **{f"label_{c}": c for c in present}}
+    if class_name in known:
+        class_id = known[class_name]
+    elif class_name.isdigit():
+        class_id = int(class_name)
+    else:
+        listed = ", ".join(sorted({names.get(c, f"label_{c}") for c in present}))
+        raise InputError(label_path, f"has no class named {class_name!r}; the classes it holds are: {listed}")
+    if class_id not in present:
+        raise InputError(label_path, f"class {class_name!r} (label {class_id}) is absent from the label map")
+    n_slices = int((labels == class_id).any(axis=(1, 2)).sum())
+    if n_slices < 2:
+        raise InputError(label_path, f"class {class_name!r} is on {n_slices} slice; S needs at least 2 "
+                                     "(its slices are the rows of z_c)")
+    return class_id
+
+
+def _view(case: LoadedCase, volume: np.ndarray, case_id: str, class_id: int, name: str, arrays: ClassArrays,
+          S: float | None, reason: str | None, scores: dict[str, float | None], source: str) -> ClassView:
+    assert case.labels is not None
+    boxes = slice_boxes(case.labels, [class_id])
+    columns = int(np.prod(arrays.logits.shape[1:])) if arrays.logits is not None else 0
+    return ClassView(case_id, class_id, name, volume, case.labels == class_id, case.spacing, arrays.slices,
+                     boxes.boxes[0, arrays.slices], arrays.logits, arrays.spectrum, S, columns, reason, scores,
+                     source, case.image_path, case.label_path or "")
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _run_model(case: LoadedCase, volume: np.ndarray, class_id: int, backend: FoundationBackend
+               ) -> tuple[ClassArrays, dict[str, np.ndarray], float | None, str | None, dict[str, float | None]]:
+    """The class's arrays, S and per-class scorer values from one model pass, as ``auv score`` computes them."""
+    assert case.labels is not None
+    # The image's hash lets the backend reuse its slice embeddings for a label-only planted copy.
+    features = backend.classwise_features(volume, case.labels, [class_id], image_key=file_sha256(case.image_path))
+    scales = class_spectra(features.z, features.present)
+    inputs = CaseInputs(volume, case.labels, [class_id], case.spacing, features)
+    scores = {name: _number(scorer(inputs).per_class[0]) for name, scorer in CASE_SCORERS.items() if name not in CASE_LEVEL}
+    arrays = feature_arrays(features, scales, [class_id], case)
+    loaded = class_arrays(arrays, class_id)
+    assert loaded is not None
+    return loaded, arrays, _number(scales.values[0]), scales.reasons[0], scores
+
+
+def compute_class_view(spec: CaseSpec, class_name: str, settings: ScoreSettings,
+                       backend: FoundationBackend | None = None) -> ClassView:
+    """Run the model on one class of ``spec`` (its slices only) and build its view.
+
+    S and the per-class scorer values are those ``auv score`` gives the class.
+    """
+    if spec.label is None:
+        raise InputError(spec.image, "explaining a class needs its label map (--label)")
+    started = time.perf_counter()
+    case = load_case(spec.image, spec.label)
+    assert case.labels is not None
+    class_id = resolve_class(case.labels, spec.class_names, class_name, spec.label)
+    modality = detect_modality(case.image) if settings.modality == "auto" else settings.modality
+    volume = normalise_intensity(case.image, modality, settings.ct_window)
+    backend = backend or create_backend(settings.backbone, settings.device, settings.checkpoint)
+    arrays, _, S, reason, scores = _run_model(case, volume, class_id, backend)
+    source = f"computed now by {settings.backbone} on {backend.device} in {time.perf_counter() - started:.1f} s"
+    return _view(case, volume, spec.case_id, class_id, spec.name_of(class_id), arrays, S, reason, scores, source)
+
+
+def read_case_json(results: Path, case_id: str) -> tuple[Path, dict[str, Any]]:
+    """The path and content of a scored case's record in a results folder."""
+    path = results / CASES_DIR / f"{safe_file_name(case_id)}.json"
+    if not path.is_file():
+        known = sorted(p.name.removesuffix(".json") for p in (results / CASES_DIR).glob("*.json"))
+        raise InputError(results, f"has no case {case_id!r}; its cases are: {', '.join(known) or 'none'}")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise InputError(path, f"cannot be read as a case record: {error}") from None
+    if record.get("status") != "ok":
+        raise InputError(path, f"holds no scores (status {record.get('status')!r}: {record.get('error')})")
+    if record.get("mode") != "classwise":
+        raise InputError(path, "was scored in image mode: it has no classes to explain")
+    return path, record
+
+
+def stored_class_view(results: str | Path, case_id: str, class_name: str, settings: ScoreSettings,
+                      backend: FoundationBackend | None = None) -> ClassView:
+    """A scored case's class from its results folder: the stored S and scores, the cached logits and spectrum.
+
+    A case scored before the feature cache existed has its class run through
+    the model once; the arrays are then added to its cache.
+    """
+    results = Path(results)
+    case_json, record = read_case_json(results, case_id)
+    classes = {c["name"]: c for c in record.get("classes", [])}
+    entry = classes.get(class_name) or next((c for c in classes.values() if str(c["id"]) == class_name), None)
+    if entry is None:
+        absent = record.get("absent_classes") or []
+        why = "is absent from its label map" if class_name in absent else "is not a class it holds"
+        raise InputError(case_json, f"class {class_name!r} {why}; the classes it holds are: {', '.join(sorted(classes))}")
+    if entry.get("S") is None:
+        raise InputError(case_json, f"class {class_name!r} has no S: {entry.get('missing_reason')}")
+    case = load_case(resolve_recorded_path(record["image"], results), resolve_recorded_path(record["label"], results))
+    recorded = record.get("settings", {})
+    volume = normalise_intensity(case.image, record.get("modality") or detect_modality(case.image),
+                                 tuple(recorded.get("ct_window", settings.ct_window)))
+    class_id = int(entry["id"])
+    arrays = load_class_arrays(case_json, class_id)
+    source = f"stored in {case_json}"
+    if arrays is None:
+        backend = backend or create_backend(record.get("backbone", settings.backbone), settings.device, settings.checkpoint)
+        arrays, new_arrays, _, _, _ = _run_model(case, volume, class_id, backend)
+        add_class_arrays(case_json, new_arrays)
+        source += f" (its logits and spectrum computed now by {backend.name} and added to its feature cache)"
+    scores = {name: _number(values.get("classes", {}).get(entry["name"]))
+              for name, values in record.get("scores", {}).items() if name not in CASE_LEVEL}
+    return _view(case, volume, record["case_id"], class_id, entry["name"], arrays, _number(entry["S"]),
+                 entry.get("missing_reason"), scores, source)
