@@ -29,17 +29,17 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-import torch
 
-from ..backends.base import CaseFeatures
 from ..errors import InputError
 from ..files import atomic_write_bytes
-from ..imaging import Geometry, LoadedCase
-from ..prompts import slice_boxes
-from ..spectrum import SemanticScales
+
+if TYPE_CHECKING:  # the readers below need numpy only, so the Slicer module can use them without torch
+    from ..backends.base import CaseFeatures
+    from ..imaging import Geometry, LoadedCase
+    from ..spectrum import SemanticScales
 
 #: The record key under which :meth:`auvcore.cohort.CaseScorer.score` hands the arrays to the writer.
 FEATURE_CACHE = "feature_cache"
@@ -64,6 +64,7 @@ def logit_grid_geometry(oriented: Geometry, grid: tuple[int, int]) -> dict[str, 
     slice's extent and direction, with coarser spacing.
 
     Example:
+        >>> from auvcore.imaging import Geometry
         >>> g = Geometry((4, 2, 3), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
         >>> geometry = logit_grid_geometry(g, (1, 2))
         >>> geometry["spacing"].tolist(), geometry["origin"].tolist()
@@ -102,6 +103,8 @@ def encode_logits(logits: np.ndarray) -> np.ndarray:
 def feature_arrays(features: CaseFeatures, scales: SemanticScales, class_ids: Sequence[int], case: LoadedCase
                    ) -> dict[str, np.ndarray]:
     """The arrays to cache for one scored case (see the module docstring); logits only where ``case`` has labels."""
+    from ..prompts import slice_boxes  # scipy: only where scoring runs
+
     present = features.present.cpu().numpy()
     arrays: dict[str, np.ndarray] = {}
     with_logits = features.grid is not None and case.oriented is not None and case.labels is not None
@@ -116,7 +119,7 @@ def feature_arrays(features: CaseFeatures, scales: SemanticScales, class_ids: Se
         arrays[f"{class_id}/spectrum"] = scales.energy[index, : len(slices)].numpy()
         if with_logits and len(slices):
             row0, row1, col0, col1 = crop_box(boxes[index, slices], scale, features.grid)
-            rows = features.z[index, torch.from_numpy(slices).long().to(features.z.device)]
+            rows = features.z[index][features.present[index]]
             maps = rows.reshape(len(slices), *features.grid)[:, row0:row1, col0:col1]
             arrays[f"{class_id}/logits"] = encode_logits(maps.cpu().numpy())
             arrays[f"{class_id}/corner"] = np.array([row0, col0], dtype=np.int32)
