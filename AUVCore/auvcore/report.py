@@ -43,6 +43,8 @@ from .curation import (
     tool_version,
 )
 from .errors import InputError
+from .explain.case_page import write_case_page
+from .explain.view import resolve_recorded_path
 from .imaging import detect_modality, load_case, normalise_intensity
 
 #: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
@@ -91,15 +93,6 @@ def _uncertainty(entry: dict[str, Any]) -> float:
     if entry.get("U") is not None:
         return float(entry["U"])
     return 1.0 - _number(entry.get("S"))
-
-
-def resolve_recorded_path(path: str, results_dir: Path) -> Path:
-    """A path as written; a relative one that does not exist from here is tried inside the results folder."""
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    inside = results_dir / candidate
-    return inside if inside.exists() else candidate
 
 
 def _png_data_uri(figure: Figure) -> str:
@@ -239,14 +232,26 @@ def _hardest_classes(row: pd.Series, count: int = 3) -> str:
     return ", ".join(f"{html.escape(name)} {value:.3f}" for name, value in hardest)
 
 
-def _top_table(results_dir: Path, scored: pd.DataFrame, decisions: dict[str, Decision], top: int) -> str:
+def _top_cases(scored: pd.DataFrame, top: int) -> pd.DataFrame:
+    return scored.sort_values("auv", ascending=False).head(top)
+
+
+def _case_cell(case_id: str, case_pages: dict[str, str]) -> str:
+    """The case id, linked to its page where it has one."""
+    if case_id not in case_pages:
+        return html.escape(case_id)
+    return f"<a href='{html.escape(case_pages[case_id])}'>{html.escape(case_id)}</a>"
+
+
+def _top_table(results_dir: Path, scored: pd.DataFrame, decisions: dict[str, Decision], top: int,
+               case_pages: dict[str, str]) -> str:
     rows = []
-    for rank, (_, row) in enumerate(scored.sort_values("auv", ascending=False).head(top).iterrows(), start=1):
+    for rank, (_, row) in enumerate(_top_cases(scored, top).iterrows(), start=1):
         decision = decisions.get(row["case_id"])
         css = " class='excluded'" if decision is not None and decision.action == "exclude" else ""
         s_total = f"{row['S']:.3f}" if "S" in row and pd.notna(row["S"]) else ""
         rows.append(
-            f"<tr{css}><td>{rank}</td><td class='case'>{html.escape(row['case_id'])}</td><td>{row['auv']:.3f}</td>"
+            f"<tr{css}><td>{rank}</td><td class='case'>{_case_cell(row['case_id'], case_pages)}</td><td>{row['auv']:.3f}</td>"
             f"<td>{s_total}</td><td>{_hardest_classes(row)}</td><td>{html.escape(_decision_text(decision))}</td>"
             f"<td>{_thumbnail_cell(results_dir, row['case_id'])}</td></tr>"
         )
@@ -292,8 +297,9 @@ dt { font-weight: bold; }
 """
 
 
-def render_report(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int) -> str:
-    """The report's HTML text (see :func:`write_report`)."""
+def render_report(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
+                  case_pages: dict[str, str] | None = None) -> str:
+    """The report's HTML text (see :func:`write_report`); ``case_pages``: case id -> link to its page."""
     scored = scored_cases(results)
     threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
     decisions = exclusions.effective()
@@ -322,7 +328,7 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
         sections.append("<h2>Per-class S distributions</h2>"
                         f"<img alt='per-class S' src='{_png_data_uri(class_scale_distributions(per_class))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
-    sections.append(_top_table(results_dir, scored, decisions, top))
+    sections.append(_top_table(results_dir, scored, decisions, top, case_pages or {}))
     sections.append("<h2>Excluded cases</h2>")
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
     sections.append("<h2>Cases without AUV</h2>")
@@ -360,7 +366,20 @@ def write_report(
         exclusions = load_exclusions(results_dir / EXCLUSIONS_NAME)
     if keep is None:
         keep = exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
-    page = render_report(results_dir, results, exclusions, keep, top)
     out_html = Path(out_html)
+    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html)
+    page = render_report(results_dir, results, exclusions, keep, top, case_pages)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
+
+
+def write_case_pages(results_dir: Path, scored: pd.DataFrame, top: int, out_html: Path) -> dict[str, str]:
+    """A page per case of the top table (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
+    folder = out_html.with_name(out_html.stem + "_cases")
+    links = {}
+    for case_id in _top_cases(scored, top)["case_id"]:
+        case_json = results_dir / CASES_DIR / f"{safe_file_name(case_id)}.json"
+        if case_json.is_file():
+            page = write_case_page(results_dir, case_json, folder / f"{safe_file_name(case_id)}.html", f"../{out_html.name}")
+            links[case_id] = f"{folder.name}/{page.name}"
+    return links

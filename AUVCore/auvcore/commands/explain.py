@@ -13,9 +13,8 @@ from ..explain.cohort_values import class_values
 from ..explain.compare import parse_compare, plant_copy
 from ..explain.figures import spectrum_text
 from ..explain.page import write_explain_page
-from ..explain.view import ClassView, compute_class_view, read_case_json, stored_class_view
+from ..explain.view import ClassView, compute_class_view, read_case_json, resolve_recorded_path, stored_class_view
 from ..imaging import DEFAULT_CT_WINDOW
-from ..report import resolve_recorded_path
 
 
 def _is_results_folder(target: Path) -> bool:

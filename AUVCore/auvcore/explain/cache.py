@@ -46,9 +46,10 @@ FEATURE_CACHE = "feature_cache"
 SUFFIX = ".features.npz"
 #: Logits are stored in steps of a quarter, clipped to the int8 range [-32, 31.75].
 LOGIT_STEP = 0.25
-#: The crop keeps this fraction of the boxes' size on each side, and at least MIN_MARGIN logit pixels.
-MARGIN_FRACTION = 0.5
-MIN_MARGIN = 48
+#: The crop keeps this fraction of the boxes' size on each side, and at least MIN_MARGIN logit pixels:
+#: enough to see the model's answer around the structure; the logits dominate the cache's size.
+MARGIN_FRACTION = 0.3
+MIN_MARGIN = 16
 
 
 def features_path(case_json: Path) -> Path:
@@ -85,7 +86,7 @@ def crop_box(boxes: np.ndarray, scale: float, grid: tuple[int, int]) -> tuple[in
 
     Example:
         >>> crop_box(np.array([[10.0, 20.0, 30.0, 40.0]]), 1.0, (256, 256))
-        (0, 89, 0, 79)
+        (4, 57, 0, 47)
     """
     x0, y0 = np.nanmin(boxes[:, 0]) * scale, np.nanmin(boxes[:, 1]) * scale
     x1, y1 = (np.nanmax(boxes[:, 2]) + 1) * scale, (np.nanmax(boxes[:, 3]) + 1) * scale
@@ -192,3 +193,15 @@ def cache_bytes(case_json: Path) -> int:
     """The size on disk of a case's feature cache (0 when it has none)."""
     path = features_path(case_json)
     return path.stat().st_size if path.exists() else 0
+
+
+def load_spectra(case_json: Path) -> dict[int, np.ndarray]:
+    """Label value -> energy distribution p, for every class a case's feature cache holds (empty without a cache)."""
+    path = features_path(case_json)
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path) as data:
+            return {int(key.split("/")[0]): data[key] for key in data.files if key.endswith("/spectrum")}
+    except (OSError, ValueError) as error:
+        raise InputError(path, f"cannot be read as a feature cache: {error}") from None

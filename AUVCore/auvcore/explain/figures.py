@@ -19,6 +19,9 @@ import math
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -44,8 +47,13 @@ def strip_slices(view: ClassView) -> np.ndarray:
 
 
 def crop_window(view: ClassView, margin: float = 0.6, minimum: int = 40) -> tuple[float, float, float, float]:
-    """(x0, x1, y0, y1) around the union of the class's boxes, widened by ``margin`` of its size, inside the slice."""
+    """(x0, x1, y0, y1) in slice pixels: the cached logits' crop, else the union of the boxes widened by ``margin``."""
     height, width = view.image.shape[1:]
+    if view.logits is not None and np.isfinite(view.logits).any():
+        rows = np.flatnonzero(np.isfinite(view.logits).any(axis=(0, 2)))
+        columns = np.flatnonzero(np.isfinite(view.logits).any(axis=(0, 1)))
+        to_y, to_x = height / view.logits.shape[1], width / view.logits.shape[2]
+        return (columns[0] * to_x - 0.5, (columns[-1] + 1) * to_x - 0.5, rows[0] * to_y - 0.5, (rows[-1] + 1) * to_y - 0.5)
     x0, y0 = np.nanmin(view.boxes[:, 0]), np.nanmin(view.boxes[:, 1])
     x1, y1 = np.nanmax(view.boxes[:, 2]), np.nanmax(view.boxes[:, 3])
     half_w = max((x1 - x0) * (1 + margin), minimum) / 2
@@ -56,8 +64,53 @@ def crop_window(view: ClassView, margin: float = 0.6, minimum: int = 40) -> tupl
 
 def logit_limit(views: Sequence[ClassView]) -> float:
     """A symmetric colour limit for the logits of ``views`` (their 99th percentile of |logit|)."""
-    values = [np.abs(v.logits).ravel() for v in views if v.logits is not None]
-    return max(float(np.percentile(np.concatenate(values), 99)), 1.0) if values else 1.0
+    values = np.concatenate([np.abs(v.logits).ravel() for v in views if v.logits is not None] or [np.zeros(0)])
+    values = values[np.isfinite(values)]  # NaN outside the cached crop
+    return max(float(np.percentile(values, 99)), 1.0) if values.size else 1.0
+
+
+def _draw_image(axes, view: ClassView, position: int, window: tuple[float, float, float, float]) -> None:
+    """The windowed slice, the label outline and the box prompt."""
+    d = int(view.slices[position])
+    axes.imshow(view.image[d], cmap="gray", vmin=0.0, vmax=1.0, aspect=view.spacing[1] / view.spacing[2], interpolation="nearest")
+    bx0, by0, bx1, by1 = view.boxes[position]
+    axes.add_patch(Rectangle((bx0 - 0.5, by0 - 0.5), bx1 - bx0 + 1, by1 - by0 + 1, fill=False, edgecolor=BOX_COLOUR, linewidth=1.0))
+    _finish_slice(axes, view, d, window)
+
+
+def _draw_logits(axes, view: ClassView, position: int, limit: float, window: tuple[float, float, float, float]):
+    """The mask logits over the slice's extent with their zero contour (the model's mask border); returns the image."""
+    d = int(view.slices[position])
+    height, width = view.image.shape[1:]
+    axes.set_facecolor("#dddddd")  # logits outside the cached crop are NaN
+    heat = None
+    if view.logits is not None:
+        logits = view.logits[position]
+        heat = axes.imshow(logits, cmap=LOGIT_CMAP, vmin=-limit, vmax=limit, aspect=view.spacing[1] / view.spacing[2],
+                           extent=(-0.5, width - 0.5, height - 0.5, -0.5), interpolation="bilinear")
+        if np.nanmin(logits) < 0 < np.nanmax(logits):
+            # Pixel centres of the (h, w) grid in the slice's own pixel coordinates.
+            ys = (np.arange(logits.shape[0]) + 0.5) * height / logits.shape[0] - 0.5
+            xs = (np.arange(logits.shape[1]) + 0.5) * width / logits.shape[1] - 0.5
+            axes.contour(xs, ys, logits, levels=[0.0], colors=MASK_COLOUR, linewidths=0.9)
+    _finish_slice(axes, view, d, window)
+    return heat
+
+
+def _finish_slice(axes, view: ClassView, d: int, window: tuple[float, float, float, float]) -> None:
+    if view.mask[d].any() and not view.mask[d].all():
+        axes.contour(view.mask[d].astype(np.float32), levels=[0.5], colors=LABEL_COLOUR, linewidths=0.8)
+    x0, x1, y0, y1 = window
+    axes.set_xlim(x0, x1)
+    axes.set_ylim(y1, y0)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _logit_bar(figure: Figure, heat, axes) -> None:
+    bar = figure.colorbar(heat, ax=axes, fraction=0.02, pad=0.01)
+    bar.set_label("mask logit (> 0: the model's mask)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
 
 
 def slice_strip(view: ClassView, limit: float | None = None) -> Figure:
@@ -66,45 +119,43 @@ def slice_strip(view: ClassView, limit: float | None = None) -> Figure:
     columns = min(STRIP_COLUMNS, len(chosen))
     blocks = math.ceil(len(chosen) / columns)
     limit = limit or logit_limit([view])
-    x0, x1, y0, y1 = crop_window(view)
-    aspect = view.spacing[1] / view.spacing[2]
-    height, width = view.image.shape[1:]
-    figure = Figure(figsize=(columns * PANEL_INCHES + 0.9, blocks * 2 * PANEL_INCHES * min(aspect * (y1 - y0) / (x1 - x0), 1.6) + 0.6))
+    window = crop_window(view)
+    x0, x1, y0, y1 = window
+    panel_height = PANEL_INCHES * min(view.spacing[1] / view.spacing[2] * (y1 - y0) / (x1 - x0), 1.6)
+    figure = Figure(figsize=(columns * PANEL_INCHES + 0.9, blocks * 2 * panel_height + 0.6))
     grid = figure.add_gridspec(2 * blocks, columns, hspace=0.12, wspace=0.04, top=0.93, bottom=0.01, left=0.01, right=0.92)
     heat = None
     for number, position in enumerate(chosen):
         block, column = divmod(number, columns)
-        d = int(view.slices[position])
         top = figure.add_subplot(grid[2 * block, column])
         bottom = figure.add_subplot(grid[2 * block + 1, column])
-        bottom.set_facecolor("#dddddd")  # logits outside the cached crop are NaN
-        top.imshow(view.image[d], cmap="gray", vmin=0.0, vmax=1.0, aspect=aspect, interpolation="nearest")
-        bx0, by0, bx1, by1 = view.boxes[position]
-        top.add_patch(Rectangle((bx0 - 0.5, by0 - 0.5), bx1 - bx0 + 1, by1 - by0 + 1, fill=False, edgecolor=BOX_COLOUR, linewidth=1.0))
-        if view.logits is not None:
-            extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-            logits = view.logits[position]
-            heat = bottom.imshow(logits, cmap=LOGIT_CMAP, vmin=-limit, vmax=limit, aspect=aspect, extent=extent, interpolation="bilinear")
-            if logits.min() < 0 < logits.max():
-                ys = np.linspace(-0.5, height - 0.5, logits.shape[0] + 1)[:-1] + height / logits.shape[0] / 2
-                xs = np.linspace(-0.5, width - 0.5, logits.shape[1] + 1)[:-1] + width / logits.shape[1] / 2
-                bottom.contour(xs, ys, logits, levels=[0.0], colors=MASK_COLOUR, linewidths=0.9)
-        for axes in (top, bottom):
-            if view.mask[d].any() and not view.mask[d].all():
-                axes.contour(view.mask[d].astype(np.float32), levels=[0.5], colors=LABEL_COLOUR, linewidths=0.8)
-            axes.set_xlim(x0, x1)
-            axes.set_ylim(y1, y0)
-            axes.set_xticks([])
-            axes.set_yticks([])
-        top.set_title(f"slice {d}", fontsize=7, pad=2)
+        _draw_image(top, view, position, window)
+        heat = _draw_logits(bottom, view, position, limit, window) or heat
+        top.set_title(f"slice {int(view.slices[position])}", fontsize=7, pad=2)
     if heat is not None:
-        bar = figure.colorbar(heat, ax=figure.axes, fraction=0.02, pad=0.01)
-        bar.set_label("mask logit (> 0: the model's mask)", fontsize=8)
-        bar.ax.tick_params(labelsize=7)
+        _logit_bar(figure, heat, figure.axes)
     sampled = "" if len(chosen) == view.rows else f", {len(chosen)} of them shown"
     figure.suptitle(f"{view.name} in {view.case_id}: {view.rows} slices{sampled}. Top: image, label (yellow), "
                     "box prompt (teal). Bottom: mask logits, the model's mask border (black), label (yellow)",
                     fontsize=8, y=0.995)
+    return figure
+
+
+def class_panel(view: ClassView) -> Figure:
+    """One row for a structure: its middle slice with label and box, the logits there, and its energy spectrum."""
+    position = view.rows // 2
+    window = crop_window(view)
+    figure = Figure(figsize=(9.6, 2.7))
+    grid = figure.add_gridspec(1, 3, width_ratios=(1, 1, 1.9), wspace=0.12)
+    image_axes, logit_axes, spectrum_axes = (figure.add_subplot(grid[0, i]) for i in range(3))
+    _draw_image(image_axes, view, position, window)
+    heat = _draw_logits(logit_axes, view, position, logit_limit([view]), window)
+    if heat is not None:
+        _logit_bar(figure, heat, logit_axes)
+    image_axes.set_title(f"slice {int(view.slices[position])} of {view.rows}", fontsize=8)
+    logit_axes.set_title("mask logits, border (black)", fontsize=8)
+    _draw_spectrum(spectrum_axes, view)
+    spectrum_axes.set_title(f"{view.name}: S = {view.S:.4f}, U = {view.U:.4f}" if view.S is not None else view.name, fontsize=9)
     return figure
 
 
@@ -117,12 +168,9 @@ def spectrum_text(view: ClassView) -> str:
             f"S = H / log min(n_c, H·W) = {s}\nU = 1 − S = {u}")
 
 
-def energy_spectrum(view: ClassView, floor: float | None = None) -> Figure:
-    """Bars of p_j, largest first, on a log scale, with the uniform 1/n_c (S = 1) as a dashed line."""
+def _draw_spectrum(axes, view: ClassView, floor: float | None = None) -> None:
     p = np.asarray(view.energy, dtype=np.float64)
     positive = p > 0
-    figure = Figure(figsize=(6.4, 3.6))
-    axes = figure.add_subplot()
     ranks = np.arange(1, p.size + 1)
     axes.bar(ranks[positive], p[positive], color="#4c72b0", width=0.8, label="p_j = σ_j² / Σ σ²")
     axes.axhline(1.0 / max(view.rows, 1), color="#55a868", linestyle="--", linewidth=1.2,
@@ -131,12 +179,38 @@ def energy_spectrum(view: ClassView, floor: float | None = None) -> Figure:
     if floor is not None:
         axes.set_ylim(bottom=floor)
     axes.set_xlim(0.3, p.size + 0.7)
-    axes.set_xlabel("singular direction j of z_c (largest energy first)")
-    axes.set_ylabel("share of the energy p_j")
-    axes.set_title(f"Energy spectrum of z_c: {view.name} in {view.case_id}", fontsize=10)
+    axes.set_xlabel("singular direction j of z_c (largest energy first)", fontsize=8)
+    axes.set_ylabel("share of the energy p_j", fontsize=8)
+    axes.tick_params(labelsize=7)
     axes.legend(fontsize=7, loc="upper right")
+
+
+def energy_spectrum(view: ClassView, floor: float | None = None) -> Figure:
+    """Bars of p_j, largest first, on a log scale, with the uniform 1/n_c (S = 1) as a dashed line and S written out."""
+    figure = Figure(figsize=(6.4, 3.6))
+    axes = figure.add_subplot()
+    _draw_spectrum(axes, view, floor)
+    axes.set_title(f"Energy spectrum of z_c: {view.name} in {view.case_id}", fontsize=10)
     axes.text(0.98, 0.62, spectrum_text(view), transform=axes.transAxes, ha="right", va="top", fontsize=7.5,
               family="monospace", bbox={"facecolor": "white", "edgecolor": "#ccc", "alpha": 0.9})
+    return figure
+
+
+def class_spectra(spectra: Mapping[str, tuple[float, np.ndarray]]) -> Figure:
+    """Every class's energy distribution as a line on a log scale, coloured by its S (dark = low S = hard)."""
+    figure = Figure(figsize=(7.2, 3.8))
+    axes = figure.add_subplot()
+    norm = Normalize(0.0, max([s for s, _ in spectra.values()] + [1e-3]))
+    cmap = colormaps["viridis"]
+    for name, (s, p) in sorted(spectra.items(), key=lambda item: -item[1][0]):  # the hardest drawn last, on top
+        positive = p[p > 0]
+        axes.plot(np.arange(1, positive.size + 1), positive, "-", color=cmap(norm(s)), linewidth=1.2, alpha=0.85)
+    axes.set_yscale("log")
+    axes.set_xlabel("singular direction j of z_c (largest energy first)")
+    axes.set_ylabel("share of the energy p_j")
+    axes.set_title(f"Energy spectra of the {len(spectra)} classes", fontsize=10)
+    bar = figure.colorbar(ScalarMappable(norm, cmap), ax=axes, fraction=0.04, pad=0.02)
+    bar.set_label("S of the class (low = hard)", fontsize=8)
     return figure
 
 

@@ -14,16 +14,18 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..cohort import safe_file_name
 from ..files import atomic_write_bytes, write_json_atomic
-from .compare import PlantedCopy
 from .figures import cohort_placement, energy_spectrum, logit_limit, slice_strip, spectrum_floor, spectrum_text
 from .view import ClassView
+
+if TYPE_CHECKING:  # compare imports the audit, whose page imports the report, which imports this module
+    from .compare import PlantedCopy
 
 PNG_DPI = 110
 

@@ -28,7 +28,6 @@ from ..errors import InputError
 from ..files import file_sha256
 from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity
 from ..prompts import slice_boxes
-from ..report import resolve_recorded_path
 from ..scorers import CASE_SCORERS, CaseInputs
 from ..spectrum import class_spectra
 from .cache import ClassArrays, add_class_arrays, class_arrays, feature_arrays, load_class_arrays
@@ -161,6 +160,15 @@ def compute_class_view(spec: CaseSpec, class_name: str, settings: ScoreSettings,
     return _view(case, volume, spec.case_id, class_id, spec.name_of(class_id), arrays, S, reason, scores, source)
 
 
+def resolve_recorded_path(path: str, results: Path) -> Path:
+    """A path as written; a relative one that does not exist from here is tried inside the results folder."""
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    inside = results / candidate
+    return inside if inside.exists() else candidate
+
+
 def read_case_json(results: Path, case_id: str) -> tuple[Path, dict[str, Any]]:
     """The path and content of a scored case's record in a results folder."""
     path = results / CASES_DIR / f"{safe_file_name(case_id)}.json"
@@ -179,11 +187,12 @@ def read_case_json(results: Path, case_id: str) -> tuple[Path, dict[str, Any]]:
 
 
 def stored_class_view(results: str | Path, case_id: str, class_name: str, settings: ScoreSettings,
-                      backend: FoundationBackend | None = None) -> ClassView:
+                      backend: FoundationBackend | None = None, run_model: bool = True) -> ClassView:
     """A scored case's class from its results folder: the stored S and scores, the cached logits and spectrum.
 
     A case scored before the feature cache existed has its class run through
-    the model once; the arrays are then added to its cache.
+    the model once (unless ``run_model`` is False: then InputError); the
+    arrays are then added to its cache.
     """
     results = Path(results)
     case_json, record = read_case_json(results, case_id)
@@ -202,6 +211,8 @@ def stored_class_view(results: str | Path, case_id: str, class_name: str, settin
     class_id = int(entry["id"])
     arrays = load_class_arrays(case_json, class_id)
     source = f"stored in {case_json}"
+    if arrays is None and not run_model:
+        raise InputError(case_json, f"has no cached features of {class_name!r} (scored before auv explain existed)")
     if arrays is None:
         backend = backend or create_backend(record.get("backbone", settings.backbone), settings.device, settings.checkpoint)
         arrays, new_arrays, _, _, _ = _run_model(case, volume, class_id, backend)
