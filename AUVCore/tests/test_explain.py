@@ -142,9 +142,10 @@ def test_a_class_absent_from_the_label_is_named(small_cohort: Path, sample_cohor
     assert "class 'gallbladder' (label 4) is absent from the label map" in capsys.readouterr().err
 
 
-def test_a_results_case_without_the_class_lists_the_classes(scored: Path, tmp_path: Path, capsys):
-    assert _explain(scored, "--case", "mr", "--class", "kidney_right", "--out", tmp_path) == 2
-    assert "class 'kidney_right' is not a class it holds; the classes it holds are: liver, spleen" in capsys.readouterr().err
+@pytest.mark.parametrize(("class_name", "why"), [("kidney_right", "is absent from its label map"), ("kidney", "is not a class it holds")])
+def test_a_results_case_without_the_class_lists_the_classes(scored: Path, tmp_path: Path, capsys, class_name, why):
+    assert _explain(scored, "--case", "mr", "--class", class_name, "--out", tmp_path) == 2
+    assert f"mr.json: class '{class_name}' {why}; the classes it holds are: liver, spleen" in capsys.readouterr().err
 
 
 def test_report_links_a_page_per_case_with_its_spectra_and_worst_structures(scored: Path, tmp_path: Path):
