@@ -9,7 +9,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def file_sha256(path: str | Path) -> str:
@@ -34,24 +34,53 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+@contextlib.contextmanager
+def atomic_writer(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write; on success, flush it to disk and rename it over ``path``.
+
+    For writers that take a file name (SimpleITK, ``torch.save``, a Slicer
+    storage node). Readers see the old file or the new one, never part of one:
+    if the block raises, ``path`` is untouched and the temporary file is removed.
+    The new file keeps the old one's permissions, else gets the umask's.
+
+    Args:
+        path: the file to (re)place; its folder is created when missing.
+        suffix: the temporary file's ending; writers that choose a format by
+            extension need the real one (e.g. ``".nii.gz"``).
+
+    Example:
+        >>> import tempfile
+        >>> target = Path(tempfile.mkdtemp()) / "notes.txt"
+        >>> with atomic_writer(target) as temporary:
+        ...     _ = temporary.write_text("written whole or not at all")
+        >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+        ('written whole or not at all', ['notes.txt'])
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
     try:
+        yield temporary
+        # After the writer: one that replaces the file rather than truncating it drops the mode.
         os.chmod(temporary, _new_file_mode(path))
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            temporary.unlink()
         raise
 
 
+def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
+    """Write ``payload`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as temporary:
+        temporary.write_bytes(payload)
 
 
 def write_json_atomic(path: str | Path, data: Any) -> None:

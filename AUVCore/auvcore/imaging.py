@@ -14,9 +14,7 @@ Example:
 from __future__ import annotations
 
 import gzip
-import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputError
+from .files import atomic_writer
 
 Modality = Literal["ct", "mr"]
 
@@ -140,16 +139,11 @@ def write_image_atomic(image: sitk.Image, path: str | Path) -> None:
         InputError: naming ``path``, when SimpleITK cannot write it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(path.suffixes) or ".nii.gz"  # SimpleITK picks the writer by the extension
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(handle)
     try:
-        sitk.WriteImage(image, temporary, useCompression=True)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
+        with atomic_writer(path, suffix=suffix) as temporary:
+            sitk.WriteImage(image, str(temporary), useCompression=True)
     except RuntimeError as error:
-        Path(temporary).unlink(missing_ok=True)
         raise InputError(path, f"cannot be written: {str(error).strip().splitlines()[-1]}") from None
 
 

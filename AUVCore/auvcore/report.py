@@ -14,38 +14,23 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-import json
-import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from .cohort import CASES_DIR, safe_file_name
-from .files import atomic_write_bytes
-from .curation import (
-    EXCLUSIONS_NAME,
-    Decision,
-    ExclusionList,
-    load_exclusions,
-    quantile_threshold,
-    read_results,
-    retained_cases,
-    scored_cases,
-    tool_version,
-)
+from .curation import Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
 from .errors import InputError
 from .explain.case_page import write_case_page
-from .explain.view import resolve_recorded_path
+from .figures import png_data_uri
+from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
+from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results, safe_file_name
 
 #: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
 DEFAULT_KEEP = 0.95
@@ -55,50 +40,6 @@ DEFAULT_TOP = 12
 UNCERTAINTY_CMAP = "viridis"
 #: Colour of labelled voxels whose class has no defined U (too few slices): red, which viridis lacks.
 UNDEFINED_COLOUR = "#e8463a"
-PNG_DPI = 100
-
-
-@dataclass(frozen=True)
-class CaseRecord:
-    """What the report needs from ``cases/<id>.json``: file paths and per-class (id, name, S, U)."""
-
-    case_id: str
-    image: Path
-    label: Path | None
-    classes: tuple[tuple[int, str, float, float], ...]
-
-    @classmethod
-    def read(cls, path: Path, results_dir: Path) -> "CaseRecord":
-        """Parse a case file written by ``auv score``; InputError naming it when it is malformed."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            classes = tuple(
-                (int(c["id"]), str(c["name"]), _number(c.get("S")), _uncertainty(c))
-                for c in data.get("classes") or ()
-            )
-            label = data.get("label")
-            return cls(str(data["case_id"]), resolve_recorded_path(data["image"], results_dir),
-                       None if label in (None, "") else resolve_recorded_path(label, results_dir), classes)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise InputError(path, f"cannot be read as a case record: {error}") from None
-        except (KeyError, TypeError, ValueError) as error:
-            raise InputError(path, f"is not a case record of `auv score` (missing or malformed {error})") from None
-
-
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _uncertainty(entry: dict[str, Any]) -> float:
-    if entry.get("U") is not None:
-        return float(entry["U"])
-    return 1.0 - _number(entry.get("S"))
-
-
-def _png_data_uri(figure: Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def auv_histogram(auv: np.ndarray, threshold: float | None, keep: float, excluded_auv: np.ndarray) -> Figure:
@@ -145,33 +86,35 @@ def _middle_slice(depth: int, labels: np.ndarray | None) -> int:
     return depth // 2
 
 
-def uncertainty_layers(labels: np.ndarray, classes: Iterable[tuple[int, str, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+def uncertainty_layers(labels: np.ndarray, classes: Iterable[ClassRecord]) -> tuple[np.ndarray, np.ndarray]:
     """Per-voxel U of the voxel's class (NaN off the labels), and the mask of classes without U.
 
     Example:
-        >>> u, undefined = uncertainty_layers(np.array([[0, 1, 2]]), [(1, "liver", 0.8, 0.2), (2, "spleen", math.nan, math.nan)])
+        >>> u, undefined = uncertainty_layers(np.array([[0, 1, 2]]), [ClassRecord(1, "liver", 0.8, 5), ClassRecord(2, "spleen", None, 1)])
         >>> u.round(2).tolist(), undefined.tolist()
         ([[nan, 0.2, nan]], [[False, False, True]])
     """
-    by_id = {class_id: u for class_id, _, _, u in classes}
+    by_id = {c.id: c.U for c in classes}
     u_map = np.full(labels.shape, np.nan)
     undefined = np.zeros(labels.shape, dtype=bool)
     for class_id in np.unique(labels[labels > 0]):
-        u = by_id.get(int(class_id), math.nan)
-        if math.isnan(u):
+        u = by_id.get(int(class_id))
+        if u is None:
             undefined |= labels == class_id
         else:
             u_map[labels == class_id] = u
     return u_map, undefined
 
 
-def case_thumbnail(record: CaseRecord) -> Figure:
+def case_thumbnail(record: CaseRecord, results_dir: Path) -> Figure:
     """Mid-slice of the image with each labelled class coloured by its U = 1 - S.
 
     Axial slice in radiological view (patient's right on the left), CT window
     or MR percentiles as in scoring. Classes whose U is undefined are red.
+    Relative paths in the record that do not exist from here are tried inside ``results_dir``.
     """
-    case = load_case(record.image, record.label)
+    label = None if record.label is None else ResultsFolder(results_dir).recorded_path(record.label)
+    case = load_case(ResultsFolder(results_dir).recorded_path(record.image), label)
     index = _middle_slice(case.image.shape[0], case.labels)
     grey = normalise_intensity(case.image[index], detect_modality(case.image))
     aspect = case.spacing[1] / case.spacing[2]
@@ -216,14 +159,14 @@ def _decision_text(decision: Decision | None) -> str:
 
 
 def _thumbnail_cell(results_dir: Path, case_id: str) -> str:
-    path = results_dir / CASES_DIR / f"{safe_file_name(case_id)}.json"
+    path = ResultsFolder(results_dir).case_json(case_id)
     if not path.is_file():
         return f"<span class='missing'>no case record {html.escape(str(path))}</span>"
     try:
-        figure = case_thumbnail(CaseRecord.read(path, results_dir))
+        figure = case_thumbnail(read_case_record(path), results_dir)
     except InputError as error:
         return f"<span class='missing'>thumbnail unavailable: {html.escape(str(error))}</span>"
-    return f"<img alt='mid-slice of {html.escape(case_id)}' src='{_png_data_uri(figure)}'>"
+    return f"<img alt='mid-slice of {html.escape(case_id)}' src='{png_data_uri(figure)}'>"
 
 
 def _hardest_classes(row: pd.Series, count: int = 3) -> str:
@@ -322,11 +265,11 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
                 "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"]
     if len(scored):
         histogram = auv_histogram(scored["auv"].to_numpy(dtype=np.float64), threshold, keep, excluded_auv)
-        sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{_png_data_uri(histogram)}'>")
+        sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{png_data_uri(histogram)}'>")
     per_class = _per_class_scales(scored)
     if per_class:
         sections.append("<h2>Per-class S distributions</h2>"
-                        f"<img alt='per-class S' src='{_png_data_uri(class_scale_distributions(per_class))}'>")
+                        f"<img alt='per-class S' src='{png_data_uri(class_scale_distributions(per_class))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
     sections.append(_top_table(results_dir, scored, decisions, top, case_pages or {}))
     sections.append("<h2>Excluded cases</h2>")
@@ -363,7 +306,7 @@ def write_report(
     results_dir = Path(results_dir)
     results = read_results(results_dir)
     if exclusions is None:
-        exclusions = load_exclusions(results_dir / EXCLUSIONS_NAME)
+        exclusions = load_exclusions(ResultsFolder(results_dir).exclusions)
     if keep is None:
         keep = exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
     out_html = Path(out_html)
@@ -375,11 +318,10 @@ def write_report(
 
 def write_case_pages(results_dir: Path, scored: pd.DataFrame, top: int, out_html: Path) -> dict[str, str]:
     """A page per case of the top table (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
-    folder = out_html.with_name(out_html.stem + "_cases")
+    folder, pages = ResultsFolder(results_dir), out_html.with_name(out_html.stem + "_cases")
     links = {}
     for case_id in _top_cases(scored, top)["case_id"]:
-        case_json = results_dir / CASES_DIR / f"{safe_file_name(case_id)}.json"
-        if case_json.is_file():
-            page = write_case_page(results_dir, case_json, folder / f"{safe_file_name(case_id)}.html", f"../{out_html.name}")
-            links[case_id] = f"{folder.name}/{page.name}"
+        if folder.case_json(case_id).is_file():
+            page = write_case_page(folder, case_id, pages / f"{safe_file_name(case_id)}.html", f"../{out_html.name}")
+            links[case_id] = f"{pages.name}/{page.name}"
     return links

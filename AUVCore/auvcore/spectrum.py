@@ -11,7 +11,8 @@ normalised Shannon entropy of ``p``::
 
 High S means high-rank, rich features (easy / clean), low S concentrated energy
 (hard / noisy). Over a cohort, ``a_i = -log(sum_c S(Z_i|c))`` is min-max
-normalised into the AUV in [0, 1], where 1 is the hardest case.
+normalised into the AUV in [0, 1], where 1 is the hardest case (:mod:`auvcore.scales`,
+torch-free, so a saved cohort's scale is used without a model).
 
 Example:
     >>> import torch
@@ -28,9 +29,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
-import numpy as np
 import torch
 
 SpectrumMethod = Literal["auto", "gram", "svd"]
@@ -204,81 +204,3 @@ def semantic_scale(
         (torch.Size([3]), torch.float64)
     """
     return class_spectra(z, present, method).values
-
-
-@dataclass(frozen=True)
-class CohortReference:
-    """The normalisation of a scored cohort, used to place new cases on its AUV scale.
-
-    Attributes:
-        a_min: smallest ``-log S`` in the cohort.
-        a_max: largest finite ``-log S`` in the cohort.
-        n_cases: how many cases defined it.
-    """
-
-    a_min: float
-    a_max: float
-    n_cases: int
-
-    def place(self, total_scales: float | Sequence[float] | np.ndarray) -> np.ndarray:
-        """AUV of new case(s) on this cohort's scale, clipped to [0, 1]; NaN stays NaN.
-
-        Example:
-            >>> ref = CohortReference(a_min=0.0, a_max=1.0, n_cases=10)
-            >>> ref.place([1.0, math.exp(-0.5), 1e-9]).round(3).tolist()
-            [0.0, 0.5, 1.0]
-        """
-        return self._scale(_neg_log(total_scales))
-
-    def _scale(self, a: np.ndarray) -> np.ndarray:
-        span = self.a_max - self.a_min
-        if span <= 0:
-            placed = np.where(a > self.a_max, 1.0, 0.0)
-        else:
-            with np.errstate(invalid="ignore"):
-                placed = (a - self.a_min) / span
-        placed = np.clip(placed, 0.0, 1.0) + 0.0
-        return np.where(np.isnan(a), np.nan, placed)
-
-    def to_dict(self) -> dict[str, float | int]:
-        return {"a_min": self.a_min, "a_max": self.a_max, "n_cases": self.n_cases}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "CohortReference":
-        return cls(float(data["a_min"]), float(data["a_max"]), int(data["n_cases"]))
-
-
-@dataclass(frozen=True)
-class CohortAUV:
-    """AUV per case of one cohort, and the reference that produced it."""
-
-    values: np.ndarray
-    reference: CohortReference
-
-
-def _neg_log(total_scales: float | Sequence[float] | np.ndarray) -> np.ndarray:
-    s = np.atleast_1d(np.asarray(total_scales, dtype=np.float64))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(s > 0, -np.log(np.where(s > 0, s, 1.0)), np.where(np.isnan(s), np.nan, np.inf))
-
-
-def cohort_auv(total_scales: Sequence[float] | np.ndarray) -> CohortAUV:
-    """AUV_i = (a_i - min a) / (max a - min a) with a_i = -log S(Z_i), over one cohort.
-
-    Cases with NaN S get NaN AUV and do not define the range. A case with S = 0
-    (all its classes rank one) is infinitely hard: AUV 1, outside the range.
-    When every defined case has the same S the range is empty and every AUV is 0.
-
-    Example:
-        >>> result = cohort_auv([2.0, 1.0, 0.5])
-        >>> result.values.round(3).tolist()
-        [0.0, 0.5, 1.0]
-    """
-    a = _neg_log(total_scales)
-    finite = a[np.isfinite(a)]
-    if finite.size == 0:
-        reference = CohortReference(math.nan, math.nan, 0)
-        values = np.where(np.isinf(a), 1.0, np.nan)
-        return CohortAUV(values, reference)
-    reference = CohortReference(float(finite.min()), float(finite.max()), int(finite.size))
-    return CohortAUV(reference._scale(a), reference)

@@ -71,6 +71,17 @@ def scored(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="session")
+def scored_all(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``auv score --scorers all`` of the small cohort (tests copy it before changing it)."""
+    from auvcore.cli import main
+
+    out = tmp_path_factory.mktemp("scored_all")
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress",
+                 "--scorers", "all"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def litemedsam():
     """The real embedded LiteMedSAM on the CPU, loaded once."""
     from auvcore.backends import create_backend

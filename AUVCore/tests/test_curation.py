@@ -19,7 +19,8 @@ import SimpleITK as sitk
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from auvcore.cohort import CASES_DIR, RESULTS_CSV, results_table, safe_file_name
+from auvcore.results import CASES_DIR, RESULTS_CSV, CaseRecord, results_table, safe_file_name
+from auvcore.cli import main
 from auvcore.commands import curate
 from auvcore.curation import (
     ConcurrentChangeError,
@@ -33,9 +34,7 @@ from auvcore.curation import (
     write_manifest,
 )
 from auvcore.errors import InputError
-from auvcore.reference import load_reference
 from auvcore.sample_data import fetch_sample_cohort
-from auvcore.spectrum import cohort_auv
 
 SAMPLE_COHORT = Path(__file__).resolve().parents[2] / "Testing" / "data" / "sample_cohort"
 
@@ -61,7 +60,7 @@ def _class_names(label_names_file: Path) -> dict[int, str]:
 def make_results_folder(folder: Path, cohort=COHORT) -> Path:
     """results.csv + cases/<id>.json as `auv score` writes them, on the real sample volumes.
 
-    The table comes from the scorer's own :func:`auvcore.cohort.results_table`.
+    The table comes from the scorer's own :func:`auvcore.results.results_table`.
 
     Per-class S values are made up (seeded) but the classes are the ones
     really present in each label map; in label maps with more than two classes
@@ -91,7 +90,7 @@ def make_results_folder(folder: Path, cohort=COHORT) -> Path:
                   "backbone": "litemedsam", "mode": "classwise", "settings": {}, "versions": {}, "timings": {},
                   "geometry": {}, "cache_key": f"key-{case_id}"}
         (folder / CASES_DIR / f"{safe_file_name(case_id)}.json").write_text(json.dumps(record))
-        records.append(record)
+        records.append(CaseRecord.from_dict(record))
     results_table(records).to_csv(folder / RESULTS_CSV, index=False)
     return folder
 
@@ -322,49 +321,6 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     assert load_exclusions(path).excluded() == {f"{p}{i}" for p in "pq" for i in range(40)}
 
 
-# ---------------------------------------------------------------- the saved cohort reference
-
-def _save_reference(folder: Path, total_scales, **fields) -> list[float]:
-    scored = cohort_auv(total_scales)
-    document = {**scored.reference.to_dict(), "backbone": "litemedsam", "mode": "classwise",
-                "settings": {"key_slices": 8, "device": "cuda"}, **fields}
-    (folder / "reference.json").write_text(json.dumps(document))
-    return scored.values.tolist()
-
-
-def test_a_new_case_lands_where_the_cohort_put_it(tmp_path):
-    totals = [23.9, 22.5, 13.4, 13.2, 0.9, 17.0]
-    cohort_values = _save_reference(tmp_path, totals)
-    saved = load_reference(tmp_path)  # the results folder or the file itself
-    assert saved.path == tmp_path / "reference.json" and saved.scale.n_cases == 6
-    placed = [saved.place(s, "litemedsam", "classwise", {"key_slices": 8, "device": "cpu"}) for s in totals]
-    assert placed == pytest.approx(cohort_values, abs=1e-12)
-    assert saved.place(1000.0, "litemedsam", "classwise") == 0.0  # easier than any: clipped
-    assert math.isnan(saved.place(math.nan, "litemedsam", "classwise"))
-
-
-def test_a_case_scored_differently_is_refused(tmp_path):
-    _save_reference(tmp_path, [1.0, 2.0])
-    saved = load_reference(tmp_path / "reference.json")
-    with pytest.raises(InputError, match=r"reference\.json: was made with other scoring settings.*backbone 'medsam2'"):
-        saved.place(1.5, "medsam2", "classwise")
-    with pytest.raises(InputError, match="setting key_slices=4"):
-        saved.place(1.5, "litemedsam", "classwise", {"key_slices": 4})
-
-
-@pytest.mark.parametrize("content, problem", [
-    ("{", "is not valid JSON"),
-    ('{"a_min": 0.1, "a_max": 0.5}', "missing or malformed 'n_cases'"),
-    ('{"a_min": NaN, "a_max": NaN, "n_cases": 0, "backbone": "b", "mode": "m"}', "holds no usable range"),
-])
-def test_bad_reference_file_is_an_error(tmp_path, content, problem):
-    (tmp_path / "reference.json").write_text(content)
-    with pytest.raises(InputError, match=problem):
-        load_reference(tmp_path)
-    with pytest.raises(InputError, match="does not exist"):
-        load_reference(tmp_path / "elsewhere.json")
-
-
 # ---------------------------------------------------------------- the commands
 
 def _auv(*argv: str) -> int:
@@ -374,8 +330,9 @@ def _auv(*argv: str) -> int:
     return args.func(args)
 
 
-def test_filter_exclude_include_cycle(results_folder, capsys):
-    folder = str(results_folder)
+@pytest.mark.parametrize("given", ["folder", "its results.csv"])
+def test_filter_exclude_include_cycle(results_folder, capsys, given):
+    folder = str(results_folder if given == "folder" else results_folder / "results.csv")
     assert _auv("filter", folder, "--keep", "0.8") == 0
     out = capsys.readouterr().out
     # 6 scored AUVs 0, .18, .40, .62, .62, 1: F^-1(0.8) = 0.62 (F = 5/6); only ct_fast_model goes.
@@ -397,6 +354,31 @@ def test_filter_exclude_include_cycle(results_folder, capsys):
     assert (manual["mr"].note, manual["mr"].auv) == ("wrong sequence", 0.18)
     retained = pd.read_csv(results_folder / "retained_manifest.csv")["case_id"].tolist()
     assert retained == ["ct_full_model", "ct_roi_subset", "ct_full_model_rescan", "mr/repeat 2", "ct_fast_model"]
+
+
+def test_filter_by_another_scorer_and_the_rerun_keeps_it(results_folder, capsys):
+    table = pd.read_csv(results_folder / "results.csv")
+    # agreement ranks the cases the other way round from the AUV: the lowest-AUV case is the one to drop.
+    table.insert(3, "agreement", 1.0 - table["auv"])
+    table.to_csv(results_folder / "results.csv", index=False)
+    assert _auv("filter", str(results_folder), "--keep", "0.8", "--by", "agreement") == 0
+    assert "keep p=0.8 by agreement" in capsys.readouterr().out
+    decisions = load_exclusions(results_folder / "exclusions.json")
+    assert decisions.excluded() == {"ct_full_model"} and decisions.rule.by == "agreement"
+    (excluded,) = decisions.quantile.values()
+    assert excluded.auv == 0.0 and excluded.note.startswith("agreement 1 > F^-1(0.8)")
+    assert _auv("filter", str(results_folder)) == 0  # re-run: the stored keep and column
+    assert load_exclusions(results_folder / "exclusions.json").excluded() == {"ct_full_model"}
+    assert main(["filter", str(results_folder), "--by", "S_liver"]) == 2
+    assert "has no score column 'S_liver' for --by; its score columns: auv, agreement" in capsys.readouterr().err
+
+
+def test_report_takes_the_results_csv_and_a_wrong_path_is_named(results_folder, tmp_path, capsys):
+    assert _auv("report", str(results_folder / "results.csv"), "--out", str(tmp_path / "report.html")) == 0
+    assert (tmp_path / "report.html").stat().st_size > 0
+    (tmp_path / "notes.txt").write_text("not results")
+    assert main(["filter", str(tmp_path / "notes.txt")]) == 2
+    assert "notes.txt: is not a results folder nor its results.csv" in capsys.readouterr().err
 
 
 def test_filter_to_another_folder_carries_manual_decisions(results_folder, tmp_path):

@@ -13,7 +13,8 @@ import pytest
 
 from auvcore.curation import ExclusionList, load_exclusions
 from auvcore.imaging import load_case
-from auvcore.report import CaseRecord, case_thumbnail, uncertainty_layers, write_report
+from auvcore.report import case_thumbnail, uncertainty_layers, write_report
+from auvcore.results import read_case_record
 from .test_curation import _auv, make_results_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -70,21 +71,21 @@ def test_report_survives_a_missing_image(curated: Path):
 
 
 def test_thumbnail_overlay_holds_each_class_uncertainty(curated: Path):
-    record = CaseRecord.read(curated / "cases" / "ct_full_model.json", curated)
-    figure = case_thumbnail(record)
+    record = read_case_record(curated / "cases" / "ct_full_model.json")
+    figure = case_thumbnail(record, curated)
     image_axes, colour_bar = figure.axes
     u_layer = image_axes.images[-1]
     assert u_layer.get_cmap().name == "viridis" and u_layer.get_clim() == (0.0, 1.0)
     shown = np.unique(np.round(u_layer.get_array().compressed(), 9))
-    defined = {round(u, 9) for _, _, _, u in record.classes if not np.isnan(u)}
+    defined = {round(c.U, 9) for c in record.scored_classes}
     assert shown.size >= 2 and set(shown.tolist()) <= defined
     assert colour_bar.get_ylabel() == "U = 1 − S"
 
 
 def test_classes_without_u_are_marked_not_dropped(curated: Path):
     """ct_full_model's first class has no S in the fixture; where it is labelled, the thumbnail paints it red."""
-    record = CaseRecord.read(curated / "cases" / "ct_full_model.json", curated)
-    undefined_id = next(class_id for class_id, _, s, _ in record.classes if np.isnan(s))
+    record = read_case_record(curated / "cases" / "ct_full_model.json")
+    undefined_id = next(c.id for c in record.classes if not c.scored)
     labels = load_case(record.image, record.label).labels
     index = int(np.flatnonzero((labels == undefined_id).any(axis=(1, 2)))[0])
     u_map, undefined = uncertainty_layers(labels[index], record.classes)

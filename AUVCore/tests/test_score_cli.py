@@ -13,7 +13,7 @@ import pytest
 import SimpleITK as sitk
 
 from auvcore.cli import main
-from auvcore.spectrum import CohortReference
+from auvcore.scales import CohortReference
 
 
 def test_results_table_and_case_files(scored):

@@ -27,7 +27,7 @@ from auvcore.scorers.case_scores import (
     variance,
 )
 from auvcore.scorers.cohort_scores import mahalanobis_scores, prototype_scores
-from auvcore.spectrum import cohort_auv
+from auvcore.scales import cohort_auv
 
 DEPTH, SIZE = 4, 16
 

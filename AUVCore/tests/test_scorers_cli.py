@@ -16,14 +16,6 @@ from auvcore.scorers import CROSS_CASE, SCORERS
 EXTRA = [name for name in SCORERS if name != "auv"]
 
 
-@pytest.fixture(scope="module")
-def scored_all(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("scored_all")
-    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress",
-                 "--scorers", "all"]) == 0
-    return out
-
-
 def test_every_scorer_is_a_results_column_in_the_unit_interval(scored_all: Path):
     table = pd.read_csv(scored_all / "results.csv")
     assert list(table.columns[:3]) == ["case_id", "auv", "S"]

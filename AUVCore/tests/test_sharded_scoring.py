@@ -23,7 +23,7 @@ def test_shards_then_merge_equal_one_process(small_cohort, scored, tmp_path, cap
         assert main(["score", manifest, "--out", str(tmp_path), "--shard", shard, "--device", "cpu", "--no-progress"]) == 0
     assert not (tmp_path / "results.csv").exists()
     assert "PROGRESS case=1/1 id=ct_fast status=ok" in capsys.readouterr().out
-    assert main(["merge", manifest, "--out", str(tmp_path)]) == 0
+    assert main(["merge", manifest, "--out", str(tmp_path / "results.csv")]) == 0  # the folder, or the table it gets
     _same_results(tmp_path, scored)
 
 

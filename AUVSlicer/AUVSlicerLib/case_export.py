@@ -13,13 +13,12 @@ Example (with the slicer-core wheel or inside Slicer):
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import slicer
 import vtk
+from auvcore.files import atomic_writer, write_json_atomic
 
 from .case_loader import remove_node_and_dependents
 from .uncertainty_colors import LABEL_VALUE_TAG, segment_label_value
@@ -40,12 +39,11 @@ def _write_volume(scene, node, path: Path) -> None:
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     scene.AddNode(storage)
     try:
-        temporary = path.with_name(".tmp-" + path.name)
-        storage.SetFileName(str(temporary))
-        storage.SetUseCompression(True)
-        if not storage.WriteData(node):
-            raise OSError(f"{path}: could not write {node.GetName()}")
-        os.replace(temporary, path)
+        with atomic_writer(path, suffix="".join(path.suffixes)) as temporary:  # the writer goes by the extension
+            storage.SetFileName(str(temporary))
+            storage.SetUseCompression(True)
+            if not storage.WriteData(node):
+                raise OSError(f"{path}: could not write {node.GetName()}")
     finally:
         scene.RemoveNode(storage)
 
@@ -118,9 +116,7 @@ def export_for_scoring(scene, volume_node, label_node, folder: str | Path) -> Sc
         segmentation.GetSegment(segment_id).SetTag(LABEL_VALUE_TAG, str(value))
     label_names = folder / "labels.json"
     labels = {"background": 0, **{segmentation.GetSegment(s).GetName(): v for s, v in values.items()}}
-    temporary = label_names.with_name(".tmp-" + label_names.name)
-    temporary.write_text(json.dumps({"labels": labels}, indent=1), encoding="utf-8")
-    os.replace(temporary, label_names)
+    write_json_atomic(label_names, {"labels": labels})
     return ScoringInputs(image, label, label_names, values)
 
 

@@ -120,8 +120,6 @@ def load_case_result(path: str | Path) -> CaseResult:
 
 def case_result_path(results_folder: str | Path, case_id: str) -> Path:
     """Where ``auv score`` puts a case's JSON inside its output folder (ids made safe as file names)."""
-    from auvcore.cohort import (
-        safe_file_name,  # imports the backends (torch): only once a case is opened
-    )
+    from auvcore.results import ResultsFolder
 
-    return Path(results_folder) / "cases" / f"{safe_file_name(case_id)}.json"
+    return ResultsFolder(Path(results_folder)).case_json(case_id)

@@ -23,13 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 from auvcore.curation import (
-    EXCLUSIONS_NAME,
-    MANIFEST_NAME,
-    SPLITS_NAME,
     ExclusionList,
     load_exclusions,
     quantile_threshold,
-    read_results,
     retained_cases,
     save_exclusions,
     scored_cases,
@@ -38,6 +34,7 @@ from auvcore.curation import (
 )
 from auvcore.files import atomic_write_bytes
 from auvcore.errors import InputError
+from auvcore.results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, read_results
 from auvcore.scorers import SCORERS
 
 from .case_result import CaseResult, case_result_path, load_case_result
@@ -60,7 +57,7 @@ class CohortModel:
 
     @property
     def exclusions_path(self) -> Path:
-        return self.folder / EXCLUSIONS_NAME
+        return self.folder / EXCLUSIONS_JSON
 
     @property
     def autosave_path(self) -> Path:
@@ -172,7 +169,7 @@ class CohortModel:
         """Write the retained cases as a manifest and an nnU-Net ``splits_final.json``."""
         folder = Path(folder) if folder else self.folder
         retained = self.retained()
-        manifest, splits = folder / MANIFEST_NAME, folder / SPLITS_NAME
+        manifest, splits = folder / RETAINED_MANIFEST_CSV, folder / SPLITS_JSON
         write_manifest(self.results[self.results["case_id"].isin(retained)], manifest)
         write_splits_final(retained, splits)
         return manifest, splits

@@ -6,7 +6,7 @@ cohort's ``results.csv`` sits next to its reference, the case is also ranked
 among the cohort's cases.
 
 Example:
-    >>> from auvcore.spectrum import CohortReference
+    >>> from auvcore.scales import CohortReference
     >>> cohort = ReferenceCohort(CohortReference(0.0, 1.0, 3), "ref.json", (0.1, 0.5, 0.9))
     >>> placement = cohort.place(case_s=0.5)
     >>> round(placement.auv, 3), round(placement.harder_than, 3)
@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from auvcore.curation import read_results
+from auvcore.results import read_results
 from auvcore.errors import InputError
-from auvcore.spectrum import CohortReference
+from auvcore.scales import CohortReference
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ import time
 
 from auvcore.cohort import CaseScorer, ScoreSettings
 from auvcore.datasets import CaseSpec, discover_cases
+from auvcore.results import CaseRecord
 from auvcore.sample_data import fetch_sample_cohort
 
 
-def score(spec: CaseSpec, settings: ScoreSettings, warm_up: CaseSpec | None = None) -> dict:
+def score(spec: CaseSpec, settings: ScoreSettings, warm_up: CaseSpec | None = None) -> CaseRecord:
     scorer = CaseScorer(settings)
     start = time.perf_counter()
     _ = scorer.backend
@@ -25,13 +26,13 @@ def score(spec: CaseSpec, settings: ScoreSettings, warm_up: CaseSpec | None = No
         scorer.score(warm_up, "warm-up")
     prepare = time.perf_counter() - start
     key, image_hash = scorer.case_key(spec)
-    record = scorer.score(spec, key, image_hash + "-fresh")  # a fresh image key: the encoder runs
-    t = record["timings"]
-    boxes = sum(c["rows"] for c in record["classes"])
+    record, _ = scorer.score(spec, key, image_hash + "-fresh")  # a fresh image key: the encoder runs
+    t = record.timings
+    boxes = sum(c.rows for c in record.classes)
     label = "compiled" if settings.compile else "eager"
-    print(f"[{label}] case {spec.case_id}: {len(record['classes'])} classes, {boxes} boxes, {record['slices_encoded']} slices encoded, S = {record['S']:.6f}")
+    print(f"[{label}] case {spec.case_id}: {len(record.classes)} classes, {boxes} boxes, {record.slices_encoded} slices encoded, S = {record.S:.6f}")
     print(f"[{label}] model load{' + compile' if warm_up else ''} {prepare:.1f} s | io {t['io']:.2f} s | encoder {t['encoder']:.1f} s "
-          f"({t['encoder'] / max(record['slices_encoded'], 1):.2f} s/slice) | decoder {t['decoder']:.1f} s ({t['decoder'] / max(boxes, 1):.3f} s/box) | "
+          f"({t['encoder'] / max(record.slices_encoded, 1):.2f} s/slice) | decoder {t['decoder']:.1f} s ({t['decoder'] / max(boxes, 1):.3f} s/box) | "
           f"spectrum {t['spectrum']:.2f} s | total {t['total']:.1f} s")
     return record
 
@@ -48,10 +49,10 @@ def main() -> None:
     if not args.compile:
         return
     compiled = score(spec, ScoreSettings(device=args.device, compile=True), warm_up=specs["mr"])
-    ratio = eager["timings"]["total"] / compiled["timings"]["total"]
-    dec_ratio = eager["timings"]["decoder"] / compiled["timings"]["decoder"]
-    enc_ratio = eager["timings"]["encoder"] / compiled["timings"]["encoder"]
-    diffs = [abs(a["S"] - b["S"]) for a, b in zip(eager["classes"], compiled["classes"]) if a["S"] is not None]
+    ratio = eager.timings["total"] / compiled.timings["total"]
+    dec_ratio = eager.timings["decoder"] / compiled.timings["decoder"]
+    enc_ratio = eager.timings["encoder"] / compiled.timings["encoder"]
+    diffs = [abs(a.S - b.S) for a, b in zip(eager.classes, compiled.classes) if a.S is not None]
     print(f"compiled vs eager: {ratio:.2f}x per case (encoder {enc_ratio:.2f}x, decoder {dec_ratio:.2f}x), max per-class |dS| = {max(diffs):.1e}")
 
 

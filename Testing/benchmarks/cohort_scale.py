@@ -220,12 +220,12 @@ def one_run(kind: str, manifest: str, cases: int, out: str, device: str, threads
 
 def _undefined_class_scores(out: str, case_ids: list[str]) -> int:
     """Kept classes whose S is undefined, over the case records."""
-    from auvcore.cohort import case_path
+    from auvcore.results import ResultsFolder, read_case_record
 
     count = 0
     for case_id in case_ids:
-        record = json.loads(case_path(Path(out), case_id).read_text())
-        count += sum(item["S"] is None for item in record.get("classes", []))
+        record = read_case_record(ResultsFolder(Path(out)).case_json(case_id))
+        count += sum(not item.scored for item in record.classes)
     return count
 
 

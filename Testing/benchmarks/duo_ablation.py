@@ -45,12 +45,13 @@ import SimpleITK as sitk
 import torch
 
 from auvcore.cli import main as auv
-from auvcore.curation import ExclusionList, read_results, save_exclusions
+from auvcore.curation import ExclusionList, save_exclusions
+from auvcore.devices import resolve_device
 from auvcore.duo.checkpoint import LATEST, load_checkpoint
-from auvcore.duo.distributed import resolve_device
 from auvcore.duo.predict import load_model, segment
 from auvcore.duo.trainer import TrainConfig, train
 from auvcore.imaging import load_case
+from auvcore.results import read_results
 from auvcore.sample_data import fetch_sample_cohort
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample_cohort"

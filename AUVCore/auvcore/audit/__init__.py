@@ -2,7 +2,8 @@
 
 from .corruptions import IMAGE_KINDS, KINDS, LABEL_KINDS, MAGNITUDES, Corruption, plant
 from .metrics import auroc, detection_table, precision_at
-from .runner import AuditSettings, run_audit, summary
+from .runner import run_audit, summary
+from .settings import AuditSettings
 
 __all__ = [
     "IMAGE_KINDS",

@@ -6,7 +6,6 @@ import html
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,10 +13,8 @@ from matplotlib.figure import Figure
 
 from ..curation import tool_version
 from ..files import atomic_write_bytes
-from ..report import _png_data_uri
-
-if TYPE_CHECKING:
-    from .runner import AuditSettings
+from ..figures import png_data_uri
+from .settings import AuditSettings
 
 
 def auroc_heatmap(figures: pd.DataFrame, level: str, title: str) -> Figure:
@@ -40,7 +37,7 @@ def auroc_heatmap(figures: pd.DataFrame, level: str, title: str) -> Figure:
     return figure
 
 
-def write_audit_page(path: Path, figures: pd.DataFrame, planted_count: int, cases: int, settings: "AuditSettings") -> None:
+def write_audit_page(path: Path, figures: pd.DataFrame, planted_count: int, cases: int, settings: AuditSettings) -> None:
     """A self-contained page (images embedded), written atomically."""
     sections = [
         "<h1>AUV audit: which score finds which error</h1>",
@@ -52,7 +49,7 @@ def write_audit_page(path: Path, figures: pd.DataFrame, planted_count: int, case
     ]
     for level, title in (("case", "Corrupted against clean cases"), ("class", "Corrupted structures against structures of clean cases")):
         if (figures["level"] == level).any():
-            sections.append(f'<h2>{title}</h2><img alt="{level} AUROC" src="{_png_data_uri(auroc_heatmap(figures, level, title))}">')
+            sections.append(f'<h2>{title}</h2><img alt="{level} AUROC" src="{png_data_uri(auroc_heatmap(figures, level, title))}">')
     sections.append("<h2>All figures</h2>" + figures.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="n/a"))
     sections.append(f"<p><small>{datetime.now(UTC).isoformat(timespec='seconds')}, auvcore {tool_version()}</small></p>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>AUV audit</title>"

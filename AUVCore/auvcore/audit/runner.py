@@ -19,56 +19,28 @@ unit), ``planted.csv`` (what was planted where) and ``audit.html``.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from ..cohort import ScoreSettings, add_cohort_scorers, case_path, class_matrix, cohort_scores, load_prototypes, safe_file_name, score_cases
+from ..cohort import ScoreSettings, add_cohort_scorers, class_matrix, cohort_scores, load_prototypes, score_cases
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..imaging import read_image, write_image_atomic
+from ..results import CaseRecord, ResultsFolder, safe_file_name
 from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
-from .corruptions import IMAGE_KINDS, KINDS, LABEL_KINDS, Corruption, applicable, plant
+from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, plant
 from .metrics import detection_table
 from .page import write_audit_page
+from .settings import AuditSettings
 
 PLANTED_DIR = "planted"
 SCORES_DIR = "scores"
-
-
-@dataclass(frozen=True)
-class AuditSettings:
-    """What to plant.
-
-    Attributes:
-        fraction: share of the cases corrupted in each repeat (at least one case).
-        kinds: the corruption kinds (:data:`auvcore.audit.corruptions.KINDS`).
-        magnitudes: kind -> magnitude, overriding the defaults.
-        repeats: independent draws of the corrupted subset; more repeats give
-            more corrupted cases per kind at the cost of scoring them.
-        seed: the seed of every draw.
-    """
-
-    fraction: float = 0.3
-    kinds: tuple[str, ...] = KINDS
-    magnitudes: dict[str, float] = field(default_factory=dict)
-    repeats: int = 1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
-        unknown = set(self.kinds) - set(KINDS) | set(self.magnitudes) - set(KINDS)
-        if unknown or not self.kinds:
-            raise ValueError(f"unknown or no corruption kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
-        if self.repeats < 1:
-            raise ValueError("repeats must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -131,11 +103,11 @@ def _scoring_order(specs: Sequence[CaseSpec], planted: Sequence[PlantedCase]) ->
     return ordered
 
 
-def _unit_scores(records: list[dict], kinds: list[str], planted_classes: list[set[str]],
+def _unit_scores(records: list[CaseRecord], kinds: list[str], planted_classes: list[set[str]],
                  prototypes: list[dict[str, np.ndarray]], scorers: Sequence[str], repeat: int) -> list[dict]:
     rows = []
-    add_cohort_scorers(records, scorers, prototypes)
-    ids = [r["case_id"] for r in records]
+    records = add_cohort_scorers(records, scorers, prototypes)
+    ids = [r.case_id for r in records]
     for aggregate in AGGREGATES:
         values, _ = cohort_scores(records, scorers, aggregate)
         for name, column in values.items():
@@ -187,22 +159,22 @@ def run_audit(
     ]).to_csv(out / "planted.csv", index=False)
 
     scores_dir = out / SCORES_DIR
-    records = {r["case_id"]: r for r in score_cases(_scoring_order(specs, planted), scores_dir, score_settings, progress=progress, emit=emit)}
-    failed = [r for r in records.values() if r["status"] != "ok"]
-    for record in failed:
-        print(f"error: {record['case_id']}: {record['error']}")
+    records = {r.case_id: r for r in score_cases(_scoring_order(specs, planted), scores_dir, score_settings, progress=progress, emit=emit)}
+    for record in records.values():
+        if not record.ok:
+            print(f"error: {record.case_id}: {record.error}")
 
-    prototypes = {case_id: load_prototypes(case_path(scores_dir, case_id)) for case_id in records}
+    prototypes = {case_id: load_prototypes(ResultsFolder(scores_dir), case_id) for case_id in records}
     rows = []
     for repeat in range(settings.repeats):
         mine = {p.source.case_id: p for p in planted if p.repeat == repeat}
         cohort, kinds, corrupted = [], [], []
         for spec in specs:
             entry = mine.get(spec.case_id)
-            cohort.append(copy.deepcopy(records[(entry.spec if entry else spec).case_id]))
+            cohort.append(records[(entry.spec if entry else spec).case_id])  # records are frozen: shared, not copied
             kinds.append(entry.corruption.kind if entry else "clean")
             corrupted.append({spec.name_of(c) for c in entry.corruption.classes} if entry else set())
-        rows.extend(_unit_scores(cohort, kinds, corrupted, [prototypes[r["case_id"]] for r in cohort], score_settings.scorers, repeat))
+        rows.extend(_unit_scores(cohort, kinds, corrupted, [prototypes[r.case_id] for r in cohort], score_settings.scorers, repeat))
     scores = pd.DataFrame(rows)
     scores.to_csv(out / "scores.csv", index=False)
     figures = detection_table(scores, kind_groups(settings.kinds))

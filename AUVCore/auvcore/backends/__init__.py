@@ -18,6 +18,7 @@ from typing import Callable
 
 import torch
 
+from ..devices import resolve_device
 from .base import CaseFeatures, FoundationBackend
 
 BackendFactory = Callable[..., FoundationBackend]
@@ -38,16 +39,6 @@ def register_backend(name: str, factory: BackendFactory) -> None:
 def available_backends() -> list[str]:
     """Names that :func:`create_backend` accepts."""
     return sorted(set(_BUILTIN) | set(_REGISTERED))
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; ``cuda`` without a GPU is an error."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return resolved
 
 
 def create_backend(

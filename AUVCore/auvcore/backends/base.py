@@ -54,8 +54,13 @@ class FoundationBackend(Protocol):
     device: torch.device
 
     def describe(self) -> dict[str, Any]:
-        """Everything that changes the features (weights hash, input size, ...),
-        JSON-serialisable; it becomes part of the result cache key."""
+        """Everything that changes the features (weights hash, input size, ...), JSON-serialisable.
+
+        A description for people and tests, not the result cache key: that key
+        (:mod:`auvcore.cohort`) hashes the scoring settings, the checkpoint's
+        content and the auvcore version, so a change of what is listed here must
+        come with a new checkpoint or a new auvcore version to rescore cached cases.
+        """
         ...
 
     def classwise_features(

@@ -1,9 +1,10 @@
 """Running an image encoder fast, and keeping one volume's embeddings for reuse.
 
 The encoder dominates the cost of scoring (about 75 GFLOPs a slice for
-LiteMedSAM), so it gets the attention: batching on a GPU, optional autocast,
-and on the CPU a choice of execution (eager or ``torch.compile``) measured by
-``Testing/benchmarks/encoder_speed.py``.
+LiteMedSAM), so it gets the attention: batching on a GPU, bfloat16 autocast on
+CUDA for a caller that asks for it (the built-in backends do not: scoring runs
+in float32), and on the CPU a choice of execution (eager or ``torch.compile``)
+measured by ``Testing/benchmarks/encoder_speed.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class EncoderRunner:
         device: where it runs.
         batch_size: slices per call; default 1 on the CPU (batching does not
             help there) and 16 on CUDA.
-        precision: ``bf16`` autocasts on CUDA; the CPU always runs fp32.
+        precision: ``bf16`` autocasts on CUDA; the CPU always runs fp32. The
+            built-in backends leave it at ``fp32``.
         channels_last: NHWC memory layout for the convolutional stem.
         compile: run the encoder through ``torch.compile`` (a one-off
             compilation, then faster calls; results agree within round-off).
@@ -54,7 +56,7 @@ class EncoderRunner:
             self.encoder = torch.compile(self.encoder)
 
     def describe(self) -> dict[str, Any]:
-        """Settings that can change the embeddings (they enter the cache key)."""
+        """Settings that can change the embeddings, for the backend's ``describe()`` (not the cache key)."""
         return {"precision": self.precision, "device_type": self.device.type}
 
     @torch.inference_mode()

@@ -34,8 +34,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from dataclasses import dataclass
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -45,164 +44,24 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..files import file_sha256
-from ..prompts import slice_boxes
 from .base import CaseFeatures
-
-CONFIG_NAME = "configs/sam2.1/sam2.1_hiera_t.yaml"
-IMAGE_SIZE = 512
-#: The mask decoder's low-resolution logits are a quarter of the input size.
-MASK_SIZE = IMAGE_SIZE // 4
-#: The encoder's top feature map: 256 channels at 1/16 of the input size.
-EMBEDDING_SHAPE = (256, IMAGE_SIZE // 16, IMAGE_SIZE // 16)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: MedSAM2's changes to SAM2.1 Hiera-T (its ``sam2.1_hiera_t512.yaml``) and the
-#: settings sam2's ``build_sam2_video_predictor`` adds, as MedSAM2 builds it.
-CONFIG_OVERRIDES: dict[str, Any] = {
-    "model._target_": "sam2.sam2_video_predictor.SAM2VideoPredictor",
-    "model.image_size": IMAGE_SIZE,
-    "model.memory_attention.layer.self_attention.feat_sizes": [32, 32],
-    "model.memory_attention.layer.cross_attention.feat_sizes": [32, 32],
-    "model.sam_mask_decoder_extra_args.dynamic_multimask_via_stability": True,
-    "model.sam_mask_decoder_extra_args.dynamic_multimask_stability_delta": 0.05,
-    "model.sam_mask_decoder_extra_args.dynamic_multimask_stability_thresh": 0.98,
-    "model.binarize_mask_from_pts_for_mem_enc": True,
-    # Hole filling needs sam2's optional compiled CUDA extension; without it sam2
-    # skips it with a warning. Off, so that every install gives the same logits.
-    "model.fill_hole_area": 0,
-}
-
-ARCHITECTURE = "SAM2.1 Hiera-T (MedSAM2)"
+from .medsam2_model import (
+    ARCHITECTURE,
+    CONFIG_NAME,
+    CONFIG_OVERRIDES,
+    EMBEDDING_SHAPE,
+    IMAGE_SIZE,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MASK_SIZE,
+    build_model,
+    load_checkpoint,
+    require_checkpoint_file,
+)
+from .medsam2_prompts import ClassPrompt, class_prompts
 
 #: One encoded slice as sam2's video predictor caches it: (image, backbone output).
 _FrameFeatures = tuple[torch.Tensor, dict[str, list[torch.Tensor]]]
-
-
-def build_model(device: torch.device) -> torch.nn.Module:
-    """SAM2.1 Hiera-T video predictor with MedSAM2's 512x512 settings and random weights.
-
-    The config is read with OmegaConf and instantiated with Hydra's
-    ``instantiate``, so it works whatever Hydra's global state is.
-    """
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    config_path = resources.files("sam2").joinpath(CONFIG_NAME)
-    config = OmegaConf.create(config_path.read_text())
-    for key, value in CONFIG_OVERRIDES.items():
-        OmegaConf.update(config, key, value, force_add=True)
-    OmegaConf.resolve(config)
-    model = instantiate(config.model, _recursive_=True)
-    return model.to(device).eval()
-
-
-def _require_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(path, "MedSAM2 checkpoint not found")
-    if not path.is_file():
-        raise InputError(path, "is a folder, not a MedSAM2 checkpoint file")
-
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint: a bare state dict or one under ``"model"``."""
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for truncated / foreign files
-        first_line = (str(error).strip().splitlines() or [""])[0][:200]  # weights_only errors run to pages
-        raise InputError(
-            path,
-            "cannot be read as a PyTorch checkpoint: truncated, damaged or not written by torch.save "
-            f"({type(error).__name__}: {first_line})",
-        ) from error
-    if isinstance(loaded, dict) and isinstance(loaded.get("model"), dict):
-        loaded = loaded["model"]
-    if not isinstance(loaded, dict) or not loaded or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()
-    ):
-        raise InputError(path, f"is not a {ARCHITECTURE} checkpoint: it holds no state dict of named tensors")
-    return loaded
-
-
-def _examples(names: Sequence[str], limit: int = 3) -> str:
-    shown = ", ".join(sorted(names)[:limit])
-    return shown + (", ..." if len(names) > limit else "")
-
-
-def load_checkpoint(model: torch.nn.Module, path: str | Path) -> None:
-    """Load a MedSAM2 checkpoint into ``model``, strictly.
-
-    Raises:
-        InputError: naming the file when it is missing, unreadable, or holds the
-            weights of another architecture (missing, unexpected or misshapen keys).
-    """
-    path = Path(path)
-    _require_file(path)
-    state = _read_state_dict(path)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    misshapen = [
-        f"{k} {tuple(state[k].shape)} instead of {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    ]
-    if missing or unexpected or misshapen:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} of {len(expected)} weights missing ({_examples(missing)})")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected ({_examples(unexpected)})")
-        if misshapen:
-            problems.append(f"{len(misshapen)} with the wrong shape ({_examples(misshapen, 2)})")
-        raise InputError(path, f"is not a {ARCHITECTURE} checkpoint: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
-
-
-@dataclass(frozen=True)
-class ClassPrompt:
-    """How one class is prompted: a box on its key slice, tracked over its extent.
-
-    Attributes:
-        key_slice: the slice where the class has the largest area.
-        box: ``(x0, y0, x1, y1)`` on the key slice, as fractions of the slice width/height.
-        first_slice, last_slice: the first and last slices that hold the class.
-    """
-
-    key_slice: int
-    box: tuple[float, float, float, float]
-    first_slice: int
-    last_slice: int
-
-
-def class_prompts(labels: np.ndarray, class_ids: Sequence[int]) -> tuple[np.ndarray, list[ClassPrompt | None]]:
-    """Per class, the presence per slice (C, D) and its key-slice prompt (None when absent).
-
-    Example:
-        >>> labels = np.zeros((4, 10, 20), dtype=np.int32)
-        >>> labels[1:3, 2:6, 5:15] = 7
-        >>> labels[2, 2:8, 5:15] = 7
-        >>> present, prompts = class_prompts(labels, [7, 9])
-        >>> present.tolist()
-        [[False, True, True, False], [False, False, False, False]]
-        >>> prompts[0]
-        ClassPrompt(key_slice=2, box=(0.25, 0.2, 0.7, 0.7), first_slice=1, last_slice=2)
-        >>> prompts[1] is None
-        True
-    """
-    boxes = slice_boxes(labels, class_ids)
-    height, width = labels.shape[1:]
-    scale = np.array([width, height, width, height], dtype=np.float64)
-    prompts: list[ClassPrompt | None] = []
-    for present, areas, class_boxes in zip(boxes.present, boxes.areas, boxes.boxes):
-        if not present.any():
-            prompts.append(None)
-            continue
-        key = int(areas.argmax())
-        rows = np.flatnonzero(present)
-        box = tuple(float(v) for v in class_boxes[key] / scale)
-        prompts.append(ClassPrompt(key, box, int(rows[0]), int(rows[-1])))  # type: ignore[arg-type]
-    return boxes.present, prompts
 
 
 @contextlib.contextmanager
@@ -228,7 +87,7 @@ class MedSAM2Backend:
         if not checkpoint:
             raise InputError("--checkpoint", "the medsam2 backbone needs the path of a MedSAM2 checkpoint (e.g. MedSAM2_latest.pt)")
         path = Path(checkpoint)
-        _require_file(path)
+        require_checkpoint_file(path)
         self.device = torch.device(device)
         self.checkpoint = str(path)
         self.checkpoint_sha256 = file_sha256(path)
@@ -240,7 +99,7 @@ class MedSAM2Backend:
         self._frames: dict[int, _FrameFeatures] = {}
 
     def describe(self) -> dict[str, Any]:
-        """What determines the features, for the result cache key."""
+        """What determines the features (see :meth:`FoundationBackend.describe`; not the cache key)."""
         return {
             "backbone": self.name,
             "weights_sha256": self.checkpoint_sha256,
@@ -415,3 +274,18 @@ def _check_volume(volume: np.ndarray, labels: np.ndarray | None = None) -> None:
         raise ValueError(f"volume must be (D, H, W), got shape {volume.shape}")
     if labels is not None and labels.shape != volume.shape:
         raise ValueError(f"labels shape {labels.shape} differs from volume shape {volume.shape}")
+
+
+__all__ = [
+    "ARCHITECTURE",
+    "CONFIG_NAME",
+    "CONFIG_OVERRIDES",
+    "EMBEDDING_SHAPE",
+    "IMAGE_SIZE",
+    "MASK_SIZE",
+    "ClassPrompt",
+    "MedSAM2Backend",
+    "build_model",
+    "class_prompts",
+    "load_checkpoint",
+]

@@ -5,6 +5,7 @@ Example (shell):
     auv exclude case_017 --results results --reason "label of the wrong phase"
     auv include case_042 --results results --reason "checked: fine"
     auv filter results                      # re-run: same keep as last time, manual decisions kept
+    auv filter results --by label_check     # the quantile of any scorer's case score instead of the AUV
     auv report results --out results/report.html
 """
 
@@ -14,15 +15,11 @@ import argparse
 from pathlib import Path
 
 from ..curation import (
-    EXCLUSIONS_NAME,
-    MANIFEST_NAME,
     MISSING_FILE,
     NNUNET_FOLDS,
     NNUNET_SEED,
-    SPLITS_NAME,
     ExclusionList,
     load_exclusions,
-    read_results,
     retained_cases,
     scored_cases,
     updating_exclusions,
@@ -31,6 +28,11 @@ from ..curation import (
 )
 from ..errors import InputError
 from ..report import DEFAULT_KEEP, DEFAULT_TOP, write_report
+from ..results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, ResultsFolder, read_results
+
+
+#: Columns of the results table that are not case scores (``S`` and ``S_<class>`` are the measure's raw values).
+NOT_SCORES = frozenset({"case_id", "S", "status", "error", "backbone", "mode", "image", "label"})
 
 
 def _keep_fraction(text: str) -> float:
@@ -40,43 +42,52 @@ def _keep_fraction(text: str) -> float:
     return value
 
 
+def _check_column(results, column: str, path: Path) -> None:
+    """InputError naming the table when ``--by`` is not one of its score columns."""
+    scores = [c for c in results.columns if c not in NOT_SCORES and not c.startswith("S_")]
+    if column not in scores:
+        raise InputError(path, f"has no score column {column!r} for --by; its score columns: {', '.join(scores)}")
+
+
 def _stored_keep(exclusions: ExclusionList) -> float:
     return exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
 
 
 def run_filter(args: argparse.Namespace) -> int:
     """Apply the quantile rule, merge it with the manual decisions, and write the three exports."""
-    results_dir = Path(args.results)
+    results_dir = ResultsFolder.find(args.results).root
     results = read_results(results_dir)
     out = Path(args.out) if args.out else results_dir
-    target = out / EXCLUSIONS_NAME
+    target = out / EXCLUSIONS_JSON
     with updating_exclusions(target) as exclusions:
         if out != results_dir and exclusions.loaded_digest == MISSING_FILE:
             # A new output folder starts from the manual decisions made in the results folder.
-            source = load_exclusions(results_dir / EXCLUSIONS_NAME)
+            source = load_exclusions(results_dir / EXCLUSIONS_JSON)
             exclusions.manual, exclusions.rule = source.manual, source.rule
         keep = args.keep if args.keep is not None else _stored_keep(exclusions)
-        exclusions.apply_quantile(results, keep)
+        by = args.by or (exclusions.rule.by if exclusions.rule is not None else "auv")
+        _check_column(results, by, ResultsFolder(results_dir).results_csv)
+        exclusions.apply_quantile(results, keep, by)
     retained = retained_cases(results, exclusions)
     rows = results[results["case_id"].isin(retained)]
-    write_manifest(rows, out / MANIFEST_NAME)
-    scored = scored_cases(results)
+    write_manifest(rows, out / RETAINED_MANIFEST_CSV)
+    scored = scored_cases(results, by)
     rule = exclusions.rule
     threshold = "none (no scored case)" if rule is None or rule.threshold is None else f"{rule.threshold:.4f}"
-    print(f"keep p={keep:g}: threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
+    print(f"keep p={keep:g} by {by}: threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
     print(f"excluded {len(exclusions.excluded())} ({len(exclusions.quantile)} by the quantile rule, "
           f"manual decisions in force: {sum(d.reason == 'manual' for d in exclusions.effective().values())}); "
           f"retained {len(retained)} of {len(results)}")
     unscored = sorted(set(results["case_id"]) - set(scored["case_id"]))
     if unscored:
-        print(f"{len(unscored)} case(s) without AUV (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
+        print(f"{len(unscored)} case(s) without {by} (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
     print(f"wrote {target}")
-    print(f"wrote {out / MANIFEST_NAME}")
+    print(f"wrote {out / RETAINED_MANIFEST_CSV}")
     if len(retained) >= 2:
-        splits = write_splits_final(retained, out / SPLITS_NAME, folds=args.folds, seed=args.seed)
-        print(f"wrote {out / SPLITS_NAME} ({len(splits)} folds, seed {args.seed})")
+        splits = write_splits_final(retained, out / SPLITS_JSON, folds=args.folds, seed=args.seed)
+        print(f"wrote {out / SPLITS_JSON} ({len(splits)} folds, seed {args.seed})")
     else:
-        stale = out / SPLITS_NAME
+        stale = out / SPLITS_JSON
         if stale.exists():
             stale.unlink()  # an earlier split would name cases that are no longer retained
         print(f"no {stale}: a cross-validation split needs at least 2 retained cases, got {len(retained)}")
@@ -87,16 +98,16 @@ def _case_auv(results_dir: Path, case_id: str) -> float | None:
     results = read_results(results_dir)
     match = results[results["case_id"] == case_id]
     if match.empty:
-        raise InputError(results_dir / "results.csv", f"has no case {case_id!r}")
+        raise InputError(ResultsFolder(results_dir).results_csv, f"has no case {case_id!r}")
     auv = float(match["auv"].iloc[0])
     return None if auv != auv else auv
 
 
 def run_exclude(args: argparse.Namespace) -> int:
     """Record a manual exclusion in RESULTS/exclusions.json."""
-    results_dir = Path(args.results)
+    results_dir = ResultsFolder.find(args.results).root
     auv = _case_auv(results_dir, args.case)
-    with updating_exclusions(results_dir / EXCLUSIONS_NAME) as exclusions:
+    with updating_exclusions(results_dir / EXCLUSIONS_JSON) as exclusions:
         exclusions.exclude(args.case, auv, note=args.reason)
     print(f"excluded {args.case} by hand; run `auv filter {results_dir}` to refresh the manifest and splits")
     return 0
@@ -104,9 +115,9 @@ def run_exclude(args: argparse.Namespace) -> int:
 
 def run_include(args: argparse.Namespace) -> int:
     """Record a manual inclusion in RESULTS/exclusions.json (it overrides any exclusion)."""
-    results_dir = Path(args.results)
+    results_dir = ResultsFolder.find(args.results).root
     auv = _case_auv(results_dir, args.case)
-    with updating_exclusions(results_dir / EXCLUSIONS_NAME) as exclusions:
+    with updating_exclusions(results_dir / EXCLUSIONS_JSON) as exclusions:
         exclusions.include(args.case, note=args.reason, auv=auv)
     print(f"included {args.case} by hand; run `auv filter {results_dir}` to refresh the manifest and splits")
     return 0
@@ -114,7 +125,7 @@ def run_include(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML cohort report."""
-    out = write_report(args.results, args.out, keep=args.keep, top=args.top)
+    out = write_report(ResultsFolder.find(args.results).root, args.out, keep=args.keep, top=args.top)
     print(f"wrote {out}")
     return 0
 
@@ -124,9 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     filter_parser = subparsers.add_parser(
         "filter", help="exclude the cases above the AUV quantile; write exclusions, retained manifest and nnU-Net splits",
         description="Keep the cases with AUV <= F^-1(p), the paper's quantile, merged with manual decisions.")
-    filter_parser.add_argument("results", help="folder written by `auv score`")
+    filter_parser.add_argument("results", help="folder written by `auv score`, or its results.csv")
     filter_parser.add_argument("--keep", type=_keep_fraction, default=None,
                                help=f"fraction p to keep (default: the last filter's, else {DEFAULT_KEEP}; the paper's best is 0.90)")
+    filter_parser.add_argument("--by", metavar="COLUMN", help="the results column whose quantile decides: auv or any scorer scored "
+                               "with --scorers (default: the last filter's, else auv)")
     filter_parser.add_argument("--out", help="folder for the three files (default: RESULTS)")
     filter_parser.add_argument("--folds", type=int, default=NNUNET_FOLDS, help="cross-validation folds (default 5)")
     filter_parser.add_argument("--seed", type=int, default=NNUNET_SEED, help="split seed (default nnU-Net's 12345)")
@@ -134,18 +147,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     exclude_parser = subparsers.add_parser("exclude", help="exclude a case by hand")
     exclude_parser.add_argument("case", help="case id as in results.csv")
-    exclude_parser.add_argument("--results", required=True, help="folder written by `auv score`")
+    exclude_parser.add_argument("--results", required=True, help="folder written by `auv score`, or its results.csv")
     exclude_parser.add_argument("--reason", required=True, help="why (kept in exclusions.json)")
     exclude_parser.set_defaults(func=run_exclude)
 
     include_parser = subparsers.add_parser("include", help="include a case by hand, overriding any exclusion")
     include_parser.add_argument("case", help="case id as in results.csv")
-    include_parser.add_argument("--results", required=True, help="folder written by `auv score`")
+    include_parser.add_argument("--results", required=True, help="folder written by `auv score`, or its results.csv")
     include_parser.add_argument("--reason", default="", help="why (kept in exclusions.json)")
     include_parser.set_defaults(func=run_include)
 
     report_parser = subparsers.add_parser("report", help="write the HTML cohort report")
-    report_parser.add_argument("results", help="folder written by `auv score`")
+    report_parser.add_argument("results", help="folder written by `auv score`, or its results.csv")
     report_parser.add_argument("--out", required=True, help="HTML file to write")
     report_parser.add_argument("--keep", type=_keep_fraction, default=None,
                                help=f"fraction p for the threshold line (default: the last filter's, else {DEFAULT_KEEP})")

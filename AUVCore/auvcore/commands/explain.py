@@ -6,19 +6,20 @@ import argparse
 import time
 from pathlib import Path
 
-from ..cohort import CASES_DIR, ScoreSettings
+from ..cohort import ScoreSettings
 from ..datasets import CaseSpec, read_label_names
 from ..errors import InputError
 from ..explain.cohort_values import class_values
 from ..explain.compare import parse_compare, plant_copy
 from ..explain.figures import spectrum_text
 from ..explain.page import write_explain_page
-from ..explain.view import ClassView, compute_class_view, read_case_json, resolve_recorded_path, stored_class_view
+from ..explain.view import ClassView, compute_class_view, read_scored_case, stored_class_view
 from ..imaging import DEFAULT_CT_WINDOW
+from ..results import ResultsFolder
 
 
 def _is_results_folder(target: Path) -> bool:
-    return target.is_dir() and (target / CASES_DIR).is_dir()
+    return target.is_dir() and ResultsFolder(target).cases_dir.is_dir()
 
 
 def _settings(args: argparse.Namespace) -> ScoreSettings:
@@ -31,10 +32,11 @@ def _case_spec(args: argparse.Namespace, target: Path) -> CaseSpec:
     if _is_results_folder(target):
         if not args.case:
             raise InputError(target, "is a results folder: say which case to explain with --case ID")
-        _, record = read_case_json(target, args.case)
-        names = {int(c["id"]): c["name"] for c in record.get("classes", [])}
-        return CaseSpec(record["case_id"], resolve_recorded_path(record["image"], target),
-                        resolve_recorded_path(record["label"], target), names)
+        folder = ResultsFolder(target)
+        record = read_scored_case(folder, args.case)
+        assert record.label is not None
+        return CaseSpec(record.case_id, folder.recorded_path(record.image), folder.recorded_path(record.label),
+                        {c.id: c.name for c in record.classes})
     if not args.label:
         raise InputError(target, "explaining an image needs its label map: give --label LABEL (or a results folder and --case)")
     names = read_label_names(Path(args.label_names)) if args.label_names else {}

@@ -13,11 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, finalise_cohort, load_records, score_cases, scoring_identity
+from ..cohort import CaseScorer, ScoreSettings, load_records, normalise_cohort, place_on_reference, score_cases, scoring_identity
 from ..datasets import CaseSpec, discover_cases, read_label_names
 from ..imaging import DEFAULT_CT_WINDOW
 from ..errors import InputError
-from ..reference import SavedReference, load_reference
+from ..results import CaseRecord, ResultsFolder, SavedReference, load_reference
 from ..scorers import AGGREGATES, SCORERS, ClassSetWarning, parse_scorers
 
 
@@ -26,7 +26,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
     parser.add_argument("--backbone", default="litemedsam", choices=available_backends(), help="foundation model (default: litemedsam, embedded)")
     parser.add_argument("--checkpoint", help="weights file (required for medsam2; a fine-tuned LiteMedSAM otherwise)")
     parser.add_argument("--mode", default="classwise", choices=["classwise", "image"], help="classwise: box prompts from the labels; image: label-free")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--modality", default="auto", choices=["auto", "ct", "mr"], help="intensity normalisation (default: auto-detect)")
     parser.add_argument("--ct-window", nargs=2, type=float, default=DEFAULT_CT_WINDOW, metavar=("LOW", "HIGH"), help="CT window in HU (default: -160 240)")
     parser.add_argument("--max-memory", type=float, default=8.0, metavar="GIB", help="refuse cases whose features exceed this (default: 8)")
@@ -35,7 +35,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
                         help=f"comma-separated scorers beside auv, or 'all' (default: {default_scorers}); one results column each: "
                         + ", ".join(SCORERS))
     parser.add_argument("--aggregate", default="paper", choices=AGGREGATES,
-                        help="class values -> case score: paper (sum, as the paper), mean or max of per-class normalised values (default: paper)")
+                        help="class values -> case score: paper (sum, as the paper), mean or max of per-class robust z, calibrated (Sidak min-p of per-structure tail probabilities) or fisher (Fisher's method) (default: paper)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -87,11 +87,6 @@ def _reference(args: argparse.Namespace, settings: ScoreSettings) -> SavedRefere
     return saved
 
 
-def _placement(saved: SavedReference | None) -> dict:
-    """finalise_cohort's reference arguments for a saved cohort (none: normalise over the cases scored)."""
-    return {} if saved is None else {"reference": saved.scale, "reference_scales": saved.scales}
-
-
 @contextlib.contextmanager
 def warnings_as_lines() -> Iterator[None]:
     """Show the library's cohort warnings (e.g. differing class sets) as ``auv: warning:`` lines."""
@@ -105,16 +100,18 @@ def warnings_as_lines() -> Iterator[None]:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
-def _finalise(records: list[dict], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
+def _finalise(records: list[CaseRecord], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
     with warnings_as_lines():
-        return finalise_cohort(records, out, settings, **_placement(saved))
+        if saved is None:
+            return normalise_cohort(records, out, settings)
+        return place_on_reference(records, out, settings, saved)
 
 
 def _report(table: pd.DataFrame, out: str) -> int:
     failed = table[table["status"] == "error"]
     for row in failed.itertuples():
         print(f"error: {row.case_id}: {row.error}")
-    print(f"scored {len(table) - len(failed)} of {len(table)} cases; results in {Path(out) / 'results.csv'}")
+    print(f"scored {len(table) - len(failed)} of {len(table)} cases; results in {ResultsFolder(Path(out)).results_csv}")
     return 1 if len(failed) else 0
 
 
@@ -170,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
 def merge(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     specs = discover_cases(args.target)
-    return _report(_finalise(load_records(specs, args.out, settings), args.out, settings, _reference(args, settings)), args.out)
+    out = str(ResultsFolder.find(args.out).root)  # the folder, or its results.csv
+    return _report(_finalise(load_records(specs, out, settings), out, settings, _reference(args, settings)), out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -193,7 +191,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merger = subparsers.add_parser("merge", help="merge the shards of `auv score --shard` into results and a reference",
                                    description="Merge OUT/cases of every shard of DATASET (scored with the same options) into OUT/results.csv and OUT/reference.json.")
     merger.add_argument("target", metavar="DATASET")
-    merger.add_argument("--out", required=True, help="the results folder the shards wrote to")
+    merger.add_argument("--out", required=True, help="the results folder the shards wrote to (or its results.csv)")
     merger.add_argument("--reference", help="place the cases on this saved cohort's scale instead")
     add_scoring_options(merger)
     merger.set_defaults(func=merge)

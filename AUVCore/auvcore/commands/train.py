@@ -8,6 +8,7 @@ Example (shell):
     auv predict run/model.pt case.nii.gz --out case_seg.nii.gz
 
 Heavy imports (MONAI) happen when a command runs, so other ``auv`` commands start fast.
+Every default comes from :class:`~auvcore.duo.config.TrainConfig`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from ..duo.config import TrainConfig
 from ..errors import InputError
 
 
@@ -48,18 +50,22 @@ def _fraction(text: str) -> float:
     return value
 
 
-def run_train(args: argparse.Namespace) -> int:
-    from ..duo.trainer import TrainConfig, train
-
-    config = TrainConfig(
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The run's settings from parsed ``auv train`` arguments."""
+    return TrainConfig(
         dataset=args.dataset, out=args.out, backbone=args.backbone, duo=args.duo, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
         seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=args.exclusions,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
         base_filters=args.base_filters, workers=args.workers, amp=args.amp, log_every=args.log_every, resume=args.resume,
     )
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..duo.trainer import train
+
     try:
-        return train(config)
+        return train(train_config(args))
     except InputError:
         raise
     except (ValueError, RuntimeError) as error:  # a setting that does not fit (e.g. a SwinUNETR patch)
@@ -81,23 +87,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                               "RUN/model.pt, RUN/metrics.jsonl, RUN/plan.json; prints PROGRESS lines.")
     train.add_argument("dataset", help="nnU-Net raw dataset folder, or a CSV manifest (case_id,image,label[,label_names])")
     train.add_argument("--out", required=True, help="run folder")
-    train.add_argument("--backbone", choices=("dynunet", "swinunetr"), default="dynunet")
-    train.add_argument("--duo", action=argparse.BooleanOptionalAction, default=True, help="DUO loss (default on)")
+    train.add_argument("--backbone", choices=("dynunet", "swinunetr"), default=TrainConfig.backbone)
+    train.add_argument("--duo", action=argparse.BooleanOptionalAction, default=TrainConfig.duo, help="DUO loss (default: %(default)s)")
     train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only")
-    train.add_argument("--epochs", type=_positive(int), default=1000)
-    train.add_argument("--steps-per-epoch", type=_positive(int), default=250)
+    train.add_argument("--epochs", type=_positive(int), default=TrainConfig.epochs, help="epochs to train (default: %(default)s)")
+    train.add_argument("--steps-per-epoch", type=_positive(int), default=TrainConfig.steps_per_epoch, help="optimiser steps per epoch (default: %(default)s)")
     train.add_argument("--patch", type=parse_patch, help="patch size (default: median resampled shape, multiple of 16, at most 128)")
-    train.add_argument("--batch", type=_positive(int), default=2, help="patches per step (per process under torchrun)")
-    train.add_argument("--lr", type=_positive(float), default=0.01, help="initial learning rate (poly schedule)")
-    train.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    train.add_argument("--seed", type=int, default=12345)
+    train.add_argument("--batch", type=_positive(int), default=TrainConfig.batch, help="patches per step (per process under torchrun)")
+    train.add_argument("--lr", type=_positive(float), default=TrainConfig.lr, help="initial learning rate (poly schedule)")
+    train.add_argument("--device", default=TrainConfig.device, help="auto, cpu, cuda or cuda:N (default: %(default)s; under torchrun each process takes its LOCAL_RANK GPU)")
+    train.add_argument("--seed", type=int, default=TrainConfig.seed)
     train.add_argument("--classes", help="comma-separated class names to train (default: every class in the labels)")
-    train.add_argument("--val-every", type=_positive(int), default=5, help="validate every N epochs (and after the last)")
-    train.add_argument("--val-fraction", type=_fraction, default=0.2, help="fraction of cases held out for validation")
-    train.add_argument("--base-filters", type=_positive(int), default=32, help="filters of the first stage")
-    train.add_argument("--workers", type=int, default=0, help="data loader worker processes")
-    train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision (CUDA only)")
-    train.add_argument("--log-every", type=_positive(int), default=10, help="a PROGRESS line every N steps")
+    train.add_argument("--val-every", type=_positive(int), default=TrainConfig.val_every, help="validate every N epochs (and after the last)")
+    train.add_argument("--val-fraction", type=_fraction, default=TrainConfig.val_fraction, help="fraction of cases held out for validation")
+    train.add_argument("--base-filters", type=_positive(int), default=TrainConfig.base_filters, help="filters of the first stage")
+    train.add_argument("--workers", type=int, default=TrainConfig.workers, help="data loader worker processes")
+    train.add_argument("--amp", action=argparse.BooleanOptionalAction, default=TrainConfig.amp, help="mixed precision, on CUDA only (default: %(default)s)")
+    train.add_argument("--log-every", type=_positive(int), default=TrainConfig.log_every, help="a PROGRESS line every N steps")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(func=run_train)
 
@@ -106,6 +112,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     predict.add_argument("model", help="model.pt, checkpoint_latest.pt or a run folder")
     predict.add_argument("image", help="the volume to segment")
     predict.add_argument("--out", required=True, help="label map to write (e.g. case_seg.nii.gz)")
-    predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    predict.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     predict.add_argument("--threshold", type=float, default=0.5, help="class probability needed to label a voxel")
     predict.set_defaults(func=run_predict)

@@ -8,7 +8,10 @@ The pieces, each usable on its own:
 * :mod:`~auvcore.duo.model` — :class:`DUONet`, which makes any C-channel network DUO-capable;
 * :mod:`~auvcore.duo.backbones` — MONAI DynUNet / SwinUNETR;
 * :mod:`~auvcore.duo.plan`, :mod:`~auvcore.duo.data` — fingerprint, preprocessing, patches;
+* :mod:`~auvcore.duo.config` — a run's settings and their defaults (no torch);
 * :mod:`~auvcore.duo.trainer` — ``auv train``; :mod:`~auvcore.duo.predict` — ``auv predict``.
+
+The names below are imported on first use, so ``auvcore.duo.config`` loads without torch.
 
 Plug-and-play on your own network and training loop:
     >>> import torch
@@ -21,9 +24,28 @@ Plug-and-play on your own network and training loop:
     >>> loss.backward()
 """
 
-from .loss import LossParts, SegmentationLoss
-from .model import DUONet, DUOOutput
-from .noise_head import NoiseHead, noise_regulariser, purify
-from .weights import class_weights
+from __future__ import annotations
+
+from ..lazy import lazy_exports
+
+#: Public name -> the submodule that defines it.
+_EXPORTS = {
+    "DUONet": "model",
+    "DUOOutput": "model",
+    "LossParts": "loss",
+    "SegmentationLoss": "loss",
+    "NoiseHead": "noise_head",
+    "noise_regulariser": "noise_head",
+    "purify": "noise_head",
+    "class_weights": "weights",
+}
+
+
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = ["DUONet", "DUOOutput", "LossParts", "NoiseHead", "SegmentationLoss", "class_weights", "noise_regulariser", "purify"]

@@ -1,9 +1,9 @@
 """Atomic checkpoint files, read back with ``torch.load(..., weights_only=True)``.
 
 A checkpoint is a dict of tensors, state dicts and JSON-like values only, so it
-never needs unpickling of arbitrary objects. It is written to a temporary file
-in the same folder, flushed to disk and moved into place with ``os.replace``:
-a run killed mid-write leaves the previous checkpoint intact.
+never needs unpickling of arbitrary objects. It is written with
+:func:`auvcore.files.atomic_writer`: a run killed mid-write leaves the previous
+checkpoint intact.
 
 Example:
     >>> import tempfile, torch
@@ -15,14 +15,13 @@ Example:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import InputError
+from ..files import atomic_writer
 
 #: Full training state, rewritten every epoch (and on a clean stop).
 LATEST = "checkpoint_latest.pt"
@@ -32,19 +31,8 @@ MODEL = "model.pt"
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
     """Write ``state`` atomically to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(state, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a model is meant to be shared
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as temporary:
+        torch.save(state, temporary)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

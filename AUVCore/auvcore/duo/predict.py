@@ -22,11 +22,11 @@ from monai.data import MetaTensor
 from monai.transforms import ResampleToMatch
 
 from ..datasets import CaseSpec
+from ..devices import resolve_device
 from ..imaging import load_case, read_image, write_image_atomic
 from . import checkpoint as ckpt
 from .backbones import build_backbone
 from .data import as_metatensor, prepare_case
-from .distributed import resolve_device
 from .inference import decode_labels, predict_probabilities
 from .model import DUONet
 from .plan import Plan

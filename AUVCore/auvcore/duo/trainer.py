@@ -33,81 +33,39 @@ Example (tiny, on the CPU):
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import signal
 import time
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..curation import load_exclusions
-from ..datasets import CaseSpec, discover_cases
 from ..errors import InputError
+from ..files import write_json_atomic
 from ..imaging import load_case
 from . import checkpoint as ckpt
 from .backbones import backbone_config, build_backbone
+from .case_split import select_cases, split_cases
+from .config import RESUMABLE_OVERRIDES, TrainConfig
 from .data import PatchDataset, PatchKey, load_training_cases, one_hot_channels
 from .distributed import DistributedContext, start, stop
 from .inference import class_dice, predict_probabilities
 from .loss import SegmentationLoss
 from .model import DUONet
 from .plan import Plan, make_plan
+from .run_log import METRICS, append_metrics, print_progress, truncate_metrics
+from .stop_signal import StopFlag
 
 MOMENTUM = 0.99
 WEIGHT_DECAY = 3e-5
 POLY_EXPONENT = 0.9
 GRADIENT_CLIP = 12.0
 CHECKPOINT_FORMAT = 1
-#: Settings a resumed run may change; everything else comes from the checkpoint.
-RESUMABLE_OVERRIDES = ("epochs", "device", "workers", "log_every")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (stored in its checkpoints)."""
-
-    dataset: str
-    out: str
-    backbone: str = "dynunet"
-    duo: bool = True
-    epochs: int = 1000
-    steps_per_epoch: int = 250
-    batch: int = 2
-    patch: tuple[int, int, int] | None = None
-    lr: float = 0.01
-    device: str = "auto"
-    seed: int = 12345
-    val_every: int = 5
-    val_fraction: float = 0.2
-    exclusions: str | None = None
-    classes: tuple[str, ...] | None = None
-    base_filters: int = 32
-    workers: int = 0
-    amp: bool = True
-    log_every: int = 10
-    resume: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["patch"] = None if self.patch is None else list(self.patch)
-        data["classes"] = None if self.classes is None else list(self.classes)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
-        data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
-        data["classes"] = None if data.get("classes") is None else tuple(data["classes"])
-        return cls(**data)
 
 
 def poly_lr(initial: float, epoch: int, epochs: int) -> float:
@@ -118,78 +76,6 @@ def poly_lr(initial: float, epoch: int, epochs: int) -> float:
         (0.01, 0.005359)
     """
     return initial * (1 - epoch / epochs) ** POLY_EXPONENT
-
-
-def split_cases(specs: Sequence[CaseSpec], fraction: float, seed: int) -> tuple[list[CaseSpec], list[CaseSpec]]:
-    """(training, validation): a seeded ``fraction`` held out, at least one case when there are two or more."""
-    if not 0 <= fraction < 1:
-        raise ValueError(f"val_fraction must lie in [0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(len(specs))
-    n_val = 0 if fraction == 0 or len(specs) < 2 else max(1, round(fraction * len(specs)))
-    held = set(order[:n_val].tolist())
-    return [s for i, s in enumerate(specs) if i not in held], [s for i, s in enumerate(specs) if i in held]
-
-
-def select_cases(config: TrainConfig) -> tuple[list[CaseSpec], list[CaseSpec], set[str]]:
-    """(training, validation, excluded ids) of the dataset after the exclusion list."""
-    specs = discover_cases(config.dataset)
-    unlabelled = [s.case_id for s in specs if s.label is None]
-    if unlabelled:
-        raise InputError(config.dataset, f"training needs labels; no label for {', '.join(unlabelled[:10])}")
-    excluded: set[str] = set()
-    if config.exclusions:
-        path = Path(config.exclusions)
-        if not path.is_file():
-            raise InputError(path, "does not exist (the exclusion list given with --exclusions)")
-        excluded = load_exclusions(path).excluded() & {s.case_id for s in specs}
-        specs = [s for s in specs if s.case_id not in excluded]
-        if not specs:
-            raise InputError(path, "excludes every case of the dataset; nothing is left to train on")
-    train_specs, val_specs = split_cases(specs, config.val_fraction, config.seed)
-    return train_specs, val_specs, excluded
-
-
-class _StopFlag:
-    """Set by SIGTERM / SIGINT; the loop stops cleanly after the current step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.requested = True
-
-    def __enter__(self) -> "_StopFlag":
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-
-def _progress(epoch: int, epochs: int, step: int, steps: int, loss: float, dice: float | None, status: str | None = None) -> None:
-    dice_text = "nan" if dice is None or math.isnan(dice) else f"{dice:.4f}"
-    tail = f" status={status}" if status else ""
-    print(f"PROGRESS epoch={epoch}/{epochs} step={step}/{steps} loss={loss:.6f} dice={dice_text}{tail}", flush=True)
-
-
-def _append_metrics(path: Path, record: dict[str, Any]) -> None:
-    with path.open("a") as stream:
-        stream.write(json.dumps(record) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-
-
-def _truncate_metrics(path: Path, epochs_done: int) -> None:
-    """Drop lines of epochs after the checkpoint (a run killed after logging, before saving)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
-    temporary = path.with_suffix(".jsonl.tmp")
-    temporary.write_text("".join(line + "\n" for line in kept))
-    os.replace(temporary, path)
 
 
 @dataclass
@@ -321,13 +207,13 @@ class Trainer:
     # -- the loop ----------------------------------------------------------
     def run(self) -> int:
         config, context, state = self.config, self.context, self.state
-        metrics = self.out / "metrics.jsonl"
+        metrics = self.out / METRICS
         if context.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "plan.json").write_text(json.dumps(self.plan.to_dict(), indent=1))
-            _truncate_metrics(metrics, state.epoch)
+            write_json_atomic(self.out / "plan.json", self.plan.to_dict())
+            truncate_metrics(metrics, state.epoch)
         steps = config.steps_per_epoch
-        with _StopFlag() as stop_flag:
+        with StopFlag() as stop_flag:
             while state.epoch < config.epochs:
                 started = time.monotonic()
                 lr = poly_lr(config.lr, state.epoch, config.epochs)
@@ -340,11 +226,11 @@ class Trainer:
                     state.loss_sum += loss
                     state.loss_count += 1
                     if context.is_main and (state.step % config.log_every == 0 or state.step == steps):
-                        _progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice)
+                        print_progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice)
                     if context.any_rank(stop_flag.requested):
                         self._save()
                         if context.is_main:
-                            _progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice, "stopped")
+                            print_progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice, "stopped")
                         return 0
                 dice: dict[str, float | None] | None = None
                 finished = state.epoch + 1
@@ -362,9 +248,9 @@ class Trainer:
                               "dice_mean": state.last_dice if dice is not None else None, "dice": dice}
                     if self.model.noise_head is not None:
                         record["eps_hat"] = float(self.model.noise_head.scale().detach())
-                    _append_metrics(metrics, record)
+                    append_metrics(metrics, record)
         if context.is_main:
-            _progress(config.epochs, config.epochs, steps, steps, state.last_loss, state.last_dice, "done")
+            print_progress(config.epochs, config.epochs, steps, steps, state.last_loss, state.last_dice, "done")
         return 0
 
 
@@ -375,3 +261,6 @@ def train(config: TrainConfig) -> int:
         return Trainer(config, context).run()
     finally:
         stop(context)
+
+
+__all__ = ["RESUMABLE_OVERRIDES", "TrainConfig", "Trainer", "poly_lr", "select_cases", "split_cases", "train"]

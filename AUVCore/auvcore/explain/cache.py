@@ -35,15 +35,15 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import atomic_write_bytes
+from ..results.layout import FEATURES_SUFFIX
 
 if TYPE_CHECKING:  # the readers below need numpy only, so the Slicer module can use them without torch
     from ..backends.base import CaseFeatures
     from ..imaging import Geometry, LoadedCase
     from ..spectrum import SemanticScales
 
-#: The record key under which :meth:`auvcore.cohort.CaseScorer.score` hands the arrays to the writer.
-FEATURE_CACHE = "feature_cache"
-SUFFIX = ".features.npz"
+#: A case's feature cache: array name -> array (see the module docstring).
+FeatureArrays = dict[str, np.ndarray]
 #: Logits are stored in steps of a quarter, clipped to the int8 range [-32, 31.75].
 LOGIT_STEP = 0.25
 #: The crop keeps this fraction of the boxes' size on each side, and at least MIN_MARGIN logit pixels:
@@ -53,8 +53,8 @@ MIN_MARGIN = 16
 
 
 def features_path(case_json: Path) -> Path:
-    """Where a case's feature cache lies, beside its JSON."""
-    return case_json.with_name(case_json.name.removesuffix(".json") + SUFFIX)
+    """Where a case's feature cache lies, beside its JSON (:meth:`auvcore.results.ResultsFolder.features`)."""
+    return case_json.with_name(case_json.name.removesuffix(".json") + FEATURES_SUFFIX)
 
 
 def logit_grid_geometry(oriented: Geometry, grid: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -102,7 +102,7 @@ def encode_logits(logits: np.ndarray) -> np.ndarray:
 
 
 def feature_arrays(features: CaseFeatures, scales: SemanticScales, class_ids: Sequence[int], case: LoadedCase
-                   ) -> dict[str, np.ndarray]:
+                   ) -> FeatureArrays:
     """The arrays to cache for one scored case (see the module docstring); logits only where ``case`` has labels."""
     from ..prompts import slice_boxes  # scipy: only where scoring runs
 
@@ -127,7 +127,7 @@ def feature_arrays(features: CaseFeatures, scales: SemanticScales, class_ids: Se
     return arrays
 
 
-def save_feature_cache(case_json: Path, arrays: dict[str, np.ndarray] | None) -> None:
+def save_feature_cache(case_json: Path, arrays: FeatureArrays | None) -> None:
     """Write (atomically, compressed) the arrays beside ``case_json``; nothing when there are none."""
     if not arrays:
         return

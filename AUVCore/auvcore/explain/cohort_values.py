@@ -8,35 +8,28 @@ Example:
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from ..cohort import CASES_DIR
 from ..errors import InputError
+from ..results import ResultsFolder, read_case_record
+from ..scorers.registry import PAPER_SCORER
 from .view import CASE_LEVEL
 
 
 def class_values(results: str | Path, class_name: str) -> dict[str, np.ndarray]:
-    """Score name ("S" first, then each scorer) -> the class's finite values over the folder's scored cases."""
-    folder = Path(results) / CASES_DIR
-    if not folder.is_dir():
-        raise InputError(results, f"is not a results folder of `auv score` (no {CASES_DIR}/ in it)")
+    """Score name ("S" first, then each scorer) -> the class's defined values over the folder's scored cases."""
+    folder = ResultsFolder(Path(results))
+    if not folder.cases_dir.is_dir():
+        raise InputError(results, f"is not a results folder of `auv score` (no {folder.cases_dir.name}/ in it)")
     collected: dict[str, list[float]] = {"S": []}
-    for path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(path, f"cannot be read as a case record: {error}") from None
-        if record.get("status") != "ok":
+    for path in sorted(folder.cases_dir.glob("*.json")):
+        record = read_case_record(path)
+        if not record.ok:
             continue
-        for entry in record.get("classes", []):
-            if entry.get("name") == class_name and entry.get("S") is not None:
-                collected["S"].append(float(entry["S"]))
-        for name, values in record.get("scores", {}).items():
-            value = values.get("classes", {}).get(class_name)
-            if name not in CASE_LEVEL and value is not None and math.isfinite(value):
-                collected.setdefault(name, []).append(float(value))
+        for scorer in [PAPER_SCORER, *record.scores]:
+            value = record.class_values(scorer).get(class_name)
+            if value is not None and scorer not in CASE_LEVEL:
+                collected.setdefault("S" if scorer == PAPER_SCORER else scorer, []).append(value)
     return {name: np.asarray(values) for name, values in collected.items() if values}

@@ -20,10 +20,10 @@ import SimpleITK as sitk
 
 from ..audit.corruptions import IMAGE_KINDS, KINDS, Corruption, plant
 from ..audit.runner import _write_like
-from ..cohort import safe_file_name
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..imaging import read_image
+from ..results import safe_file_name
 
 PLANTED_DIR = "planted"
 

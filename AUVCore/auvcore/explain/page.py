@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..cohort import safe_file_name
+from ..figures import png_bytes
 from ..files import atomic_write_bytes, write_json_atomic
+from ..results import safe_file_name
 from .figures import cohort_placement, energy_spectrum, logit_limit, slice_strip, spectrum_floor, spectrum_text
 from .view import ClassView
 
@@ -52,13 +52,6 @@ td.number { text-align: right; font-family: monospace; }
 pre { background: #f6f6f6; padding: 0.6em; }
 img { max-width: 100%; }
 """
-
-
-def png_bytes(figure: Figure) -> bytes:
-    """A matplotlib figure as PNG bytes."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=PNG_DPI, bbox_inches="tight")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -95,7 +88,7 @@ class _Writer:
         self.out, self.stem, self.written = out, stem, []
 
     def image(self, figure: Figure, suffix: str, alt: str) -> str:
-        payload = png_bytes(figure)
+        payload = png_bytes(figure, PNG_DPI)
         path = self.out / f"{self.stem}_{suffix}.png"
         atomic_write_bytes(path, payload)
         self.written.append(path)

@@ -12,22 +12,21 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from ..backends import FoundationBackend, create_backend
-from ..cohort import CASES_DIR, ScoreSettings, safe_file_name
+from ..cohort import ScoreSettings
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..files import file_sha256
 from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity
 from ..prompts import slice_boxes
+from ..results import CaseRecord, ResultsFolder, json_number, read_case_record
 from ..scorers import CASE_SCORERS, CaseInputs
 from ..spectrum import class_spectra
 from .cache import ClassArrays, add_class_arrays, class_arrays, feature_arrays, load_class_arrays
@@ -121,10 +120,6 @@ def _view(case: LoadedCase, volume: np.ndarray, case_id: str, class_id: int, nam
                      source, case.image_path, case.label_path or "")
 
 
-def _number(value: Any) -> float | None:
-    return None if value is None or not math.isfinite(float(value)) else float(value)
-
-
 def _run_model(case: LoadedCase, volume: np.ndarray, class_id: int, backend: FoundationBackend
                ) -> tuple[ClassArrays, dict[str, np.ndarray], float | None, str | None, dict[str, float | None]]:
     """The class's arrays, S and per-class scorer values from one model pass, as ``auv score`` computes them."""
@@ -133,11 +128,11 @@ def _run_model(case: LoadedCase, volume: np.ndarray, class_id: int, backend: Fou
     features = backend.classwise_features(volume, case.labels, [class_id], image_key=file_sha256(case.image_path))
     scales = class_spectra(features.z, features.present)
     inputs = CaseInputs(volume, case.labels, [class_id], case.spacing, features)
-    scores = {name: _number(scorer(inputs).per_class[0]) for name, scorer in CASE_SCORERS.items() if name not in CASE_LEVEL}
+    scores = {name: json_number(scorer(inputs).per_class[0]) for name, scorer in CASE_SCORERS.items() if name not in CASE_LEVEL}
     arrays = feature_arrays(features, scales, [class_id], case)
     loaded = class_arrays(arrays, class_id)
     assert loaded is not None
-    return loaded, arrays, _number(scales.values[0]), scales.reasons[0], scores
+    return loaded, arrays, json_number(scales.values[0]), scales.reasons[0], scores
 
 
 def compute_class_view(spec: CaseSpec, class_name: str, settings: ScoreSettings,
@@ -160,33 +155,21 @@ def compute_class_view(spec: CaseSpec, class_name: str, settings: ScoreSettings,
     return _view(case, volume, spec.case_id, class_id, spec.name_of(class_id), arrays, S, reason, scores, source)
 
 
-def resolve_recorded_path(path: str, results: Path) -> Path:
-    """A path as written; a relative one that does not exist from here is tried inside the results folder."""
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    inside = results / candidate
-    return inside if inside.exists() else candidate
-
-
-def read_case_json(results: Path, case_id: str) -> tuple[Path, dict[str, Any]]:
-    """The path and content of a scored case's record in a results folder."""
-    path = results / CASES_DIR / f"{safe_file_name(case_id)}.json"
+def read_scored_case(folder: ResultsFolder, case_id: str) -> CaseRecord:
+    """A scored case's record in a results folder; InputError when it is missing, failed or label-free."""
+    path = folder.case_json(case_id)
     if not path.is_file():
-        known = sorted(p.name.removesuffix(".json") for p in (results / CASES_DIR).glob("*.json"))
-        raise InputError(results, f"has no case {case_id!r}; its cases are: {', '.join(known) or 'none'}")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(path, f"cannot be read as a case record: {error}") from None
-    if record.get("status") != "ok":
-        raise InputError(path, f"holds no scores (status {record.get('status')!r}: {record.get('error')})")
-    if record.get("mode") != "classwise":
+        known = sorted(p.name.removesuffix(".json") for p in folder.cases_dir.glob("*.json"))
+        raise InputError(folder.root, f"has no case {case_id!r}; its cases are: {', '.join(known) or 'none'}")
+    record = read_case_record(path)
+    if not record.ok:
+        raise InputError(path, f"holds no scores (status {record.status!r}: {record.error})")
+    if record.mode != "classwise" or record.label is None:
         raise InputError(path, "was scored in image mode: it has no classes to explain")
-    return path, record
+    return record
 
 
-def stored_class_view(results: str | Path, case_id: str, class_name: str, settings: ScoreSettings,
+def stored_class_view(results: str | Path | ResultsFolder, case_id: str, class_name: str, settings: ScoreSettings,
                       backend: FoundationBackend | None = None, run_model: bool = True) -> ClassView:
     """A scored case's class from its results folder: the stored S and scores, the cached logits and spectrum.
 
@@ -194,31 +177,28 @@ def stored_class_view(results: str | Path, case_id: str, class_name: str, settin
     the model once (unless ``run_model`` is False: then InputError); the
     arrays are then added to its cache.
     """
-    results = Path(results)
-    case_json, record = read_case_json(results, case_id)
-    classes = {c["name"]: c for c in record.get("classes", [])}
-    entry = classes.get(class_name) or next((c for c in classes.values() if str(c["id"]) == class_name), None)
+    folder = results if isinstance(results, ResultsFolder) else ResultsFolder(Path(results))
+    record = read_scored_case(folder, case_id)
+    case_json = folder.case_json(case_id)
+    classes = {c.name: c for c in record.classes}
+    entry = classes.get(class_name) or next((c for c in record.classes if str(c.id) == class_name), None)
     if entry is None:
-        absent = record.get("absent_classes") or []
-        why = "is absent from its label map" if class_name in absent else "is not a class it holds"
+        why = "is absent from its label map" if class_name in (record.absent_classes or ()) else "is not a class it holds"
         raise InputError(case_json, f"class {class_name!r} {why}; the classes it holds are: {', '.join(sorted(classes))}")
-    if entry.get("S") is None:
-        raise InputError(case_json, f"class {class_name!r} has no S: {entry.get('missing_reason')}")
-    case = load_case(resolve_recorded_path(record["image"], results), resolve_recorded_path(record["label"], results))
-    recorded = record.get("settings", {})
-    volume = normalise_intensity(case.image, record.get("modality") or detect_modality(case.image),
-                                 tuple(recorded.get("ct_window", settings.ct_window)))
-    class_id = int(entry["id"])
-    arrays = load_class_arrays(case_json, class_id)
+    if entry.S is None:
+        raise InputError(case_json, f"class {class_name!r} has no S: {entry.missing_reason}")
+    assert record.label is not None
+    case = load_case(folder.recorded_path(record.image), folder.recorded_path(record.label))
+    volume = normalise_intensity(case.image, record.modality or detect_modality(case.image),
+                                 tuple(record.settings.get("ct_window", settings.ct_window)))
+    arrays = load_class_arrays(case_json, entry.id)
     source = f"stored in {case_json}"
     if arrays is None and not run_model:
         raise InputError(case_json, f"has no cached features of {class_name!r} (scored before auv explain existed)")
     if arrays is None:
-        backend = backend or create_backend(record.get("backbone", settings.backbone), settings.device, settings.checkpoint)
-        arrays, new_arrays, _, _, _ = _run_model(case, volume, class_id, backend)
+        backend = backend or create_backend(record.backbone or settings.backbone, settings.device, settings.checkpoint)
+        arrays, new_arrays, _, _, _ = _run_model(case, volume, entry.id, backend)
         add_class_arrays(case_json, new_arrays)
         source += f" (its logits and spectrum computed now by {backend.name} and added to its feature cache)"
-    scores = {name: _number(values.get("classes", {}).get(entry["name"]))
-              for name, values in record.get("scores", {}).items() if name not in CASE_LEVEL}
-    return _view(case, volume, record["case_id"], class_id, entry["name"], arrays, _number(entry["S"]),
-                 entry.get("missing_reason"), scores, source)
+    scores = {name: values.classes.get(entry.name) for name, values in record.scores.items() if name not in CASE_LEVEL}
+    return _view(case, volume, record.case_id, entry.id, entry.name, arrays, entry.S, entry.missing_reason, scores, source)

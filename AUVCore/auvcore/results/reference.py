@@ -1,7 +1,8 @@
-"""A scored cohort's saved AUV scale (``reference.json``), to place new cases on it.
+"""A scored cohort's saved scales (``reference.json``), to place new cases on them.
 
-``auv score`` writes the file beside ``results.csv``; ``auv score --reference``,
-the report and the Slicer module read it. A case is placed only when it was
+The cohort stage of ``auv score`` writes the file (:func:`save_reference`);
+``auv score --reference``, the report and the Slicer module read it
+(:func:`load_reference`, the one validation). A case is placed only when it was
 scored the same way as the cohort: same backbone, mode, weights and settings.
 """
 
@@ -13,17 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .scorers import ScoreScale
-from .spectrum import CohortReference
+from ..errors import InputError
+from ..files import write_json_atomic
+from ..scales import CohortReference, ScoreScale
+from .layout import REFERENCE_JSON
 
-REFERENCE_NAME = "reference.json"
-
-
-#: Settings that change how scoring runs, or which extra scorers run, not the
-#: values a reference's scales give: a reference saved with other values of
-#: these still applies.
-RUNTIME_SETTINGS = frozenset({"device", "batch_size", "workers", "num_workers", "threads", "cache", "cache_dir", "scorers"})
+#: Scoring settings (of ``ScoreSettings.key_dict``) that choose which extra scorers run, not the values
+#: the saved scales give: a reference saved with other values of these still applies.
+SETTINGS_NOT_IN_SCALE = frozenset({"scorers"})
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class SavedReference:
     settings: dict[str, Any]
     path: Path
     aggregate: str = "paper"
-    #: The scales of the other scorers and aggregations (:class:`auvcore.scorers.ScoreScale`), by scorer.
+    #: The scales of the other scorers and aggregations (:class:`auvcore.scales.ScoreScale`), by scorer.
     scales: dict[str, ScoreScale] = field(default_factory=dict)
 
     def check_compatible(self, backbone: str, mode: str, settings: dict[str, Any] | None = None) -> None:
@@ -50,7 +48,7 @@ class SavedReference:
             differences.append(f"backbone {backbone!r} (reference: {self.backbone!r})")
         if mode != self.mode:
             differences.append(f"mode {mode!r} (reference: {self.mode!r})")
-        for key in sorted(set(settings or {}) & set(self.settings) - RUNTIME_SETTINGS):
+        for key in sorted(set(settings or {}) & set(self.settings) - SETTINGS_NOT_IN_SCALE):
             if settings[key] != self.settings[key]:
                 differences.append(f"setting {key}={settings[key]!r} (reference: {self.settings[key]!r})")
         if differences:
@@ -77,7 +75,7 @@ def load_reference(path: str | Path) -> SavedReference:
     """
     path = Path(path)
     if path.is_dir():
-        path = path / REFERENCE_NAME
+        path = path / REFERENCE_JSON
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -98,3 +96,23 @@ def load_reference(path: str | Path) -> SavedReference:
     if not (math.isfinite(scale.a_min) and math.isfinite(scale.a_max)) or scale.a_min > scale.a_max or scale.n_cases < 1:
         raise InputError(path, f"holds no usable range (a_min={scale.a_min}, a_max={scale.a_max}, n_cases={scale.n_cases}); was any case of the cohort scored?")
     return SavedReference(scale, backbone, mode, settings, path, str(data.get("aggregate", "paper")), scales)
+
+
+def save_reference(
+    path: str | Path,
+    scale: CohortReference,
+    backbone: str,
+    mode: str,
+    settings: dict[str, Any],
+    aggregate: str,
+    scales: dict[str, ScoreScale],
+) -> None:
+    """Write ``reference.json`` atomically; ``settings`` is the scoring identity (settings and weights)."""
+    write_json_atomic(path, {
+        **scale.to_dict(),
+        "backbone": backbone,
+        "mode": mode,
+        "settings": settings,
+        "aggregate": aggregate,
+        "scales": {name: value.to_dict() for name, value in scales.items()},
+    })

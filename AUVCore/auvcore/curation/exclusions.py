@@ -1,85 +1,43 @@
-"""Cohort curation: quantile filtering, manual decisions, and the retained cohort's exports.
-
-A results folder written by ``auv score`` gains three files here (SPEC §5):
-
-* ``exclusions.json``: every exclusion/inclusion decision with case id, AUV,
-  reason (``auv-quantile`` or ``manual``), time and tool version;
-* ``retained_manifest.csv``: the retained cases (case_id, image, label, auv, S),
-  a manifest ``auv score`` and the trainer read back;
-* ``splits_final.json``: nnU-Net's 5-fold cross-validation split of the retained cases.
-
-It also reads the cohort's saved AUV scale (``reference.json``) to place a new
-case on it (:func:`load_reference`).
+"""The exclusion list (``exclusions.json``): every curation decision, written atomically under a lock.
 
 Rules:
 
-* The quantile is the paper's F^-1(p): the smallest AUV x whose empirical CDF
-  F(x) >= p; the cases with AUV <= x are kept, so ties at x are all kept.
-* Cases whose scoring failed (status ``error`` or AUV NaN) take no part in the
-  quantile: they are neither kept nor excluded by it, and are not retained
-  unless a curator includes them by hand.
 * Manual decisions always win over quantile ones, the latest manual decision
   for a case wins, and re-running the quantile never touches manual decisions.
 * Files are written atomically (temporary file in the same folder, then
   ``os.replace``) under a lock, so neither a crash nor a concurrent writer can
   leave a half-written file. A corrupt or foreign exclusion file raises
   :class:`~auvcore.errors.InputError` and is left as it is.
-
-Example:
-    >>> import pandas as pd
-    >>> results = pd.DataFrame({"case_id": ["a", "b", "c", "d"],
-    ...                         "auv": [0.0, 0.2, 0.7, 1.0], "status": ["ok"] * 4})
-    >>> quantile_threshold(results["auv"], keep=0.75)
-    0.7
-    >>> decisions = ExclusionList()
-    >>> decisions.apply_quantile(results, keep=0.75)
-    >>> decisions.include("d", note="checked by hand")
-    >>> decisions.exclude("a", auv=0.0, note="wrong phase")
-    >>> sorted(decisions.excluded()), retained_cases(results, decisions)
-    (['a'], ['b', 'c', 'd'])
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
-import io
 import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Literal
 
-import numpy as np
-import pandas as pd
-from filelock import FileLock
+from ..errors import InputError
+from ..files import atomic_write_bytes
+from .quantile import check_keep, quantile_threshold, scored_cases
 
-from .errors import InputError
-from .files import atomic_write_bytes
+if TYPE_CHECKING:
+    import pandas as pd
+    from filelock import FileLock
 
 Action = Literal["exclude", "include"]
 Reason = Literal["auv-quantile", "manual"]
-
-#: Default file names inside a results folder.
-EXCLUSIONS_NAME = "exclusions.json"
-MANIFEST_NAME = "retained_manifest.csv"
-SPLITS_NAME = "splits_final.json"
-RESULTS_NAME = "results.csv"
 
 #: The marker and version that identify an exclusion list written by this module.
 FORMAT_MARKER = "auv-exclusions"
 FORMAT_VERSION = 1
 #: The digest :func:`file_digest` gives a file that does not exist.
 MISSING_FILE = "missing"
-#: nnU-Net's default number of folds and seed for its cross-validation split.
-NNUNET_FOLDS = 5
-NNUNET_SEED = 12345
-#: Relative tolerance when comparing F(x) with p: ``0.7 * 10`` is 7.000000000000001
-#: in floating point, and keeping 70 % of 10 cases must keep 7, not 8.
-CDF_TOLERANCE = 1e-9
 #: Seconds to wait for another writer's lock before giving up.
 LOCK_TIMEOUT_S = 30.0
 
@@ -145,12 +103,14 @@ class Decision:
 
 @dataclass(frozen=True)
 class QuantileRule:
-    """The last quantile filter applied: keep fraction p, its threshold F^-1(p), and the cohort size."""
+    """The last quantile filter applied: keep fraction p, its threshold F^-1(p), the cohort size, and the column."""
 
     keep: float
     threshold: float | None
     n_scored: int
     time: str
+    #: The results column the quantile is taken over: ``auv`` or any scorer's case score.
+    by: str = "auv"
 
 
 @dataclass
@@ -200,30 +160,33 @@ class ExclusionList:
             auv = known.auv
         self.manual.append(Decision(str(case_id), "include", "manual", _as_auv(auv), note, _now(), tool_version()))
 
-    def apply_quantile(self, results: pd.DataFrame, keep: float) -> None:
-        """Recompute the quantile exclusions from ``results`` (columns case_id, auv[, status]).
+    def apply_quantile(self, results: "pd.DataFrame", keep: float, by: str = "auv") -> None:
+        """Recompute the quantile exclusions from ``results`` (columns case_id, auv, ``by``[, status]).
 
+        ``by`` is the column whose quantile decides (``auv``, or any scorer's case
+        score); the decisions keep the case's AUV, and their note names the column.
         Manual decisions are left alone. A case excluded before by the same
-        rule with the same AUV keeps its original decision (and time), so
+        rule with the same value keeps its original decision (and time), so
         re-running is idempotent.
         With no scored case there is no threshold and nothing is excluded.
         """
-        _check_keep(keep)
-        scored = scored_cases(results)
-        threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
+        check_keep(keep)
+        scored = scored_cases(results, by)
+        threshold = quantile_threshold(scored[by], keep) if len(scored) else None
+        label = "AUV" if by == "auv" else by
         fresh: dict[str, Decision] = {}
         if threshold is not None:
-            for case_id, auv in zip(scored["case_id"], scored["auv"]):
-                if auv <= threshold:
+            for case_id, value, auv in zip(scored["case_id"], scored[by], scored["auv"]):
+                if value <= threshold:
                     continue
-                note = f"AUV {auv:.4g} > F^-1({keep:g}) = {threshold:.4g}"
+                note = f"{label} {value:.4g} > F^-1({keep:g}) = {threshold:.4g}"
                 previous = self.quantile.get(case_id)
-                if previous is not None and (previous.auv, previous.note) == (float(auv), note):
+                if previous is not None and (previous.auv, previous.note) == (_as_auv(auv), note):
                     fresh[case_id] = previous
                 else:
-                    fresh[case_id] = Decision(case_id, "exclude", "auv-quantile", float(auv), note, _now(), tool_version())
+                    fresh[case_id] = Decision(case_id, "exclude", "auv-quantile", _as_auv(auv), note, _now(), tool_version())
         self.quantile = fresh
-        self.rule = QuantileRule(float(keep), threshold, len(scored), _now())
+        self.rule = QuantileRule(float(keep), threshold, len(scored), _now(), by)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: format marker, version, last rule, and all decisions."""
@@ -262,7 +225,7 @@ def _parse_rule(data: Any) -> QuantileRule | None:
     try:
         threshold = data["threshold"]
         return QuantileRule(float(data["keep"]), None if threshold is None else float(threshold),
-                            int(data["n_scored"]), str(data["time"]))
+                            int(data["n_scored"]), str(data["time"]), str(data.get("by", "auv")))
     except (TypeError, KeyError, ValueError) as error:
         raise ValueError(f"has a malformed \"quantile_rule\" ({error!r})") from None
 
@@ -272,97 +235,6 @@ def _as_auv(auv: Any) -> float | None:
         return None
     value = float(auv)
     return None if math.isnan(value) else value
-
-
-def scored_cases(results: pd.DataFrame) -> pd.DataFrame:
-    """The rows of cases that were scored: status ``ok`` (when given) and a finite AUV."""
-    _require_columns(results, ("case_id", "auv"))
-    auv = pd.to_numeric(results["auv"], errors="coerce")
-    ok = np.isfinite(auv.to_numpy(dtype=np.float64))
-    if "status" in results:
-        ok &= (results["status"] == "ok").to_numpy()
-    scored = results.loc[ok].copy()
-    scored["case_id"] = scored["case_id"].astype(str)
-    scored["auv"] = auv[ok].astype(np.float64)
-    return scored
-
-
-def _require_columns(results: pd.DataFrame, columns: Iterable[str]) -> None:
-    missing = [c for c in columns if c not in results.columns]
-    if missing:
-        raise ValueError(f"the results table lacks the column(s) {', '.join(missing)}")
-
-
-def _check_keep(keep: float) -> None:
-    if not 0.0 < keep <= 1.0:
-        raise ValueError(f"keep must be in (0, 1], got {keep}")
-
-
-def quantile_threshold(auv_values: Sequence[float] | np.ndarray | pd.Series, keep: float) -> float:
-    """The paper's F^-1(p): the smallest AUV x with empirical CDF F(x) >= p (p = ``keep``).
-
-    Keeping the cases with AUV <= x keeps at least a fraction p; cases tied at
-    x are all kept. NaN values (failed cases) are ignored.
-
-    Example:
-        >>> quantile_threshold([0.1, 0.5, 0.5, 0.5, 0.9], keep=0.5)  # F(0.5) = 0.8
-        0.5
-        >>> quantile_threshold([0.3], keep=0.95), quantile_threshold([0.2, 0.6], keep=0.5)
-        (0.3, 0.2)
-
-    Raises:
-        ValueError: ``keep`` outside (0, 1], or no finite value.
-    """
-    _check_keep(keep)
-    values = np.sort(np.asarray(auv_values, dtype=np.float64))
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        raise ValueError("no scored case (every AUV is NaN): there is no quantile")
-    # F(values[k]) >= (k + 1) / n, so F^-1(p) is values[ceil(p n) - 1].
-    rank = math.ceil(keep * values.size * (1.0 - CDF_TOLERANCE))
-    return float(values[max(rank, 1) - 1])
-
-
-def retained_cases(results: pd.DataFrame, exclusions: ExclusionList) -> list[str]:
-    """Case ids to train on, in the results' order.
-
-    A scored case is retained unless excluded; a failed case only when a
-    curator included it by hand.
-    """
-    _require_columns(results, ("case_id", "auv"))
-    scored = set(scored_cases(results)["case_id"])
-    excluded = exclusions.excluded()
-    by_hand = exclusions.included_by_hand()
-    ids = results["case_id"].astype(str)
-    return [c for c in ids if (c in scored and c not in excluded) or c in by_hand]
-
-
-def read_results(results: str | Path) -> pd.DataFrame:
-    """Read ``results.csv`` from a results folder (or the CSV itself), case ids as strings.
-
-    Raises:
-        InputError: naming the file, when it is missing, unreadable, or lacks
-            the case_id/auv columns.
-    """
-    path = Path(results)
-    if path.is_dir():
-        path = path / RESULTS_NAME
-    if not path.is_file():
-        raise InputError(path, "does not exist (run `auv score` first, or give its output folder)")
-    try:
-        table = pd.read_csv(path, dtype={"case_id": str}, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(path, f"is not a readable results table: {error}") from None
-    try:
-        _require_columns(table, ("case_id", "auv"))
-    except ValueError as error:
-        raise InputError(path, str(error)) from None
-    for column in table.columns:
-        if column in ("auv", "S") or column.startswith("S_"):
-            table[column] = pd.to_numeric(table[column], errors="coerce")
-    if table["case_id"].duplicated().any():
-        raise InputError(path, f"repeats case ids: {sorted(set(table['case_id'][table['case_id'].duplicated()]))}")
-    return table
 
 
 def file_digest(path: str | Path) -> str:
@@ -399,7 +271,9 @@ class ConcurrentChangeError(InputError):
     """The file changed on disk since it was read; saving would overwrite someone's decisions."""
 
 
-def _lock(path: Path) -> FileLock:
+def _lock(path: Path) -> "FileLock":
+    from filelock import FileLock
+
     return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
 
 
@@ -449,66 +323,3 @@ def updating_exclusions(path: str | Path) -> Iterator[ExclusionList]:
         _save_locked(path, exclusions, exclusions.loaded_digest)
 
 
-def crossval_splits(case_ids: Sequence[str], folds: int = NNUNET_FOLDS, seed: int = NNUNET_SEED) -> list[dict[str, list[str]]]:
-    """nnU-Net's cross-validation split: K folds over the sorted ids, shuffled with ``seed``.
-
-    The same split as nnU-Net's own ``generate_crossval_split`` (scikit-learn
-    ``KFold(shuffle=True, random_state=seed)`` over the sorted ids): the first
-    ``n % folds`` validation folds hold one case more; train lists are sorted,
-    validation lists in shuffled order, as nnU-Net writes them. With fewer cases than
-    folds there is one fold per case (nnU-Net trains a random 80:20 split for
-    a fold number the file lacks).
-
-    Example:
-        >>> splits = crossval_splits([f"case{i}" for i in range(7)])
-        >>> [len(s["val"]) for s in splits], sorted(sum((s["val"] for s in splits), []))[:2]
-        ([2, 2, 1, 1, 1], ['case0', 'case1'])
-
-    Raises:
-        ValueError: fewer than 2 cases, repeated ids, or fewer than 2 folds.
-    """
-    ids = np.sort(np.asarray([str(c) for c in case_ids], dtype=object))
-    if len(set(ids)) != len(ids):
-        raise ValueError("case ids repeat; each case can be in one fold only")
-    if len(ids) < 2:
-        raise ValueError(f"a cross-validation split needs at least 2 cases, got {len(ids)}")
-    if folds < 2:
-        raise ValueError(f"folds must be at least 2, got {folds}")
-    folds = min(folds, len(ids))
-    order = np.arange(len(ids))
-    np.random.RandomState(seed).shuffle(order)
-    sizes = np.full(folds, len(ids) // folds)
-    sizes[: len(ids) % folds] += 1
-    splits = []
-    for stop, size in zip(np.cumsum(sizes), sizes):
-        val = order[stop - size : stop]
-        train = np.setdiff1d(np.arange(len(ids)), val)  # sorted, as KFold gives it
-        splits.append({"train": ids[train].tolist(), "val": ids[val].tolist()})
-    return splits
-
-
-def write_splits_final(case_ids: Sequence[str], path: str | Path, folds: int = NNUNET_FOLDS,
-                       seed: int = NNUNET_SEED) -> list[dict[str, list[str]]]:
-    """Write :func:`crossval_splits` as nnU-Net's ``splits_final.json`` (atomically) and return it."""
-    splits = crossval_splits(case_ids, folds, seed)
-    atomic_write_bytes(path, (json.dumps(splits, indent=4) + "\n").encode("utf-8"))
-    return splits
-
-
-#: Columns of the retained manifest, in order (those the results table has).
-MANIFEST_COLUMNS = ("case_id", "image", "label", "auv", "S")
-
-
-def write_manifest(results_or_cases: pd.DataFrame | Sequence[str], path: str | Path) -> None:
-    """Write a manifest CSV (atomically): the rows of a results table, or bare case ids.
-
-    A results table keeps its case_id, image, label, auv and S columns, so the
-    file is a manifest ``auv score`` reads back; a list of ids gives only case_id.
-    """
-    if isinstance(results_or_cases, pd.DataFrame):
-        table = results_or_cases[[c for c in MANIFEST_COLUMNS if c in results_or_cases.columns]]
-    else:
-        table = pd.DataFrame({"case_id": [str(c) for c in results_or_cases]})
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))

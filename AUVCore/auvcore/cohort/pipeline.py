@@ -1,0 +1,176 @@
+"""One case, from files to its record: read and check the volumes, run the backend, S per class, the extra scorers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..backends import FoundationBackend, create_backend
+from ..datasets import CaseSpec
+from ..errors import InputError
+from ..files import file_sha256
+from ..imaging import detect_modality, load_case, normalise_intensity
+from ..results.case_record import CaseRecord, ClassRecord, ScorerValues, json_number
+from ..scorers import CASE_SCORERS, NEEDS_PROTOTYPES, CaseInputs, class_prototypes
+from ..spectrum import class_spectra
+from .settings import ScoreSettings, checkpoint_identity, package_versions
+
+#: A case's class prototypes by class name (the cohort scorers compare them across cases).
+Prototypes = dict[str, np.ndarray]
+
+
+@dataclass
+class CaseScorer:
+    """Scores single cases with one backend, created on first use.
+
+    Args:
+        settings: the scoring settings.
+        backend_factory: builds the backend; defaults to the registry.
+    """
+
+    settings: ScoreSettings
+    backend_factory: Callable[[], FoundationBackend] | None = None
+    _backend: FoundationBackend | None = field(default=None, init=False, repr=False)
+    _weights: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def backend(self) -> FoundationBackend:
+        if self._backend is None:
+            options = {"compile": True} if self.settings.compile else {}
+            factory = self.backend_factory or (
+                lambda: create_backend(self.settings.backbone, self.settings.device, self.settings.checkpoint, **options)
+            )
+            self._backend = factory()
+        return self._backend
+
+    def case_key(self, spec: CaseSpec) -> tuple[str, str]:
+        """(cache key of the case's scores, content hash of its image)."""
+        for path in (spec.image, spec.label):
+            if path is not None and not Path(path).exists():
+                raise InputError(path, "does not exist")
+        if self._weights is None:
+            self._weights = checkpoint_identity(self.settings)
+        image_hash = file_sha256(spec.image)
+        identity = {
+            "image": image_hash,
+            "label": file_sha256(spec.label) if spec.label and self.settings.mode == "classwise" else None,
+            "weights": self._weights,
+            "settings": self.settings.key_dict(),
+            "class_names": {str(k): v for k, v in sorted(spec.class_names.items())},
+            "auvcore": package_versions().get("auvcore", "unknown"),
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(), image_hash
+
+    def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None) -> tuple[CaseRecord, Prototypes | None]:
+        """The case's record and, for the cohort scorers, its class prototypes; raises InputError for bad input."""
+        started = time.perf_counter()
+        mode = self.settings.mode
+        if mode == "classwise" and spec.label is None:
+            raise InputError(spec.image, "classwise scoring needs a label map; give one or use --mode image")
+        case = load_case(spec.image, spec.label if mode == "classwise" else None)
+        modality = detect_modality(case.image) if self.settings.modality == "auto" else self.settings.modality
+        volume = normalise_intensity(case.image, modality, self.settings.ct_window)
+        io_seconds = time.perf_counter() - started
+
+        if mode == "classwise":
+            assert case.labels is not None
+            class_ids = [int(v) for v in np.unique(case.labels) if v != 0]
+            if not class_ids:
+                raise InputError(spec.label, "holds no labelled voxels (only background)")
+        else:
+            class_ids = [0]
+        needed = self.backend.feature_bytes(volume.shape, len(class_ids), mode)
+        if needed > self.settings.max_feature_gib * 2**30:
+            raise InputError(
+                spec.image,
+                f"needs about {needed / 2**30:.1f} GiB for its features ({len(class_ids)} classes x "
+                f"{volume.shape[0]} slices), more than the limit of {self.settings.max_feature_gib} GiB "
+                "(raise it with --max-memory, or crop the volume)",
+            )
+
+        image_key = image_hash or file_sha256(spec.image)
+        if mode == "classwise":
+            features = self.backend.classwise_features(volume, case.labels, class_ids, image_key=image_key)
+        else:
+            features = self.backend.image_features(volume, image_key=image_key)
+        spectrum_start = time.perf_counter()
+        scales = class_spectra(features.z, features.present)
+        spectrum_seconds = time.perf_counter() - spectrum_start
+        names = ["image"] if mode == "image" else [spec.name_of(c) for c in class_ids]
+        extra_start = time.perf_counter()
+        scores, prototypes = self._extra_scores(CaseInputs(volume, case.labels, class_ids, case.spacing, features), names)
+        extra_seconds = time.perf_counter() - extra_start
+        backend_timings, slices_encoded = features.timings, features.slices_encoded
+        del features  # the feature tensor can be GiBs; the record needs none of it
+        timings = {"io": io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
+        timings["total"] = time.perf_counter() - started
+
+        voxels = np.bincount(case.labels.ravel().astype(np.int64)) if mode == "classwise" else None
+        classes = tuple(
+            ClassRecord(class_id, name, json_number(float(scales.values[index])), int(scales.rows[index]), scales.reasons[index],
+                        None if voxels is None else int(voxels[class_id]))
+            for index, (class_id, name) in enumerate(zip(class_ids, names))
+        )
+        absent = sorted(set(spec.class_names) - set(class_ids)) if mode == "classwise" else []
+        record = CaseRecord(
+            case_id=spec.case_id,
+            image=str(spec.image),
+            label=None if spec.label is None else str(spec.label),
+            S=json_number(scales.total()),
+            classes=classes,
+            absent_classes=tuple(spec.name_of(c) for c in absent),
+            modality=modality,
+            backbone=self.settings.backbone,
+            mode=mode,
+            settings=self.settings.key_dict(),
+            versions=dict(package_versions()),
+            timings=timings,
+            slices_encoded=slices_encoded,
+            geometry=case.geometry.to_dict(),
+            cache_key=cache_key,
+            scores=scores,
+            # The per-slice values count slices along axis 0 of the LPS-oriented volume; these are their centres.
+            slice_centres_lps=[[round(v, 4) for v in point] for point in case.slice_centres] if scores else None,
+        )
+        return record, prototypes
+
+    def _extra_scores(self, inputs: CaseInputs, names: list[str]) -> tuple[dict[str, ScorerValues], Prototypes | None]:
+        """The per-case scorers' class (and slice) values, and the class prototypes the cohort scorers need."""
+        scores: dict[str, ScorerValues] = {}
+        for name in self.settings.scorers:
+            if name not in CASE_SCORERS:
+                continue
+            output = CASE_SCORERS[name](inputs)
+            keys = ["image"] if name == "image_auv" else names
+            slices = None
+            if output.per_slice is not None:
+                slices = {k: [json_number(v) for v in row] for k, row in zip(keys, output.per_slice.tolist()) if np.isfinite(row).any()}
+            scores[name] = ScorerValues({k: json_number(v) for k, v in zip(keys, output.per_class.tolist())}, slices, output.reason or None)
+        prototypes = None
+        if NEEDS_PROTOTYPES & set(self.settings.scorers):
+            matrix = class_prototypes(inputs)
+            if matrix is not None:
+                prototypes = {name: row for name, row in zip(names, matrix) if np.all(np.isfinite(row))}
+        return scores, prototypes
+
+
+def error_record(spec: CaseSpec, settings: ScoreSettings, error: Exception, cache_key: str | None) -> CaseRecord:
+    """The record of a case that could not be scored: ``error`` names the file and the problem."""
+    return CaseRecord(
+        case_id=spec.case_id,
+        image=str(spec.image),
+        label=None if spec.label is None else str(spec.label),
+        status="error",
+        error=str(error),
+        backbone=settings.backbone,
+        mode=settings.mode,
+        settings=settings.key_dict(),
+        versions=dict(package_versions()),
+        cache_key=cache_key,
+    )

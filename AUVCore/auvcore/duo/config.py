@@ -1,0 +1,62 @@
+"""The settings of a training run, and their defaults: the one source for ``auv train`` and the Slicer module.
+
+Torch-free, so the Slicer module can read the defaults without loading PyTorch.
+A field's default is also the class attribute of the same name.
+
+Example:
+    >>> TrainConfig.epochs, TrainConfig.backbone
+    (1000, 'dynunet')
+    >>> TrainConfig(dataset="Task01", out="run", epochs=5).to_dict()["epochs"]
+    5
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: Settings a resumed run may change; everything else comes from the checkpoint.
+RESUMABLE_OVERRIDES = ("epochs", "device", "workers", "log_every")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (stored in its checkpoints).
+
+    ``dataset`` is an nnU-Net raw dataset folder or a CSV manifest, ``out`` the
+    run folder; the other fields are ``auv train``'s options of the same name.
+    """
+
+    dataset: str
+    out: str
+    backbone: str = "dynunet"
+    duo: bool = True
+    epochs: int = 1000
+    steps_per_epoch: int = 250
+    batch: int = 2
+    patch: tuple[int, int, int] | None = None
+    lr: float = 0.01
+    device: str = "auto"
+    seed: int = 12345
+    val_every: int = 5
+    val_fraction: float = 0.2
+    exclusions: str | None = None
+    classes: tuple[str, ...] | None = None
+    base_filters: int = 32
+    workers: int = 0
+    amp: bool = True
+    log_every: int = 10
+    resume: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["patch"] = None if self.patch is None else list(self.patch)
+        data["classes"] = None if self.classes is None else list(self.classes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        data = dict(data)
+        data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
+        data["classes"] = None if data.get("classes") is None else tuple(data["classes"])
+        return cls(**data)

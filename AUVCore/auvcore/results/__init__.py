@@ -1,0 +1,67 @@
+"""The results folder: the contract between ``auv score``, curation, the report, the audit and Slicer.
+
+Torch-free (and pandas only when a table is made or read): everything that
+reads or writes a results folder goes through this package.
+
+* :mod:`.layout`: every file name, case paths, safe ids;
+* :mod:`.case_record`: the case file (``cases/<case>.json``);
+* :mod:`.table`: the results table (``results.csv`` / ``results.parquet``);
+* :mod:`.reference`: the cohort's saved scales (``reference.json``);
+* :mod:`.progress`: the ``PROGRESS`` lines of scoring and training.
+"""
+
+from .case_record import SCHEMA_VERSION, CaseRecord, ClassRecord, ScorerValues, json_number, read_case_record, write_case_record
+from .layout import (
+    CASES_DIR,
+    EXCLUSIONS_JSON,
+    REFERENCE_JSON,
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    RETAINED_MANIFEST_CSV,
+    REVIEW_JSON,
+    SPLITS_JSON,
+    STRUCTURES_CSV,
+    ResultsFolder,
+    safe_file_name,
+)
+from .progress import CaseProgress, EpochProgress, Progress, format_case_progress, format_epoch_progress, parse_progress_line
+from .reference import SavedReference, load_reference, save_reference
+from .structures import read_structures, structures_table, write_structures
+from .table import class_matrix, read_results, results_table, write_results
+
+__all__ = [
+    "CASES_DIR",
+    "EXCLUSIONS_JSON",
+    "REFERENCE_JSON",
+    "RESULTS_CSV",
+    "RESULTS_PARQUET",
+    "RETAINED_MANIFEST_CSV",
+    "REVIEW_JSON",
+    "SCHEMA_VERSION",
+    "SPLITS_JSON",
+    "STRUCTURES_CSV",
+    "CaseProgress",
+    "CaseRecord",
+    "ClassRecord",
+    "EpochProgress",
+    "Progress",
+    "ResultsFolder",
+    "SavedReference",
+    "ScorerValues",
+    "class_matrix",
+    "format_case_progress",
+    "format_epoch_progress",
+    "json_number",
+    "load_reference",
+    "parse_progress_line",
+    "read_case_record",
+    "read_results",
+    "read_structures",
+    "results_table",
+    "safe_file_name",
+    "save_reference",
+    "structures_table",
+    "write_case_record",
+    "write_results",
+    "write_structures",
+]

@@ -1,0 +1,279 @@
+"""Cohort scales: how per-class values become case scores in [0, 1] over a cohort, and back.
+
+Torch-free (numpy; pandas when a scale is fitted or applied), so reading a
+results folder or placing a case on a saved scale needs no model.
+
+* :func:`cohort_auv` / :class:`CohortReference`: the paper's AUV,
+  ``AUV_i = (a_i - min a) / (max a - min a)`` with ``a_i = -log S(Z_i)`` (SPEC §3).
+* :class:`ScoreScale`: any scorer's class values aggregated per case
+  (``--aggregate paper|mean|max``), then min-max over the cohort:
+
+  * ``paper``: the paper's rule. For ``auv``: a_i = -log(sum_c S_ic); for any
+    other scorer, the sum of its class values. When cases hold different class
+    sets the sum follows the class count, so a :class:`ClassSetWarning` is raised.
+  * ``mean`` / ``max``: each class is normalised over the cases that hold it,
+    as a robust z-score (value - median) / (1.4826 MAD), then a case takes the
+    mean or the max over its classes. For ``auv`` the class value is -log S_ic.
+  * ``calibrated`` / ``fisher``: each structure's robust z becomes a tail
+    probability under its class's cohort distribution, combined per case with
+    Šidák's min-p or Fisher's method (:mod:`auvcore.calibration`), so a case
+    with many structures is not flagged for its largest chance deviation. The
+    case score is 1 - p, not min-max normalised.
+
+In every case the result is in [0, 1], higher = more suspect, and a saved scale
+places new cases on the same scale (clipped to [0, 1]).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Aggregate = Literal["paper", "mean", "max", "calibrated", "fisher"]
+AGGREGATES: tuple[str, ...] = ("paper", "mean", "max", "calibrated", "fisher")
+#: Aggregates whose case score is 1 - a p-value (:mod:`auvcore.calibration`): already on a fixed scale, no min-max.
+CALIBRATED: tuple[str, ...] = ("calibrated", "fisher")
+MAD_TO_SIGMA = 1.4826
+
+
+class ClassSetWarning(UserWarning):
+    """The cases hold different class sets, so the paper's class sum follows the class count."""
+
+
+def robust_scale(values: np.ndarray) -> tuple[float, float]:
+    """(median, spread) of the finite values: 1.4826 MAD, or the standard deviation when the MAD is (about) 0.
+
+    Example:
+        >>> robust_scale(np.array([1.0, 2.0, 3.0, 100.0]))
+        (2.5, 1.4826)
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return math.nan, math.nan
+    median = float(np.median(finite))
+    spread = MAD_TO_SIGMA * float(np.median(np.abs(finite - median)))
+    if spread <= np.finfo(np.float64).eps * max(1.0, float(np.abs(finite).max())):  # most values tied
+        spread = float(finite.std())
+    return median, spread
+
+
+@dataclass
+class ScoreScale:
+    """How a scorer's per-class values become case scores in [0, 1] for one cohort.
+
+    Attributes:
+        aggregate: ``paper``, ``mean`` or ``max``.
+        negative_log: the class values are S (``auv``): use -log S.
+        class_stats: class -> (median, spread) of its values (all but ``paper``).
+        low, high: the cohort's min and max of the aggregated value (0 and 1 for the calibrated ones).
+        class_reference: class -> the cohort's sorted z of the class (the calibrated ones' tail probabilities).
+    """
+
+    aggregate: Aggregate
+    negative_log: bool = False
+    class_stats: dict[str, tuple[float, float]] = field(default_factory=dict)
+    low: float = math.nan
+    high: float = math.nan
+    class_reference: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False) -> "ScoreScale":
+        """The scale of a cohort: ``matrix`` has one row per case and one column per class (NaN = absent)."""
+        if aggregate not in AGGREGATES:
+            raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
+        scale = cls(aggregate, negative_log)
+        if aggregate != "paper":
+            values = scale._class_values(matrix)
+            scale.class_stats = {str(column): robust_scale(values[column].to_numpy()) for column in values.columns}
+        if aggregate in CALIBRATED:
+            z = scale.class_z(matrix)
+            scale.class_reference = {str(c): sorted(float(v) for v in z[c] if np.isfinite(v)) for c in z.columns}
+            scale.low, scale.high = 0.0, 1.0
+            return scale
+        raw = scale.raw(matrix)
+        finite = raw[np.isfinite(raw)]
+        if finite.size:
+            scale.low, scale.high = float(finite.min()), float(finite.max())
+        return scale
+
+    def _class_values(self, matrix: pd.DataFrame) -> pd.DataFrame:
+        values = matrix.astype("float64")
+        if self.negative_log:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = -np.log(values.where(values > 0))
+        return values
+
+    def raw(self, matrix: pd.DataFrame) -> np.ndarray:
+        """The aggregated value of each case, before min-max (NaN where a case has no class value)."""
+        if self.aggregate == "paper":
+            total = matrix.astype("float64").sum(axis=1, min_count=1).to_numpy()
+            if not self.negative_log:
+                return total
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(total > 0, -np.log(total), np.nan)
+        z = self.class_z(matrix)
+        if self.aggregate in CALIBRATED:
+            from .calibration import combine, tail_probability
+
+            p = np.full(z.shape, np.nan)
+            for index, column in enumerate(z.columns):
+                reference = self.class_reference.get(str(column))
+                if reference:
+                    p[:, index] = tail_probability(z[column].to_numpy(dtype=np.float64), np.asarray(reference))
+            return 1.0 - combine(list(p), self.aggregate)
+        reduced = z.max(axis=1, skipna=True) if self.aggregate == "max" else z.mean(axis=1, skipna=True)
+        return reduced.to_numpy(dtype=np.float64)
+
+    def class_z(self, matrix: pd.DataFrame) -> pd.DataFrame:
+        """Each class value as a robust z-score over the cohort's cases holding the class (``mean``/``max`` scales)."""
+        import pandas as pd
+
+        values = self._class_values(matrix)
+        z = pd.DataFrame(index=values.index)
+        for column in values.columns:
+            median, spread = self.class_stats.get(str(column), (math.nan, math.nan))
+            if not np.isfinite(median):
+                z[column] = np.nan
+            elif spread > 0:
+                z[column] = (values[column] - median) / spread
+            else:
+                z[column] = (values[column] - median) * 0.0  # one case, or all equal: no evidence either way
+        return z
+
+    def place(self, matrix: pd.DataFrame) -> np.ndarray:
+        """Case scores in [0, 1] on this scale (clipped); a cohort of one identical value gives 0."""
+        raw = self.raw(matrix)
+        span = self.high - self.low
+        if not np.isfinite(span):
+            return np.full(raw.shape, np.nan)
+        if span == 0:
+            return np.where(np.isfinite(raw), 0.0, np.nan)
+        return np.clip((raw - self.low) / span, 0.0, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "aggregate": self.aggregate,
+            "negative_log": self.negative_log,
+            "class_stats": {k: list(v) for k, v in self.class_stats.items()},
+            "low": self.low,
+            "high": self.high,
+        }
+        if self.class_reference:
+            data["class_reference"] = {k: list(v) for k, v in self.class_reference.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ScoreScale":
+        return cls(
+            data["aggregate"],
+            bool(data.get("negative_log", False)),
+            {k: (float(v[0]), float(v[1])) for k, v in data.get("class_stats", {}).items()},
+            float(data["low"]),
+            float(data["high"]),
+            {k: [float(x) for x in v] for k, v in data.get("class_reference", {}).items()},
+        )
+
+
+def warn_if_class_sets_differ(matrix: pd.DataFrame, aggregate: Aggregate, what: str) -> bool:
+    """Warn (and return True) when the paper's sum is used over cases holding different class sets."""
+    held = matrix.notna()
+    held = held[held.any(axis=1)]  # cases that failed hold no class set
+    if aggregate != "paper" or held.empty:
+        return False
+    sets = {tuple(matrix.columns[row]) for row in held.to_numpy()}
+    if len(sets) <= 1:
+        return False
+    counts = held.sum(axis=1)
+    warnings.warn(
+        f"{what}: the cases hold different class sets ({counts.min()} to {counts.max()} classes); the paper's sum over "
+        "classes then follows the class count. Consider --aggregate mean or max (per-class normalisation).",
+        ClassSetWarning,
+        stacklevel=2,
+    )
+    return True
+
+
+
+@dataclass(frozen=True)
+class CohortReference:
+    """The normalisation of a scored cohort, used to place new cases on its AUV scale.
+
+    Attributes:
+        a_min: smallest ``-log S`` in the cohort.
+        a_max: largest finite ``-log S`` in the cohort.
+        n_cases: how many cases defined it.
+    """
+
+    a_min: float
+    a_max: float
+    n_cases: int
+
+    def place(self, total_scales: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """AUV of new case(s) on this cohort's scale, clipped to [0, 1]; NaN stays NaN.
+
+        Example:
+            >>> ref = CohortReference(a_min=0.0, a_max=1.0, n_cases=10)
+            >>> ref.place([1.0, math.exp(-0.5), 1e-9]).round(3).tolist()
+            [0.0, 0.5, 1.0]
+        """
+        return self._scale(_neg_log(total_scales))
+
+    def _scale(self, a: np.ndarray) -> np.ndarray:
+        span = self.a_max - self.a_min
+        if span <= 0:
+            placed = np.where(a > self.a_max, 1.0, 0.0)
+        else:
+            with np.errstate(invalid="ignore"):
+                placed = (a - self.a_min) / span
+        placed = np.clip(placed, 0.0, 1.0) + 0.0
+        return np.where(np.isnan(a), np.nan, placed)
+
+    def to_dict(self) -> dict[str, float | int]:
+        return {"a_min": self.a_min, "a_max": self.a_max, "n_cases": self.n_cases}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CohortReference":
+        return cls(float(data["a_min"]), float(data["a_max"]), int(data["n_cases"]))
+
+
+@dataclass(frozen=True)
+class CohortAUV:
+    """AUV per case of one cohort, and the reference that produced it."""
+
+    values: np.ndarray
+    reference: CohortReference
+
+
+def _neg_log(total_scales: float | Sequence[float] | np.ndarray) -> np.ndarray:
+    s = np.atleast_1d(np.asarray(total_scales, dtype=np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(s > 0, -np.log(np.where(s > 0, s, 1.0)), np.where(np.isnan(s), np.nan, np.inf))
+
+
+def cohort_auv(total_scales: Sequence[float] | np.ndarray) -> CohortAUV:
+    """AUV_i = (a_i - min a) / (max a - min a) with a_i = -log S(Z_i), over one cohort.
+
+    Cases with NaN S get NaN AUV and do not define the range. A case with S = 0
+    (all its classes rank one) is infinitely hard: AUV 1, outside the range.
+    When every defined case has the same S the range is empty and every AUV is 0.
+
+    Example:
+        >>> result = cohort_auv([2.0, 1.0, 0.5])
+        >>> result.values.round(3).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    a = _neg_log(total_scales)
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        reference = CohortReference(math.nan, math.nan, 0)
+        values = np.where(np.isinf(a), 1.0, np.nan)
+        return CohortAUV(values, reference)
+    reference = CohortReference(float(finite.min()), float(finite.max()), int(finite.size))
+    return CohortAUV(reference._scale(a), reference)

@@ -1,0 +1,94 @@
+"""What each scorer is, as data: the CLI, the audit and the Slicer module read this, not their own lists.
+
+Torch-free: the scorers' code lives in :mod:`.case_scores` and
+:mod:`.cohort_scores`, imported only when a case is scored.
+
+Example:
+    >>> SCORER_INFO["agreement"].stage, SCORER_INFO["agreement"].per_slice
+    ('case', True)
+    >>> parse_scorers("agreement,auv")
+    ('auv', 'agreement')
+    >>> "prototype" in parse_scorers("all")
+    True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Stage = Literal["measure", "case", "cohort", "combined"]
+
+PAPER_SCORER = "auv"
+LABEL_CHECK = "label_check"
+#: The scorers ``label_check`` combines, one per kind of label error they aim at.
+LABEL_CHECK_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis")
+
+
+@dataclass(frozen=True)
+class ScorerInfo:
+    """One scorer.
+
+    Attributes:
+        stage: ``measure`` (the paper's S, from the spectrum), ``case`` (from one
+            case's model pass), ``cohort`` (compares cases' prototypes) or
+            ``combined`` (made from other scorers at the cohort stage).
+        per_slice: it also gives one value per slice (to find a structure's worst slice).
+        needs_prototypes: it reads the cases' class prototypes saved beside their JSON.
+        higher_is_suspect: the direction of its class values (S of ``auv`` is
+            the other way: low S = hard); case scores are always higher = more suspect.
+        per_case: it gives one value per case (under the class name ``image``), not per class.
+        summary: one line for help texts.
+    """
+
+    name: str
+    stage: Stage
+    per_slice: bool
+    needs_prototypes: bool
+    higher_is_suspect: bool
+    summary: str
+    per_case: bool = False
+
+    @property
+    def cross_case(self) -> bool:
+        """Its values need the whole cohort, so a case cannot be placed on a saved reference with it."""
+        return self.stage in ("cohort", "combined")
+
+
+_ALL = (
+    ScorerInfo(PAPER_SCORER, "measure", False, False, False, "the paper's S(Z|c): entropy of the mask logits' energy spectrum"),
+    ScorerInfo("agreement", "case", True, False, True, "1 - Dice of the model's box-prompted mask and the label"),
+    ScorerInfo("fisher", "case", True, False, True, "1 / (1 + Fisher ratio) of the logits inside vs outside the label"),
+    ScorerInfo("variance", "case", False, False, True, "variance of the class's mask logits across its slices"),
+    ScorerInfo("boundary_gradient", "case", True, False, True, "minus the image gradient on the label boundary"),
+    ScorerInfo("contrast", "case", True, False, True, "cosine of the embeddings just inside vs just outside the label"),
+    ScorerInfo("homogeneity", "case", True, False, True, "1 - cosine of the inside-label embeddings to their mean"),
+    ScorerInfo("consistency", "case", True, False, True, "largest change of the inside-label prototype between slices"),
+    ScorerInfo("image_auv", "case", False, False, True, "1 - S of the image embeddings (label-free)", per_case=True),
+    ScorerInfo("prototype", "cohort", False, True, True, "1 - cosine of the class prototype to the cohort's median"),
+    ScorerInfo("mahalanobis", "cohort", False, True, True, "Mahalanobis distance of the class prototype in the cohort"),
+    ScorerInfo(LABEL_CHECK, "combined", False, True, True, "largest robust z of " + ", ".join(LABEL_CHECK_PARTS)),
+)
+#: Every scorer by name, in the order of the results table's columns.
+SCORER_INFO: dict[str, ScorerInfo] = {info.name: info for info in _ALL}
+SCORERS: tuple[str, ...] = tuple(SCORER_INFO)
+#: Scorers whose values need the whole cohort: they are not placed on a saved reference.
+CROSS_CASE = frozenset(name for name, info in SCORER_INFO.items() if info.cross_case)
+#: Scorers that read the embeddings' inside-label prototypes.
+NEEDS_PROTOTYPES = frozenset(name for name, info in SCORER_INFO.items() if info.needs_prototypes)
+
+
+def parse_scorers(text: str) -> tuple[str, ...]:
+    """``"auv,agreement"`` or ``"all"`` -> the scorer names in the registry's order (``auv`` first).
+
+    ``label_check`` brings its parts along.
+
+    Raises:
+        ValueError: naming the unknown scorers and the known ones.
+    """
+    names = list(SCORERS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCORERS]
+    if unknown:
+        raise ValueError(f"unknown scorer(s) {', '.join(unknown)}; choose from {', '.join(SCORERS)} or 'all'")
+    wanted = {PAPER_SCORER, *names, *(LABEL_CHECK_PARTS if LABEL_CHECK in names else ())}
+    return tuple(n for n in SCORERS if n in wanted)

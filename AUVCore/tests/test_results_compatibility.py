@@ -1,0 +1,86 @@
+"""The results folder of the small real cohort is what it was before the core was split by stage.
+
+Only :data:`ADDED` keys may be new, and ``structures.csv`` (not in the golden folder) is new.
+
+``data/golden_small_cohort`` holds ``auv score --scorers all`` of the small
+cohort (conftest) as auvcore 0.1.0 wrote it before the results package
+existed: the table, the reference and every case file with its prototypes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from auvcore.cli import main
+from auvcore.results import SCHEMA_VERSION, CaseRecord, read_case_record
+
+GOLDEN = Path(__file__).parent / "data" / "golden_small_cohort"
+#: What differs between two runs of the same scoring: where the files were, how long it took, the versions.
+VOLATILE = ("image", "label", "timings", "versions")
+#: Keys added since the golden files were written (each class's voxel count, for structures.csv).
+ADDED = {"voxels"}
+TOLERANCE = 1e-6
+
+
+def _same(new: Any, old: Any, where: str) -> None:
+    if isinstance(old, float) or isinstance(new, float):
+        assert new is not None and old is not None and math.isclose(new, old, rel_tol=TOLERANCE, abs_tol=TOLERANCE), where
+    elif isinstance(old, dict):
+        assert isinstance(new, dict) and [k for k in new if k in old] == list(old), f"{where}: keys {list(new)} != {list(old)}"
+        assert set(new) - set(old) <= ADDED, where
+        for key in old:
+            _same(new[key], old[key], f"{where}.{key}")
+    elif isinstance(old, list):
+        assert isinstance(new, list) and len(new) == len(old), where
+        for index, (a, b) in enumerate(zip(new, old)):
+            _same(a, b, f"{where}[{index}]")
+    else:
+        assert new == old, f"{where}: {new!r} != {old!r}"
+
+
+def _case_file(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    assert data.pop("schema", SCHEMA_VERSION) == SCHEMA_VERSION
+    return {k: v for k, v in data.items() if k not in VOLATILE}
+
+
+def _table(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path).drop(columns=["image", "label"])
+
+
+def _assert_same_folder(out: Path) -> None:
+    pd.testing.assert_frame_equal(_table(out / "results.csv"), _table(GOLDEN / "results.csv"), atol=TOLERANCE, rtol=TOLERANCE)
+    _same(json.loads((out / "reference.json").read_text()), json.loads((GOLDEN / "reference.json").read_text()), "reference")
+    for golden in sorted((GOLDEN / "cases").glob("*.json")):
+        _same(_case_file(out / "cases" / golden.name), _case_file(golden), golden.name)
+
+
+def test_scoring_writes_the_same_results_as_before(scored_all: Path):
+    """A fresh score: same table, reference and case files (cache keys included, so old caches stay valid)."""
+    _assert_same_folder(scored_all)
+
+
+def test_an_old_results_folder_is_reused_as_a_cache_and_gives_the_same_outputs(small_cohort: Path, tmp_path: Path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(GOLDEN / "cases", out / "cases")
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress",
+                 "--scorers", "all"]) == 0
+    statuses = [line.split("status=")[1] for line in capsys.readouterr().out.splitlines() if line.startswith("PROGRESS")]
+    assert statuses == ["cached"] * 3  # no model ran
+    _assert_same_folder(out)
+
+
+@pytest.mark.parametrize("path", sorted((GOLDEN / "cases").glob("*.json")), ids=lambda p: p.stem)
+def test_every_old_case_file_reads_and_writes_back_unchanged(path: Path):
+    record = read_case_record(path)
+    old = json.loads(path.read_text())
+    assert record.to_dict() == {"schema": SCHEMA_VERSION, **old}
+    assert list(record.to_dict()) == ["schema", *old]  # the same keys in the same order
+    assert CaseRecord.from_dict(record.to_dict()) == record
