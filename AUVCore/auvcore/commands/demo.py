@@ -28,15 +28,15 @@ def easy_and_hard(table: pd.DataFrame) -> dict[str, tuple[str, str, float]]:
     """The structures with the highest and the lowest S(Z|c) of a results table: {"easy"/"hard": (case, class, S)}.
 
     Example:
-        >>> table = pd.DataFrame({"case_id": ["a", "b"], "S_liver": [0.3, 0.1], "S_spleen": [0.2, None], "status": ["ok", "ok"]})
+        >>> table = pd.DataFrame({"case_id": ["a", "b"], "S": [0.5, 0.1], "S_liver": [0.3, 0.1], "S_spleen": [0.2, None]})
         >>> easy_and_hard(table)
         {'easy': ('a', 'liver', 0.3), 'hard': ('b', 'liver', 0.1)}
     """
     columns = [c for c in table.columns if c.startswith("S_")]
-    long = table.melt(id_vars="case_id", value_vars=columns, var_name="column", value_name="S").dropna(subset=["S"])
+    long = table[["case_id", *columns]].melt(id_vars="case_id", var_name="column", value_name="value").dropna(subset=["value"])
     picked = {}
-    for kind, row in (("easy", long.loc[long["S"].idxmax()]), ("hard", long.loc[long["S"].idxmin()])):
-        picked[kind] = (str(row["case_id"]), str(row["column"]).removeprefix("S_"), float(row["S"]))
+    for kind, row in (("easy", long.loc[long["value"].idxmax()]), ("hard", long.loc[long["value"].idxmin()])):
+        picked[kind] = (str(row["case_id"]), str(row["column"]).removeprefix("S_"), float(row["value"]))
     return picked
 
 
