@@ -24,6 +24,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from .view import ClassView
 
@@ -107,9 +108,9 @@ def _finish_slice(axes, view: ClassView, d: int, window: tuple[float, float, flo
     axes.set_yticks([])
 
 
-def _logit_bar(figure: Figure, heat, axes) -> None:
-    bar = figure.colorbar(heat, ax=axes, fraction=0.02, pad=0.01)
-    bar.set_label("mask logit (> 0: the model's mask)", fontsize=8)
+def _logit_bar(figure: Figure, heat, axes, fraction: float = 0.02) -> None:
+    bar = figure.colorbar(heat, ax=axes, fraction=fraction, pad=0.01)
+    bar.set_label("mask logit (> 0: the model's mask)", fontsize=7)
     bar.ax.tick_params(labelsize=7)
 
 
@@ -145,13 +146,13 @@ def class_panel(view: ClassView) -> Figure:
     """One row for a structure: its middle slice with label and box, the logits there, and its energy spectrum."""
     position = view.rows // 2
     window = crop_window(view)
-    figure = Figure(figsize=(9.6, 2.7))
-    grid = figure.add_gridspec(1, 3, width_ratios=(1, 1, 1.9), wspace=0.12)
+    figure = Figure(figsize=(10.4, 2.7))
+    grid = figure.add_gridspec(1, 3, width_ratios=(1, 1, 1.9), wspace=0.55)
     image_axes, logit_axes, spectrum_axes = (figure.add_subplot(grid[0, i]) for i in range(3))
     _draw_image(image_axes, view, position, window)
     heat = _draw_logits(logit_axes, view, position, logit_limit([view]), window)
     if heat is not None:
-        _logit_bar(figure, heat, logit_axes)
+        _logit_bar(figure, heat, logit_axes, fraction=0.08)
     image_axes.set_title(f"slice {int(view.slices[position])} of {view.rows}", fontsize=8)
     logit_axes.set_title("mask logits, border (black)", fontsize=8)
     _draw_spectrum(spectrum_axes, view)
@@ -179,6 +180,7 @@ def _draw_spectrum(axes, view: ClassView, floor: float | None = None) -> None:
     if floor is not None:
         axes.set_ylim(bottom=floor)
     axes.set_xlim(0.3, p.size + 0.7)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("singular direction j of z_c (largest energy first)", fontsize=8)
     axes.set_ylabel("share of the energy p_j", fontsize=8)
     axes.tick_params(labelsize=7)
@@ -206,9 +208,10 @@ def class_spectra(spectra: Mapping[str, tuple[float, np.ndarray]]) -> Figure:
         positive = p[p > 0]
         axes.plot(np.arange(1, positive.size + 1), positive, "-", color=cmap(norm(s)), linewidth=1.2, alpha=0.85)
     axes.set_yscale("log")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("singular direction j of z_c (largest energy first)")
     axes.set_ylabel("share of the energy p_j")
-    axes.set_title(f"Energy spectra of the {len(spectra)} classes", fontsize=10)
+    axes.set_title(f"Energy spectra of the case's classes ({len(spectra)})", fontsize=10)
     bar = figure.colorbar(ScalarMappable(norm, cmap), ax=axes, fraction=0.04, pad=0.02)
     bar.set_label("S of the class (low = hard)", fontsize=8)
     return figure

@@ -77,7 +77,8 @@ def summary(view: ClassView) -> dict[str, Any]:
 def _changes(clean: ClassView, planted: ClassView) -> dict[str, dict[str, float | None]]:
     """Score name -> clean, planted and change, for S, U and every scorer both views hold."""
     rows = {"S": (clean.S, planted.S), "U": (clean.U, planted.U)}
-    rows.update({name: (clean.scores.get(name), planted.scores.get(name)) for name in clean.scores})
+    # A stored case scored with fewer scorers than the planted copy's full set shows "—" where it has none.
+    rows.update({name: (clean.scores.get(name), planted.scores.get(name)) for name in {**clean.scores, **planted.scores}})
     return {name: {"clean": a, "planted": b, "change": None if a is None or b is None else b - a} for name, (a, b) in rows.items()}
 
 
