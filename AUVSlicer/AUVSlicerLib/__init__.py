@@ -13,6 +13,7 @@
 - ``progress``: parse PROGRESS lines.
 - ``job_runner``: job state from a process's output; a subprocess runner with clean stop.
 - ``dependencies``: what is missing, and installing it with consent.
+- ``explain_view``: a class's energy spectrum as a plot and its mask logits as a heat-map layer (Explain).
 
 Importing this package imports nothing else: the modules that need ``auvcore``
 are imported only once it is installed.

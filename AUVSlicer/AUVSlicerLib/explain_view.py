@@ -20,7 +20,6 @@ Example (inside Slicer, or headless with the slicer-core wheel):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import slicer
 import vtk
 from auvcore.errors import InputError
 from auvcore.explain.cache import LOGIT_STEP, ClassArrays, features_path, load_class_arrays
+from auvcore.results import ClassRecord, read_case_record
 from vtk.util import numpy_support
 
 from .case_loader import remove_node_and_dependents
@@ -56,20 +56,17 @@ class ExplainNodes:
     limit: float
 
 
-def read_class(case_json: str | Path, class_name: str) -> tuple[dict, ClassArrays]:
-    """The class's entry of the case JSON and its cached arrays; InputError naming the file otherwise."""
+def read_class(case_json: str | Path, class_name: str) -> tuple[ClassRecord, ClassArrays]:
+    """The class's record in the case JSON and its cached arrays; InputError naming the file otherwise."""
     case_json = Path(case_json)
-    try:
-        record = json.loads(case_json.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise InputError(case_json, f"cannot be read as a case record: {error}") from None
-    classes = {c["name"]: c for c in record.get("classes", [])}
+    record = read_case_record(case_json)
+    classes = {c.name: c for c in record.classes}
     entry = classes.get(class_name)
     if entry is None:
         raise InputError(case_json, f"has no class {class_name!r}; its classes are: {', '.join(sorted(classes))}")
-    if entry.get("S") is None:
-        raise InputError(case_json, f"class {class_name!r} has no S: {entry.get('missing_reason')}")
-    arrays = load_class_arrays(case_json, int(entry["id"]))
+    if entry.S is None:
+        raise InputError(case_json, f"class {class_name!r} has no S: {entry.missing_reason}")
+    arrays = load_class_arrays(case_json, entry.id)
     if arrays is None:
         raise InputError(features_path(case_json), f"holds no features of {class_name!r}: score the case again with this "
                                                    "version of auv score, or run `auv explain` on it once")
@@ -130,7 +127,7 @@ class ExplainView:
         entry, arrays = read_class(case_json, class_name)
         self.clear()
         case_id = Path(case_json).name.removesuffix(".json")
-        S = float(entry["S"])
+        S = float(entry.S)
         table, spectrum, uniform, chart = self._spectrum_plot(case_id, class_name, arrays.spectrum, S)
         logits, limit = (None, 0.0) if arrays.logits is None or arrays.geometry is None else self._logit_layer(case_id, class_name, arrays)
         self.nodes = ExplainNodes(table, spectrum, uniform, chart, logits, S, limit)
