@@ -6,6 +6,8 @@ import json
 import math
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,6 @@ import pytest
 from matplotlib.image import imread
 
 from auvcore.cli import main
-from auvcore.cohort import ScoreSettings
 from auvcore.explain.cache import cache_bytes, features_path
 from auvcore.explain.figures import energy_spectrum
 from auvcore.explain.view import stored_class_view
@@ -77,7 +78,7 @@ def test_a_results_folder_case_reuses_its_stored_scores_and_cache(scored: Path, 
 
 
 def test_the_spectrum_picture_shows_a_distribution_that_sums_to_one(scored: Path, tmp_path: Path):
-    view = stored_class_view(scored, "mr", "liver", ScoreSettings(device="cpu"), run_model=False)
+    view = stored_class_view(scored, "mr", "liver", run_model=False)
     figure = energy_spectrum(view)
     bars = figure.axes[0].patches
     assert len(bars) == view.rows == 5 and math.isclose(sum(bar.get_height() for bar in bars), 1.0, rel_tol=1e-9)
@@ -177,3 +178,9 @@ def test_the_feature_cache_is_compressed_and_measured(scored: Path):
             raw = sum(data[key].nbytes for key in data.files)
             assert {"grid", "origin", "spacing", "direction"} <= set(data.files)
         assert 0 < cache_bytes(scored / "cases" / f"{case_id}.json") < raw  # compressed
+
+
+@pytest.mark.parametrize("module", ["auvcore.report", "auvcore.explain.view", "auvcore.explain.cache"])
+def test_reading_stored_explanations_needs_no_pytorch(module: str):
+    code = f"import sys, {module}\nprint('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

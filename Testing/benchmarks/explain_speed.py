@@ -19,7 +19,7 @@ from auvcore.cohort import ScoreSettings
 from auvcore.datasets import CaseSpec, read_label_names
 from auvcore.explain.cache import cache_bytes
 from auvcore.explain.page import write_explain_page
-from auvcore.explain.view import compute_class_view
+from auvcore.explain.live import compute_class_view
 from auvcore.sample_data import fetch_sample_cohort
 
 TARGET_SECONDS = 60.0

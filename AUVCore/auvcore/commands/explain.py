@@ -13,7 +13,8 @@ from ..explain.cohort_values import class_values
 from ..explain.compare import parse_compare, plant_copy
 from ..explain.figures import spectrum_text
 from ..explain.page import write_explain_page
-from ..explain.view import ClassView, compute_class_view, read_scored_case, stored_class_view
+from ..explain.live import compute_class_view
+from ..explain.view import ClassView, read_scored_case, stored_class_view
 from ..imaging import DEFAULT_CT_WINDOW
 from ..results import ResultsFolder
 

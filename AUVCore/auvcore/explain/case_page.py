@@ -14,7 +14,6 @@ import html
 from pathlib import Path
 from typing import Any
 
-from ..cohort import ScoreSettings
 from ..errors import InputError
 from ..figures import png_data_uri
 from ..files import atomic_write_bytes
@@ -80,7 +79,7 @@ def write_case_page(folder: ResultsFolder, case_id: str, out_html: Path, cohort_
     sections.append(f"<h2>The {len(hardest)} structures with the lowest S</h2>")
     for entry in hardest:
         try:
-            view = stored_class_view(folder, record.case_id, entry.name, ScoreSettings(device="cpu"), run_model=False)
+            view = stored_class_view(folder, record.case_id, entry.name, run_model=False)
             sections.append(_image(class_panel(view), f"{entry.name}: slice, logits and spectrum"))
         except InputError as error:
             sections.append(f"<p class='missing'>{html.escape(entry.name)}: {html.escape(str(error))}</p>")

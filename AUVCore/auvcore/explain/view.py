@@ -1,35 +1,35 @@
 """What one explained class is made of: its slices, prompts, logits, energy spectrum and scores.
 
 A :class:`ClassView` is built either by running the foundation model on the
-class (:func:`compute_class_view`, the same code path as ``auv score``) or
-from a results folder's case record and feature cache (:func:`stored_class_view`),
-where the stored S and scorer values are reused as they are.
+class (:func:`auvcore.explain.live.compute_class_view`, the same code path as
+``auv score``) or from a results folder's case record and feature cache
+(:func:`stored_class_view`), where the stored S and scorer values are reused
+as they are. This module needs no PyTorch (``auv report`` reads through it);
+only a case without a feature cache brings the model in.
 
 Example:
-    >>> view = compute_class_view(CaseSpec("ct", image, label, names), "liver", ScoreSettings(device="cpu"))  # doctest: +SKIP
+    >>> view = stored_class_view("results", "ct", "liver")  # doctest: +SKIP
     >>> view.S, view.normaliser, len(view.slices)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..backends import FoundationBackend, create_backend
-from ..cohort import ScoreSettings
-from ..datasets import CaseSpec
 from ..errors import InputError
-from ..files import file_sha256
-from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity
+from ..imaging import DEFAULT_CT_WINDOW, LoadedCase, detect_modality, load_case, normalise_intensity
 from ..prompts import slice_boxes
-from ..results import CaseRecord, ResultsFolder, json_number, read_case_record
-from ..scorers import CASE_SCORERS, CaseInputs
-from ..spectrum import class_spectra
-from .cache import ClassArrays, add_class_arrays, class_arrays, feature_arrays, load_class_arrays
+from ..results import CaseRecord, ResultsFolder, read_case_record
+from .cache import ClassArrays, add_class_arrays, load_class_arrays
+
+if TYPE_CHECKING:
+    from ..backends.base import FoundationBackend
+    from ..cohort.settings import ScoreSettings
 
 #: A case-level scorer (one value per case, not per class): it has no place on a class's page.
 CASE_LEVEL = frozenset({"image_auv"})
@@ -110,7 +110,7 @@ def resolve_class(labels: np.ndarray, names: dict[int, str], class_name: str, la
     return class_id
 
 
-def _view(case: LoadedCase, volume: np.ndarray, case_id: str, class_id: int, name: str, arrays: ClassArrays,
+def build_view(case: LoadedCase, volume: np.ndarray, case_id: str, class_id: int, name: str, arrays: ClassArrays,
           S: float | None, reason: str | None, scores: dict[str, float | None], source: str) -> ClassView:
     assert case.labels is not None
     boxes = slice_boxes(case.labels, [class_id])
@@ -118,41 +118,6 @@ def _view(case: LoadedCase, volume: np.ndarray, case_id: str, class_id: int, nam
     return ClassView(case_id, class_id, name, volume, case.labels == class_id, case.spacing, arrays.slices,
                      boxes.boxes[0, arrays.slices], arrays.logits, arrays.spectrum, S, columns, reason, scores,
                      source, case.image_path, case.label_path or "")
-
-
-def _run_model(case: LoadedCase, volume: np.ndarray, class_id: int, backend: FoundationBackend
-               ) -> tuple[ClassArrays, dict[str, np.ndarray], float | None, str | None, dict[str, float | None]]:
-    """The class's arrays, S and per-class scorer values from one model pass, as ``auv score`` computes them."""
-    assert case.labels is not None
-    # The image's hash lets the backend reuse its slice embeddings for a label-only planted copy.
-    features = backend.classwise_features(volume, case.labels, [class_id], image_key=file_sha256(case.image_path))
-    scales = class_spectra(features.z, features.present)
-    inputs = CaseInputs(volume, case.labels, [class_id], case.spacing, features)
-    scores = {name: json_number(scorer(inputs).per_class[0]) for name, scorer in CASE_SCORERS.items() if name not in CASE_LEVEL}
-    arrays = feature_arrays(features, scales, [class_id], case)
-    loaded = class_arrays(arrays, class_id)
-    assert loaded is not None
-    return loaded, arrays, json_number(scales.values[0]), scales.reasons[0], scores
-
-
-def compute_class_view(spec: CaseSpec, class_name: str, settings: ScoreSettings,
-                       backend: FoundationBackend | None = None) -> ClassView:
-    """Run the model on one class of ``spec`` (its slices only) and build its view.
-
-    S and the per-class scorer values are those ``auv score`` gives the class.
-    """
-    if spec.label is None:
-        raise InputError(spec.image, "explaining a class needs its label map (--label)")
-    started = time.perf_counter()
-    case = load_case(spec.image, spec.label)
-    assert case.labels is not None
-    class_id = resolve_class(case.labels, spec.class_names, class_name, spec.label)
-    modality = detect_modality(case.image) if settings.modality == "auto" else settings.modality
-    volume = normalise_intensity(case.image, modality, settings.ct_window)
-    backend = backend or create_backend(settings.backbone, settings.device, settings.checkpoint)
-    arrays, _, S, reason, scores = _run_model(case, volume, class_id, backend)
-    source = f"computed now by {settings.backbone} on {backend.device} in {time.perf_counter() - started:.1f} s"
-    return _view(case, volume, spec.case_id, class_id, spec.name_of(class_id), arrays, S, reason, scores, source)
 
 
 def read_scored_case(folder: ResultsFolder, case_id: str) -> CaseRecord:
@@ -169,13 +134,14 @@ def read_scored_case(folder: ResultsFolder, case_id: str) -> CaseRecord:
     return record
 
 
-def stored_class_view(results: str | Path | ResultsFolder, case_id: str, class_name: str, settings: ScoreSettings,
-                      backend: FoundationBackend | None = None, run_model: bool = True) -> ClassView:
+def stored_class_view(results: str | Path | ResultsFolder, case_id: str, class_name: str,
+                      settings: ScoreSettings | None = None, backend: FoundationBackend | None = None,
+                      run_model: bool = True) -> ClassView:
     """A scored case's class from its results folder: the stored S and scores, the cached logits and spectrum.
 
     A case scored before the feature cache existed has its class run through
-    the model once (unless ``run_model`` is False: then InputError); the
-    arrays are then added to its cache.
+    the model once (unless ``run_model`` is False: then InputError), with
+    ``settings``' device and checkpoint; the arrays are then added to its cache.
     """
     folder = results if isinstance(results, ResultsFolder) else ResultsFolder(Path(results))
     record = read_scored_case(folder, case_id)
@@ -189,16 +155,17 @@ def stored_class_view(results: str | Path | ResultsFolder, case_id: str, class_n
         raise InputError(case_json, f"class {class_name!r} has no S: {entry.missing_reason}")
     assert record.label is not None
     case = load_case(folder.recorded_path(record.image), folder.recorded_path(record.label))
-    volume = normalise_intensity(case.image, record.modality or detect_modality(case.image),
-                                 tuple(record.settings.get("ct_window", settings.ct_window)))
+    volume = normalise_intensity(case.image, record.modality or detect_modality(case.image), tuple(record.settings.get("ct_window", DEFAULT_CT_WINDOW)))
     arrays = load_class_arrays(case_json, entry.id)
     source = f"stored in {case_json}"
     if arrays is None and not run_model:
         raise InputError(case_json, f"has no cached features of {class_name!r} (scored before auv explain existed)")
     if arrays is None:
-        backend = backend or create_backend(record.backbone or settings.backbone, settings.device, settings.checkpoint)
-        arrays, new_arrays, _, _, _ = _run_model(case, volume, entry.id, backend)
+        from .live import class_backend, run_model as run  # PyTorch: only for a case scored without a feature cache
+
+        backend = backend or class_backend(record.backbone, settings)
+        arrays, new_arrays, _, _, _ = run(case, volume, entry.id, backend)
         add_class_arrays(case_json, new_arrays)
         source += f" (its logits and spectrum computed now by {backend.name} and added to its feature cache)"
     scores = {name: values.classes.get(entry.name) for name, values in record.scores.items() if name not in CASE_LEVEL}
-    return _view(case, volume, record.case_id, entry.id, entry.name, arrays, entry.S, entry.missing_reason, scores, source)
+    return build_view(case, volume, record.case_id, entry.id, entry.name, arrays, entry.S, entry.missing_reason, scores, source)
