@@ -51,18 +51,12 @@ class SemanticScales:
         energy: float64 tensor (C, max n_c), each class's normalised energy
             distribution p (squared singular values over their sum), largest
             first and zero-padded: the distribution S is the entropy of.
-        columns: N, the length of one row of z (H x W of a mask-logit map).
     """
 
     values: torch.Tensor
     rows: torch.Tensor
     reasons: tuple[str | None, ...]
     energy: torch.Tensor = torch.empty(0, 0, dtype=torch.float64)
-    columns: int = 0
-
-    def normaliser(self, index: int) -> float:
-        """log min(n_c, N) of class ``index``: the entropy of equal energy in every direction, S's denominator."""
-        return math.log(max(min(int(self.rows[index]), self.columns), 2))
 
     @property
     def missing(self) -> dict[int, str]:
@@ -154,7 +148,7 @@ def class_spectra(
         raise ValueError("z holds NaN or infinite values")
     n_kept = keep.sum(dim=1)
     if n_classes == 0:
-        return SemanticScales(torch.empty(0, dtype=torch.float64), n_kept.cpu(), (), columns=n_cols)
+        return SemanticScales(torch.empty(0, dtype=torch.float64), n_kept.cpu(), ())
 
     packed = _kept_rows(rows, keep)
     if packed.shape[1] == 0:
@@ -184,7 +178,7 @@ def class_spectra(
     undefined = torch.tensor([r is not None for r in reasons], device=scales.device)
     scales = torch.where(undefined, torch.full_like(scales, math.nan), scales)
     energy = p.sort(dim=1, descending=True).values[:, : packed.shape[1]]
-    return SemanticScales(scales.cpu(), n_kept.cpu(), tuple(reasons), energy.cpu(), n_cols)
+    return SemanticScales(scales.cpu(), n_kept.cpu(), tuple(reasons), energy.cpu())
 
 
 def semantic_scale(

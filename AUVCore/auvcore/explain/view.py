@@ -76,7 +76,7 @@ class ClassView:
 
     @property
     def normaliser(self) -> float:
-        """log min(n_c, N), S's denominator (as :meth:`auvcore.spectrum.SemanticScales.normaliser`)."""
+        """log min(n_c, N), the denominator of S in :func:`auvcore.spectrum.class_spectra`."""
         return math.log(max(min(self.rows, self.columns), 2))
 
     @property
