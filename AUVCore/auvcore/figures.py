@@ -19,8 +19,13 @@ from matplotlib.figure import Figure
 PNG_DPI = 100
 
 
-def png_data_uri(figure: Figure, dpi: int = PNG_DPI) -> str:
-    """``figure`` as a PNG ``data:`` URI, for an ``<img src=...>`` that needs no file beside the page."""
+def png_bytes(figure: Figure, dpi: int = PNG_DPI) -> bytes:
+    """``figure`` as the bytes of a PNG file."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def png_data_uri(figure: Figure, dpi: int = PNG_DPI) -> str:
+    """``figure`` as a PNG ``data:`` URI, for an ``<img src=...>`` that needs no file beside the page."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(figure, dpi)).decode("ascii")

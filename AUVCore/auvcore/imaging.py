@@ -66,6 +66,7 @@ class LoadedCase:
         geometry: the image file's original geometry.
         slice_centres: the LPS point (mm) at the centre of each slice of axis 0,
             so a viewer can be sent to a slice named by its index.
+        oriented: the geometry of the arrays (after reorientation to LPS).
     """
 
     image: np.ndarray
@@ -75,6 +76,7 @@ class LoadedCase:
     image_path: str
     label_path: str | None
     slice_centres: tuple[tuple[float, float, float], ...] = ()
+    oriented: Geometry | None = None
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -233,6 +235,7 @@ def load_case(image_path: str | Path, label_path: str | Path | None = None) -> L
         image_path=str(image_path),
         label_path=None if label_path is None else str(label_path),
         slice_centres=centres,
+        oriented=Geometry.of(image),
     )
 
 

@@ -26,10 +26,11 @@ from matplotlib.figure import Figure
 
 from .curation import Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
 from .errors import InputError
+from .explain.case_page import write_case_page
 from .figures import png_data_uri
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
-from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results
+from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results, safe_file_name
 from .results.review import load_review
 
 #: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
@@ -40,15 +41,6 @@ DEFAULT_TOP = 12
 UNCERTAINTY_CMAP = "viridis"
 #: Colour of labelled voxels whose class has no defined U (too few slices): red, which viridis lacks.
 UNDEFINED_COLOUR = "#e8463a"
-
-
-def _resolve(path: str, results_dir: Path) -> Path:
-    """A path as written; a relative one that does not exist from here is tried inside the results folder."""
-    candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists():
-        return candidate
-    inside = results_dir / candidate
-    return inside if inside.exists() else candidate
 
 
 def auv_histogram(auv: np.ndarray, threshold: float | None, keep: float, excluded_auv: np.ndarray) -> Figure:
@@ -122,8 +114,8 @@ def case_thumbnail(record: CaseRecord, results_dir: Path) -> Figure:
     or MR percentiles as in scoring. Classes whose U is undefined are red.
     Relative paths in the record that do not exist from here are tried inside ``results_dir``.
     """
-    label = None if record.label is None else _resolve(record.label, results_dir)
-    case = load_case(_resolve(record.image, results_dir), label)
+    label = None if record.label is None else ResultsFolder(results_dir).recorded_path(record.label)
+    case = load_case(ResultsFolder(results_dir).recorded_path(record.image), label)
     index = _middle_slice(case.image.shape[0], case.labels)
     grey = normalise_intensity(case.image[index], detect_modality(case.image))
     aspect = case.spacing[1] / case.spacing[2]
@@ -184,14 +176,26 @@ def _hardest_classes(row: pd.Series, count: int = 3) -> str:
     return ", ".join(f"{html.escape(name)} {value:.3f}" for name, value in hardest)
 
 
-def _top_table(results_dir: Path, scored: pd.DataFrame, decisions: dict[str, Decision], top: int) -> str:
+def _top_cases(scored: pd.DataFrame, top: int) -> pd.DataFrame:
+    return scored.sort_values("auv", ascending=False).head(top)
+
+
+def _case_cell(case_id: str, case_pages: dict[str, str]) -> str:
+    """The case id, linked to its page where it has one."""
+    if case_id not in case_pages:
+        return html.escape(case_id)
+    return f"<a href='{html.escape(case_pages[case_id])}'>{html.escape(case_id)}</a>"
+
+
+def _top_table(results_dir: Path, scored: pd.DataFrame, decisions: dict[str, Decision], top: int,
+               case_pages: dict[str, str]) -> str:
     rows = []
-    for rank, (_, row) in enumerate(scored.sort_values("auv", ascending=False).head(top).iterrows(), start=1):
+    for rank, (_, row) in enumerate(_top_cases(scored, top).iterrows(), start=1):
         decision = decisions.get(row["case_id"])
         css = " class='excluded'" if decision is not None and decision.action == "exclude" else ""
         s_total = f"{row['S']:.3f}" if "S" in row and pd.notna(row["S"]) else ""
         rows.append(
-            f"<tr{css}><td>{rank}</td><td class='case'>{html.escape(row['case_id'])}</td><td>{row['auv']:.3f}</td>"
+            f"<tr{css}><td>{rank}</td><td class='case'>{_case_cell(row['case_id'], case_pages)}</td><td>{row['auv']:.3f}</td>"
             f"<td>{s_total}</td><td>{_hardest_classes(row)}</td><td>{html.escape(_decision_text(decision))}</td>"
             f"<td>{_thumbnail_cell(results_dir, row['case_id'])}</td></tr>"
         )
@@ -250,8 +254,9 @@ dt { font-weight: bold; }
 """
 
 
-def render_report(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int) -> str:
-    """The report's HTML text (see :func:`write_report`)."""
+def render_report(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
+                  case_pages: dict[str, str] | None = None) -> str:
+    """The report's HTML text (see :func:`write_report`); ``case_pages``: case id -> link to its page."""
     scored = scored_cases(results)
     threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
     decisions = exclusions.effective()
@@ -280,7 +285,7 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
         sections.append("<h2>Per-class S distributions</h2>"
                         f"<img alt='per-class S' src='{png_data_uri(class_scale_distributions(per_class))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
-    sections.append(_top_table(results_dir, scored, decisions, top))
+    sections.append(_top_table(results_dir, scored, decisions, top, case_pages or {}))
     sections.append("<h2>Excluded cases</h2>")
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
     sections.append("<h2>Annotation review</h2>")
@@ -320,7 +325,19 @@ def write_report(
         exclusions = load_exclusions(ResultsFolder(results_dir).exclusions)
     if keep is None:
         keep = exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
-    page = render_report(results_dir, results, exclusions, keep, top)
     out_html = Path(out_html)
+    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html)
+    page = render_report(results_dir, results, exclusions, keep, top, case_pages)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
+
+
+def write_case_pages(results_dir: Path, scored: pd.DataFrame, top: int, out_html: Path) -> dict[str, str]:
+    """A page per case of the top table (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
+    folder, pages = ResultsFolder(results_dir), out_html.with_name(out_html.stem + "_cases")
+    links = {}
+    for case_id in _top_cases(scored, top)["case_id"]:
+        if folder.case_json(case_id).is_file():
+            page = write_case_page(folder, case_id, pages / f"{safe_file_name(case_id)}.html", f"../{out_html.name}")
+            links[case_id] = f"{pages.name}/{page.name}"
+    return links

@@ -48,11 +48,15 @@ class SemanticScales:
         values: float64 tensor (C,), S(Z|c) in [0, 1]; NaN where undefined.
         rows: int64 tensor (C,), the number of kept rows n_c per class.
         reasons: one entry per class, ``None`` where S is defined, else why not.
+        energy: float64 tensor (C, max n_c), each class's normalised energy
+            distribution p (squared singular values over their sum), largest
+            first and zero-padded: the distribution S is the entropy of.
     """
 
     values: torch.Tensor
     rows: torch.Tensor
     reasons: tuple[str | None, ...]
+    energy: torch.Tensor = torch.empty(0, 0, dtype=torch.float64)
 
     @property
     def missing(self) -> dict[int, str]:
@@ -204,6 +208,7 @@ def class_spectra(
     if int(n_kept.max()) == 0 or n_cols == 0:
         total = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
         scales = torch.zeros(n_classes, dtype=torch.float64, device=rows.device)
+        p = torch.zeros(n_classes, 0, dtype=torch.float64, device=rows.device)
     else:
         chosen = _choose_method(method)
         energy, noise = _class_energies(rows, keep, chosen, PACK_BUDGET_BYTES)
@@ -227,7 +232,8 @@ def class_spectra(
             reasons.append(None)
     undefined = torch.tensor([r is not None for r in reasons], device=scales.device)
     scales = torch.where(undefined, torch.full_like(scales, math.nan), scales)
-    return SemanticScales(scales.cpu(), n_kept.cpu(), tuple(reasons))
+    energy = p.sort(dim=1, descending=True).values[:, : int(n_kept.max()) if n_classes else 0]
+    return SemanticScales(scales.cpu(), n_kept.cpu(), tuple(reasons), energy.cpu())
 
 
 def semantic_scale(

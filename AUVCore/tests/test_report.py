@@ -53,7 +53,7 @@ def test_report_content(curated: Path):
     assert all(s.startswith("data:image/png;base64,") for s in sources)
     assert "http://" not in page and "https://" not in page  # self-contained
     assert "0.6200" in page  # F^-1(0.8) of the stored rule, used by default
-    excluded_rows = re.findall(r"<tr class='excluded'><td>\d+</td><td class='case'>([^<]+)</td>", page)
+    excluded_rows = re.findall(r"<tr class='excluded'><td>\d+</td><td class='case'>(?:<a href='[^']+'>)?([^<]+)(?:</a>)?</td>", page)
     assert sorted(excluded_rows) == ["ct_fast_model", "mr/repeat 2"]
     assert "excluded (manual): duplicate of mr" in page and "excluded (auv-quantile)" in page
     assert "unreadable" in page and "cannot be read (truncated file)" in page  # the failed case is listed

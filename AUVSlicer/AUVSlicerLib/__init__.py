@@ -25,6 +25,7 @@ Scene and files:
 - ``node_removal``: remove a node with its display and storage nodes.
 - ``case_export``: write the loaded volume and segmentation to files for ``auv score``.
 - ``cohort_model``: the cohort browser's cases, decisions, autosave and exports.
+- ``explain_view``: a class's energy spectrum as a plot and its mask logits as a heat-map layer (Explain).
 
 Jobs and dependencies:
 - ``job_commands``: ``auv score`` / ``auv train`` argument lists from settings.

@@ -26,7 +26,7 @@ def score(spec: CaseSpec, settings: ScoreSettings, warm_up: CaseSpec | None = No
         scorer.score(warm_up, "warm-up")
     prepare = time.perf_counter() - start
     key, image_hash = scorer.case_key(spec)
-    record, _ = scorer.score(spec, key, image_hash + "-fresh")  # a fresh image key: the encoder runs
+    record, _, _ = scorer.score(spec, key, image_hash + "-fresh")  # a fresh image key: the encoder runs
     t = record.timings
     boxes = sum(c.rows for c in record.classes)
     label = "compiled" if settings.compile else "eager"

@@ -163,7 +163,7 @@ def one_case(case: str, runtime: str, precision: str) -> dict:
     _ = scorer.backend
     load = time.perf_counter() - started
     key, image_hash = scorer.case_key(spec)
-    record, _ = scorer.score(spec, key, image_hash)
+    record, _, _ = scorer.score(spec, key, image_hash)
     return {
         "load": load,
         "timings": record.timings,

@@ -126,9 +126,12 @@ PLANTERS: dict[str, Callable[..., int]] = {
 }
 
 
-def plant(kind: str, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, magnitude: float | None = None
-          ) -> tuple[np.ndarray, np.ndarray, Corruption]:
+def plant(kind: str, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, magnitude: float | None = None,
+          target: int | None = None) -> tuple[np.ndarray, np.ndarray, Corruption]:
     """Plant one corruption of ``kind`` in copies of ``image`` and ``labels``.
+
+    A label corruption changes ``target`` (a swap: ``target`` and another
+    structure) when given, else a structure drawn from ``rng``.
 
     Example:
         >>> labels = np.zeros((4, 12, 12), np.uint8); labels[:, 3:8, 3:8] = 1
@@ -151,10 +154,13 @@ def plant(kind: str, image: np.ndarray, labels: np.ndarray, rng: np.random.Gener
         return blurred, labels, Corruption(kind, magnitude, (), int(image.size))
     classes = eligible_classes(labels)
     if kind == "swap":
-        first, second = (int(c) for c in rng.choice(classes, size=2, replace=False))
+        if target is None:
+            first, second = (int(c) for c in rng.choice(classes, size=2, replace=False))
+        else:
+            first, second = target, int(rng.choice([c for c in classes if c != target]))
         a, b = labels == first, labels == second
         labels[a], labels[b] = second, first
         return image, labels, Corruption(kind, magnitude, (first, second), int(a.sum() + b.sum()))
-    target = int(rng.choice(classes))
+    target = int(rng.choice(classes)) if target is None else target
     changed = PLANTERS[kind](image, labels, target, magnitude, rng)
     return image, labels, Corruption(kind, magnitude, (target,), changed)

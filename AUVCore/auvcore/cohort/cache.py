@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from ..explain.cache import FeatureArrays, save_feature_cache
 from ..files import atomic_write_bytes
 from ..results.case_record import CaseRecord, write_case_record
 from ..results.layout import ResultsFolder
@@ -34,8 +35,10 @@ def load_cached(folder: ResultsFolder, case_id: str, cache_key: str, settings: S
     return CaseRecord.from_dict(data, path)
 
 
-def save_case(folder: ResultsFolder, record: CaseRecord, prototypes: Prototypes | None = None) -> None:
-    """Write the case's record (and prototypes), each atomically: the prototypes first, so a record never lacks them."""
+def save_case(folder: ResultsFolder, record: CaseRecord, prototypes: Prototypes | None = None,
+              features: FeatureArrays | None = None) -> None:
+    """Write the case's record (with its prototypes and feature cache), each atomically: the record last, so it never lacks them."""
+    save_feature_cache(folder.case_json(record.case_id), features)
     if prototypes is not None:
         buffer = io.BytesIO()
         np.savez(buffer, names=np.array(list(prototypes), dtype=str),

@@ -55,9 +55,9 @@ def score_cases(
             record = load_cached(folder, spec.case_id, key, settings)
             status = "cached"
             if record is None:
-                record, prototypes = scorer.score(spec, key, image_hash)
+                record, prototypes, features = scorer.score(spec, key, image_hash)
                 status = "ok"
-                save_case(folder, record, prototypes)
+                save_case(folder, record, prototypes, features)
         except InputError as error:
             record, status = error_record(spec, settings, error, key), "error"
             save_case(folder, record)

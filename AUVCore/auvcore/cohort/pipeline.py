@@ -14,6 +14,7 @@ import numpy as np
 from ..backends import FoundationBackend, create_backend
 from ..datasets import CaseSpec
 from ..errors import InputError
+from ..explain.cache import FeatureArrays, feature_arrays
 from ..files import file_sha256
 from ..imaging import detect_modality, load_case, normalise_intensity
 from ..results.case_record import CaseRecord, ClassRecord, ScorerValues, json_number
@@ -79,8 +80,10 @@ class CaseScorer:
             identity["runtime"] = self.runtime
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(), image_hash
 
-    def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None) -> tuple[CaseRecord, Prototypes | None]:
-        """The case's record and, for the cohort scorers, its class prototypes; raises InputError for bad input."""
+    def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None
+              ) -> tuple[CaseRecord, Prototypes | None, FeatureArrays]:
+        """The case's record, its class prototypes (for the cohort scorers) and its feature cache
+        (:mod:`auvcore.explain.cache`); raises InputError for bad input."""
         started = time.perf_counter()
         mode = self.settings.mode
         if mode == "classwise" and spec.label is None:
@@ -119,6 +122,7 @@ class CaseScorer:
         scores, prototypes = self._extra_scores(CaseInputs(volume, case.labels, class_ids, case.spacing, features), names)
         extra_seconds = time.perf_counter() - extra_start
         backend_timings, slices_encoded = features.timings, features.slices_encoded
+        cached_features = feature_arrays(features, scales, class_ids, case)
         del features  # the feature tensor can be GiBs; the record needs none of it
         timings = {"io": io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
         timings["total"] = time.perf_counter() - started
@@ -151,7 +155,7 @@ class CaseScorer:
             # The per-slice values count slices along axis 0 of the LPS-oriented volume; these are their centres.
             slice_centres_lps=[[round(v, 4) for v in point] for point in case.slice_centres] if scores else None,
         )
-        return record, prototypes
+        return record, prototypes, cached_features
 
     def _extra_scores(self, inputs: CaseInputs, names: list[str]) -> tuple[dict[str, ScorerValues], Prototypes | None]:
         """The per-case scorers' class (and slice) values, and the class prototypes the cohort scorers need."""

@@ -6,6 +6,7 @@ report, the audit and the Slicer module read::
     OUT/results.csv, OUT/results.parquet   one row per case
     OUT/cases/<case>.json                  one case record (the per-case cache too)
     OUT/cases/<case>.prototypes.npz        the class prototypes of the cohort scorers
+    OUT/cases/<case>.features.npz          the feature cache of auv explain and the module (auvcore.explain.cache)
     OUT/reference.json                     the cohort's scales, to place new cases
     OUT/exclusions.json                    curation decisions
     OUT/review.json                        structure verdicts of a review
@@ -34,6 +35,7 @@ STRUCTURES_CSV = "structures.csv"
 RETAINED_MANIFEST_CSV = "retained_manifest.csv"
 SPLITS_JSON = "splits_final.json"
 PROTOTYPES_SUFFIX = ".prototypes.npz"
+FEATURES_SUFFIX = ".features.npz"
 
 
 def safe_file_name(case_id: str) -> str:
@@ -101,3 +103,14 @@ class ResultsFolder:
 
     def prototypes(self, case_id: str) -> Path:
         return self.cases_dir / f"{safe_file_name(case_id)}{PROTOTYPES_SUFFIX}"
+
+    def features(self, case_id: str) -> Path:
+        return self.cases_dir / f"{safe_file_name(case_id)}{FEATURES_SUFFIX}"
+
+    def recorded_path(self, path: str) -> Path:
+        """A file path as a case record holds it; a relative one that does not exist from here is tried inside the folder."""
+        candidate = Path(path)
+        if candidate.is_absolute() or candidate.exists():
+            return candidate
+        inside = self.root / candidate
+        return inside if inside.exists() else candidate

@@ -1,0 +1,92 @@
+"""The per-case page of ``auv report``: every class's energy spectrum and the case's worst structures.
+
+Self-contained HTML (PNGs embedded), readable in any browser without Slicer
+or Python; everything comes from the case JSON and its feature cache, so no
+model runs. The cohort page links to it, and it links back.
+
+Example:
+    >>> write_case_page(ResultsFolder(Path("results")), "ct", Path("report_cases/ct.html"), "../report.html")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..figures import png_data_uri
+from ..files import atomic_write_bytes
+from ..results import CaseRecord, ClassRecord, ResultsFolder, read_case_record
+from .cache import load_spectra
+from .figures import class_panel, class_spectra
+from .view import CASE_LEVEL, stored_class_view
+
+#: How many of the lowest-S structures get a panel (slice, logits, spectrum).
+WORST = 4
+
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; max-width: 1200px; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: left; font-size: 0.85em; }
+td.number { text-align: right; font-family: monospace; }
+tr.worst { background: #fff3cd; }
+.missing { color: #a00; }
+"""
+
+
+def _image(figure: Any, alt: str) -> str:
+    return f"<img alt='{html.escape(alt)}' src='{png_data_uri(figure)}'>"
+
+
+def _value(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def _class_table(record: CaseRecord, ordered: list[ClassRecord], worst: set[str]) -> str:
+    scorers = [name for name in record.scores if name not in CASE_LEVEL]
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in ["class", "S", "U = 1 − S", "slices", *scorers])
+    rows = []
+    for entry in ordered:
+        css = " class='worst'" if entry.name in worst else ""
+        cells = [_value(entry.S), _value(entry.U), str(entry.rows)]
+        cells += [_value(record.scores[name].classes.get(entry.name)) for name in scorers]
+        reason = f" <span class='missing'>({html.escape(entry.missing_reason)})</span>" if entry.missing_reason else ""
+        rows.append(f"<tr{css}><td>{html.escape(entry.name)}{reason}</td>" + "".join(f"<td class='number'>{c}</td>" for c in cells) + "</tr>")
+    return f"<table><tr>{head}</tr>" + "".join(rows) + "</table>"
+
+
+def write_case_page(folder: ResultsFolder, case_id: str, out_html: Path, cohort_href: str, worst: int = WORST) -> Path:
+    """Write the page of the scored case ``case_id`` of ``folder`` to ``out_html`` and return its path."""
+    case_json = folder.case_json(case_id)
+    record = read_case_record(case_json)
+    ordered = sorted(record.classes, key=lambda c: (c.S is None, c.S or 0.0))
+    hardest = [c for c in ordered if c.S is not None][:worst]
+    facts = (f"AUV {_value(record.auv)}, S = Σ S(Z|c) = {_value(record.S)}, {len(record.classes)} classes, "
+             f"{record.backbone} / {record.mode}")
+    sections = [f"<p><a href='{html.escape(cohort_href)}'>← cohort report</a></p>",
+                f"<h1>Case {html.escape(record.case_id)}</h1>", f"<p>{html.escape(facts)}</p>"]
+    spectra = load_spectra(case_json)
+    shown = {c.name: (c.S, spectra[c.id]) for c in record.scored_classes if c.id in spectra}
+    sections.append("<h2>Energy spectra of every class</h2>")
+    if shown:
+        sections.append("<p>Each line is one class's normalised energy distribution p of z_c (its squared singular values). "
+                        "A flat line spreads the energy over many directions (high S, easy); a steep drop puts it into one "
+                        "(low S, hard).</p>" + _image(class_spectra(shown), f"energy spectra of the classes of {record.case_id}"))
+    else:
+        sections.append("<p class='missing'>This case has no feature cache (it was scored before auv explain existed); "
+                        "score it again to see its spectra.</p>")
+    sections.append(f"<h2>The {len(hardest)} structures with the lowest S</h2>")
+    for entry in hardest:
+        try:
+            view = stored_class_view(folder, record.case_id, entry.name, run_model=False)
+            sections.append(_image(class_panel(view), f"{entry.name}: slice, logits and spectrum"))
+        except InputError as error:
+            sections.append(f"<p class='missing'>{html.escape(entry.name)}: {html.escape(str(error))}</p>")
+    sections.append("<h2>Every class, lowest S first</h2>")
+    sections.append(_class_table(record, ordered, {c.name for c in hardest}))
+    page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>AUV case {html.escape(record.case_id)}</title><style>{_STYLE}</style></head><body>"
+            + "\n".join(sections) + "</body></html>\n")
+    atomic_write_bytes(out_html, page.encode("utf-8"))
+    return out_html
