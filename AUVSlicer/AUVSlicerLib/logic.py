@@ -56,6 +56,7 @@ class AUVLogic:
     def __init__(self) -> None:
         super().__init__()
         self.caseLoader = None
+        self.explainView = None
 
     @staticmethod
     def pythonExecutable() -> str:
@@ -146,6 +147,20 @@ class AUVLogic:
             return
         layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotView)
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
+
+    def explainStructure(self, cohort, caseId: str, structure: str):
+        """A structure's energy spectrum (a chart) and mask logits (a volume layer), from the case's stored features."""
+        from auvcore.results import ResultsFolder
+
+        from .explain_view import ExplainView
+
+        if self.explainView is None:
+            self.explainView = ExplainView(slicer.mrmlScene)
+        nodes = self.explainView.show(ResultsFolder(Path(cohort.folder)).case_json(caseId), structure)
+        self.showChart(nodes.chart)
+        if nodes.logits is not None and hasattr(slicer, "app"):
+            slicer.util.setSliceViewerLayers(foreground=nodes.logits, foregroundOpacity=0.5)
+        return nodes
 
     @staticmethod
     def openCohort(folder: str):

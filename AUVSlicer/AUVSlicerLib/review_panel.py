@@ -15,11 +15,12 @@ from collections.abc import Callable
 
 #: Key -> method: the review workstation's shortcuts.
 SHORTCUTS = {"N": "onNextStructure", "P": "onPreviousStructure", "U": "onNextUnreviewed",
-             "1": "onVerdictCorrect", "2": "onVerdictNeedsFix", "3": "onVerdictUnsure"}
+             "1": "onVerdictCorrect", "2": "onVerdictNeedsFix", "3": "onVerdictUnsure", "E": "onExplainStructure"}
 #: Method -> its button in the .ui.
 BUTTONS = {"onNextStructure": "nextStructureButton", "onPreviousStructure": "previousStructureButton",
            "onNextUnreviewed": "nextUnreviewedButton", "onVerdictCorrect": "correctButton",
-           "onVerdictNeedsFix": "needsFixButton", "onVerdictUnsure": "unsureButton"}
+           "onVerdictNeedsFix": "needsFixButton", "onVerdictUnsure": "unsureButton",
+           "onExplainStructure": "explainStructureButton"}
 
 
 class ReviewPanel:
@@ -109,6 +110,15 @@ class ReviewPanel:
             self.queue.record(verdict, self.ui.reviewNoteLineEdit.text.strip())
             self.ui.reviewNoteLineEdit.text = ""
         self._moveTo(lambda: self.queue.next())  # reviewers go on to the next structure
+
+    def onExplainStructure(self) -> None:
+        """Show how the model sees the current structure: its energy spectrum and its mask logits."""
+        entry = self.queue.current if self.queue else None
+        if entry is None:
+            return
+        with self.dialogs.errors("Failed to explain the structure."):
+            nodes = self.logic.explainStructure(self.cohort, entry.case_id, entry.structure)
+            self.dialogs.info(f"{entry.case_id} / {entry.structure}: energy spectrum of z_c (S = {nodes.S:.4f}) and its mask logits")
 
     def onVerdictCorrect(self) -> None:
         self._recordVerdict("correct")

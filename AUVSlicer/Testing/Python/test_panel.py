@@ -141,6 +141,10 @@ class RecordingLogic:
         self.calls.append(("openReview", (cohort, score), {}))
         return ReviewQueue.open(self.folder, self.cases, score)
 
+    def explainStructure(self, cohort, case_id, structure):
+        self.calls.append(("explainStructure", (case_id, structure), {}))
+        return types.SimpleNamespace(S=0.0412)
+
     def showQueueEntry(self, cohort, entry, colormap, score):
         self.calls.append(("showQueueEntry", (entry.case_id, entry.structure), {}))
         loaded = types.SimpleNamespace(volume_node="volume " + entry.case_id, segmentation_node="seg " + entry.case_id)
@@ -224,3 +228,14 @@ def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_onc
     name, _content, selected = panel.tables[-1]
     assert name == "reviewQueueTableWidget" and selected == str(panel.review.queue.position + 1)
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"]
+
+
+def test_explain_shows_the_current_structure_of_the_queue(panel, tmp_path):
+    panel.review.setCohort(types.SimpleNamespace(folder=tmp_path))
+    panel.node.colorScore = "auv"
+    panel.ui.explainStructureButton.emit("clicked(bool)", True)  # no queue yet: nothing to explain
+    assert not [call for call in panel.logic.calls if call[0] == "explainStructure"]
+    panel.ui.startReviewButton.emit("clicked(bool)", True)
+    panel.shortcuts()["E"]()
+    assert panel.logic.calls[-1] == ("explainStructure", ("c", "liver"), {})
+    assert ("info", "c / liver: energy spectrum of z_c (S = 0.0412) and its mask logits") in panel.dialogs.shown
