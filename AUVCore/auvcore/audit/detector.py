@@ -143,7 +143,8 @@ def audit_structures(scores: pd.DataFrame, records: Mapping[str, CaseRecord]) ->
     sizes = {(r.case_id, c.name): (c.rows, c.voxels, r.modality) for r in records.values() if r.ok for c in r.classes}
     looked_up = [sizes.get((case, name), (math.nan, math.nan, None)) for case, name in zip(wide["case_id"], wide["class"])]
     wide["slices"], wide["voxels"], wide["modality"] = zip(*looked_up) if looked_up else ((), (), ())
-    return wide.drop(columns="unit")
+    # Rows of a per-case scorer (``image_auv``'s class "image") describe no structure.
+    return wide[wide["slices"].notna()].drop(columns="unit").reset_index(drop=True)
 
 
 def save_detector(path: str | Path, detector: Detector) -> None:
