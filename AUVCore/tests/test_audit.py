@@ -156,3 +156,16 @@ def test_a_detector_that_needs_more_scorers_is_refused_before_scoring(audited: P
     assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(tmp_path / "o"), "--detector", str(audited / "detector.json")]) == 2
     assert "detector.json: needs the scorers agreement, boundary_gradient, prototype" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_audit_structures_leave_out_the_per_case_scorers_pseudo_class():
+    from auvcore.audit.detector import audit_structures
+    from auvcore.results import CaseRecord, ClassRecord
+
+    scores = pd.DataFrame([
+        {"repeat": 0, "level": "class", "unit": "a/liver", "kind": "clean", "scorer": "agreement", "aggregate": "z", "score": 0.5},
+        {"repeat": 0, "level": "class", "unit": "a/image", "kind": "clean", "scorer": "image_auv", "aggregate": "z", "score": 1.0},
+    ])
+    records = {"a": CaseRecord("a", "a.nii.gz", "a_seg.nii.gz", classes=(ClassRecord(5, "liver", 0.1, 4, voxels=300),), modality="ct")}
+    table = audit_structures(scores, records)
+    assert table[["case_id", "class", "slices", "voxels", "modality"]].values.tolist() == [["a", "liver", 4, 300, "ct"]]
