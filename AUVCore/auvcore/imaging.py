@@ -147,6 +147,13 @@ def write_image_atomic(image: sitk.Image, path: str | Path) -> None:
         raise InputError(path, f"cannot be written: {str(error).strip().splitlines()[-1]}") from None
 
 
+def write_array_like(array: np.ndarray, like: sitk.Image, path: str | Path) -> None:
+    """Write ``array`` with the geometry and pixel type of ``like``, atomically (a planted or derived copy of a volume)."""
+    image = sitk.GetImageFromArray(array.astype(sitk.GetArrayViewFromImage(like).dtype, copy=False))
+    image.CopyInformation(like)
+    write_image_atomic(image, path)
+
+
 def read_image(path: str | Path) -> sitk.Image:
     """Read a volume: a file SimpleITK knows (NIfTI, NRRD, MHA, ...) or a DICOM series folder."""
     path = Path(path)

@@ -33,7 +33,7 @@ import SimpleITK as sitk
 from ..cohort import ScoreSettings, add_cohort_scorers, class_matrix, cohort_scores, load_prototypes, score_cases
 from ..datasets import CaseSpec
 from ..errors import InputError
-from ..imaging import read_image, write_image_atomic
+from ..imaging import read_image, write_array_like
 from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, safe_file_name
 from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
 from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, plant
@@ -52,13 +52,6 @@ class PlantedCase:
     source: CaseSpec
     spec: CaseSpec
     corruption: Corruption
-
-
-def _write_like(array: np.ndarray, like: sitk.Image, path: Path) -> None:
-    """Write ``array`` with the geometry and pixel type of ``like``, atomically."""
-    image = sitk.GetImageFromArray(array.astype(sitk.GetArrayViewFromImage(like).dtype, copy=False))
-    image.CopyInformation(like)
-    write_image_atomic(image, path)
 
 
 def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int, out: Path) -> list[PlantedCase]:
@@ -87,10 +80,10 @@ def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int
         if kind in IMAGE_KINDS:
             image_path = folder / f"{stem}_image.nii.gz"
             if not image_path.exists():
-                _write_like(new_image, image, image_path)
+                write_array_like(new_image, image, image_path)
         label_path = folder / f"{stem}_label.nii.gz"
         if not label_path.exists():
-            _write_like(new_labels, labels, label_path)
+            write_array_like(new_labels, labels, label_path)
         spec = CaseSpec(f"{source.case_id}~{kind}~r{repeat}", Path(image_path), label_path, source.class_names)
         planted.append(PlantedCase(repeat, source, spec, corruption))
     return planted

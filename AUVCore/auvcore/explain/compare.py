@@ -19,10 +19,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..audit.corruptions import IMAGE_KINDS, KINDS, Corruption, plant
-from ..audit.runner import _write_like
 from ..datasets import CaseSpec
 from ..errors import InputError
-from ..imaging import read_image
+from ..imaging import read_image, write_array_like
 from ..results import safe_file_name
 
 PLANTED_DIR = "planted"
@@ -66,8 +65,8 @@ def plant_copy(spec: CaseSpec, class_id: int, kind: str, magnitude: float | None
     image_path, label_path = Path(spec.image), Path(spec.label)
     if kind in IMAGE_KINDS:
         image_path = folder / f"{stem}_image.nii.gz"
-        _write_like(new_image, image, image_path)
+        write_array_like(new_image, image, image_path)
     else:
         label_path = folder / f"{stem}_label.nii.gz"
-        _write_like(new_labels, labels, label_path)
+        write_array_like(new_labels, labels, label_path)
     return PlantedCopy(CaseSpec(f"{spec.case_id}~{kind}{magnitude_text}", image_path, label_path, spec.class_names), corruption)
