@@ -93,6 +93,7 @@ class AUVSlicerParameterNode:
     checkpointPath: str = ""
     scoringMode: Annotated[str, Choice(["classwise", "image"])] = "classwise"
     device: Annotated[str, Choice(["auto", "cpu", "cuda"])] = "auto"
+    runtime: Annotated[str, Choice(["auto", "torch", "openvino", "onnxruntime"])] = "auto"
     resultsFolder: str = ""
     keepFraction: Annotated[float, WithinRange(0.5, 1.0)] = 0.95
     datasetPath: str = ""

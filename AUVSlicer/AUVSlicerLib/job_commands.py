@@ -46,6 +46,8 @@ class ScoreJob:
     checkpoint: str = ""
     mode: Literal["classwise", "image"] = "classwise"
     device: Device = "auto"
+    #: What runs the model (``auv score --runtime``): auto is torch on a GPU, OpenVINO on the CPU.
+    runtime: str = "auto"
     reference: str = ""
     scorers: str = ""
 
@@ -84,6 +86,8 @@ def score_command(python: str, settings: ScoreJob) -> list[str]:
     if settings.checkpoint:
         arguments += ["--checkpoint", settings.checkpoint]
     arguments += ["--mode", settings.mode, "--device", settings.device]
+    if settings.runtime != "auto":
+        arguments += ["--runtime", settings.runtime]
     if settings.scorers:
         arguments += ["--scorers", settings.scorers]
     if settings.reference:

@@ -174,7 +174,7 @@ class AUVSlicerPanel:
     def _scoringOptions(self) -> dict:
         node = self.node
         return {"backbone": node.backbone, "checkpoint": node.checkpointPath, "mode": node.scoringMode,
-                "device": node.device}
+                "device": node.device, "runtime": node.runtime}
 
     def _showCaseScores(self, segmentation, folder: pathlib.Path, caseId: str) -> None:
         node = self.node

@@ -69,8 +69,8 @@ def _parameter_node() -> types.SimpleNamespace:
     return types.SimpleNamespace(
         inputVolume=None, inputSegmentation=None, referencePath="", colorScore="auv", colormap="viridis",
         colorRange="case", showUncertainty=True, backbone="litemedsam", checkpointPath="", scoringMode="classwise",
-        device="auto", resultsFolder="", keepFraction=0.95, datasetPath="", scoreOutputFolder="",
-        trainOutputFolder="", trainBackbone="dynunet", duo=True, epochs=100, trainOnRetained=True)
+        device="auto", runtime="auto", resultsFolder="", keepFraction=0.95, datasetPath="", scoreOutputFolder="",
+        trainOutputFolder="", trainBackbone="dynunet", duo=True, epochs=1000, trainOnRetained=True)
 
 
 class RecordingJob:

@@ -83,7 +83,8 @@ def test_the_built_score_command_is_accepted_by_the_real_cli():
     """The real ``auv`` parser accepts every option the module passes (``--help`` ends before scoring)."""
     command = score_command(sys.executable, ScoreJob(dataset="img.nii.gz", label="lab.nii.gz",
                                                           label_names="l.json", case_id="c", output="/tmp/o",
-                                                          reference="r.json", scorers="all"))
+                                                          reference="r.json", scorers="all", runtime="openvino"))
+    assert command[command.index("--runtime") + 1] == "openvino"
     parser_check = command[:3] + ["score", "--help"]
     result = subprocess.run(parser_check, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
