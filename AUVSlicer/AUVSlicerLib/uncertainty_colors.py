@@ -102,7 +102,7 @@ class UncertaintyColoring:
             segment_id = segmentation.GetNthSegmentID(index)
             segment = segmentation.GetSegment(segment_id)
             if _tag(segment, ORIGINAL_COLOR_TAG) is None:
-                segment.SetTag(ORIGINAL_COLOR_TAG, " ".join(f"{c:.6f}" for c in segment.GetColor()))
+                segment.SetTag(ORIGINAL_COLOR_TAG, " ".join(repr(c) for c in segment.GetColor()))  # exact: restored as it was
             score = matched.get(segment_id)
             value = math.nan if score is None else values.get(score.name, math.nan) if values is not None else score.uncertainty
             segment.SetTag(UNCERTAINTY_TAG, f"{value:.6f}")

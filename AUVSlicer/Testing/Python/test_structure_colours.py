@@ -26,10 +26,10 @@ def cohort(scored_cohort):
     return model, logic.cohortScores(model)
 
 
-def _colours(segmentation_node) -> dict[str, tuple[float, ...]]:
+def _colours(segmentation_node, digits: int | None = 4) -> dict[str, tuple[float, ...]]:
     segmentation = segmentation_node.GetSegmentation()
     segments = [segmentation.GetSegment(segmentation.GetNthSegmentID(i)) for i in range(segmentation.GetNumberOfSegments())]
-    return {s.GetName(): tuple(round(c, 4) for c in s.GetColor()) for s in segments}
+    return {s.GetName(): tuple(c if digits is None else round(c, digits) for c in s.GetColor()) for s in segments}
 
 
 def test_a_structure_is_placed_within_the_same_structure_across_the_cohort(cohort):
@@ -61,6 +61,7 @@ def test_the_segments_take_the_z_colours_the_legend_names_the_scale_and_the_togg
     image, label = model.case_files("ct_shifted")
     loaded = CaseLoader(scene).load(image, label, {c.label_value: c.name for c in case.classes}, "ct_shifted")
     original = _colours(loaded.segmentation_node)
+    exact = _colours(loaded.segmentation_node, digits=None)
     shown = AUVLogic.showCaseResult(loaded.segmentation_node, case, scores, "inferno", "case", "agreement")
     colours = _colours(loaded.segmentation_node)
     plan = colour_plan(case, "agreement", scores)
@@ -74,6 +75,7 @@ def test_the_segments_take_the_z_colours_the_legend_names_the_scale_and_the_togg
     coloring = UncertaintyColoring(scene)
     AUVLogic.setUncertaintyShown(loaded.segmentation_node, False, "inferno")
     assert _colours(loaded.segmentation_node) == original and not legend.GetVisibility()
+    assert _colours(loaded.segmentation_node, digits=None) == exact  # restored to the bit, not to 6 decimals
     AUVLogic.setUncertaintyShown(loaded.segmentation_node, True, "inferno")
     assert _colours(loaded.segmentation_node) == colours and coloring.is_showing_uncertainty(loaded.segmentation_node)
     assert legend.GetTitleText() == plan.title
