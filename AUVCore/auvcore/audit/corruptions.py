@@ -13,7 +13,7 @@ slices. ``auv audit --magnitude kind=value`` changes them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 from scipy import ndimage
@@ -58,10 +58,14 @@ def eligible_classes(labels: np.ndarray) -> list[int]:
     return [int(c) for c, n in zip(ids, counts) if n >= MIN_VOXELS and (labels == c).any(axis=(1, 2)).sum() >= MIN_SLICES]
 
 
-def applicable(kind: str, labels: np.ndarray) -> bool:
-    """Whether ``kind`` can be planted in a case with these labels."""
-    needed = 2 if kind == "swap" else 0 if kind in IMAGE_KINDS else 1
-    return len(eligible_classes(labels)) >= needed
+def applicable(kind: str, labels: np.ndarray, targets: Collection[int] | None = None) -> bool:
+    """Whether ``kind`` can be planted in a case with these labels (on one of ``targets`` when given)."""
+    if kind in IMAGE_KINDS:
+        return True
+    eligible = eligible_classes(labels)
+    if targets is not None and not set(eligible) & set(targets):
+        return False
+    return len(eligible) >= (2 if kind == "swap" else 1)
 
 
 def _disk(radius: int) -> np.ndarray:

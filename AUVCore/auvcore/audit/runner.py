@@ -22,7 +22,7 @@ where) and ``audit.html``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from ..errors import InputError
 from ..imaging import read_image, write_array_like
 from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, safe_file_name
 from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
-from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, plant
+from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, eligible_classes, plant
 from .detector import audit_structures
 from .metrics import detection_table
 from .page import write_audit_page
@@ -54,8 +54,13 @@ class PlantedCase:
     corruption: Corruption
 
 
-def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int, out: Path) -> list[PlantedCase]:
-    """Choose this repeat's corrupted cases and write their corrupted copies (kept when already written)."""
+def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int, out: Path,
+                 target_classes: Collection[str] | None = None) -> list[PlantedCase]:
+    """Choose this repeat's corrupted cases and write their corrupted copies (kept when already written).
+
+    ``target_classes`` (class names) restricts label corruptions to those
+    structures: the curation benchmark corrupts only the classes it trains.
+    """
     rng = np.random.default_rng([settings.seed, repeat])
     count = max(1, round(settings.fraction * len(specs)))
     chosen = sorted(rng.choice(len(specs), size=min(count, len(specs)), replace=False).tolist())
@@ -69,12 +74,16 @@ def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int
             raise InputError(source.image, "has no label map; the audit plants label errors and scores classwise")
         image, labels = read_image(source.image), read_image(source.label)
         image_array, label_array = sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(labels)
+        targets = None if target_classes is None else [i for i, name in source.class_names.items() if name in target_classes]
         order = kinds[turn % len(kinds):] + kinds[: turn % len(kinds)]
-        kind = next((k for k in order if applicable(k, label_array)), None)
+        kind = next((k for k in order if applicable(k, label_array, targets)), None)
         if kind is None:
             continue
         case_rng = np.random.default_rng([settings.seed, repeat, index])
-        new_image, new_labels, corruption = plant(kind, image_array, label_array, case_rng, settings.magnitudes.get(kind))
+        target = None
+        if targets is not None and kind in LABEL_KINDS:
+            target = int(case_rng.choice(sorted(set(targets) & set(eligible_classes(label_array)))))
+        new_image, new_labels, corruption = plant(kind, image_array, label_array, case_rng, settings.magnitudes.get(kind), target)
         stem = f"{safe_file_name(source.case_id)}~{kind}"
         image_path = source.image
         if kind in IMAGE_KINDS:

@@ -111,22 +111,43 @@ def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> dict[str, fl
     return pd.DataFrame(per_case).mean(axis=0, skipna=True).to_dict()
 
 
-def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings,
-                  emit: Callable[[str], None] = print) -> pd.DataFrame:
-    """Plant, score, train every arm with every seed, and evaluate; returns one row per (arm, seed, class)."""
+def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], excluded: set[str], duo_form: str | None,
+                        seed: int, arm: str, settings: BenchmarkSettings) -> dict[str, float]:
+    """Train one arm's model (kept when ``run`` already holds it) and its mean Dice per class on the test cases."""
     from ..duo.config import TrainConfig
     from ..duo.trainer import train
 
+    exclusions = run.parent / f"{run.name}.exclusions.json"
+    decisions = ExclusionList()
+    for case_id in sorted(excluded):
+        decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
+    save_exclusions(exclusions, decisions)
+    config = TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo_form is not None,
+                         duo_form=duo_form or settings.duo_form, epochs=settings.epochs,
+                         steps_per_epoch=settings.steps_per_epoch, seed=seed, val_fraction=0.0,
+                         exclusions=str(exclusions), base_filters=settings.base_filters, batch=settings.batch, device=settings.device,
+                         classes=settings.classes, log_every=10**6)
+    if not (run / "model.pt").exists():
+        train(config)
+    return _evaluate(run, tests, settings.device)
+
+
+def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings,
+                  emit: Callable[[str], None] = print) -> pd.DataFrame:
+    """Plant, score, train every arm with every seed, and evaluate; returns one row per (arm, seed, class)."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     training, tests = split_cases(specs, settings.test_fraction, settings.split)
-    planted: list[PlantedCase] = plant_repeat(training, AuditSettings(fraction=settings.rate, kinds=LABEL_KINDS,
-                                                                      magnitudes=settings.magnitudes, seed=0), 0, out)
+    planted: list[PlantedCase] = plant_repeat(training, AuditSettings(fraction=settings.rate, kinds=settings.kinds or LABEL_KINDS,
+                                                                      magnitudes=settings.magnitudes, seed=settings.plant_seed),
+                                              0, out, target_classes=settings.classes)
     by_source = {p.source.case_id: p for p in planted}
     noisy = [by_source[s.case_id].spec if s.case_id in by_source else s for s in training]
     planted_ids = {p.spec.case_id for p in planted}
     manifest = _write_manifest(noisy, out)
-    pd.DataFrame([{"case_id": p.spec.case_id, "kind": p.corruption.kind, "changed_voxels": p.corruption.changed_voxels}
+    pd.DataFrame([{"case_id": p.spec.case_id, "kind": p.corruption.kind, "magnitude": p.corruption.magnitude,
+                   "classes": " ".join(p.source.name_of(c) for c in p.corruption.classes),
+                   "changed_voxels": p.corruption.changed_voxels}
                   for p in planted]).to_csv(out / "planted.csv", index=False)
     emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases; "
          f"filters at keep {settings.keep} with --aggregate {settings.aggregate}")
@@ -136,32 +157,28 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
         results = score_cohort(noisy, out / "scores", ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device),
                                progress=False, emit=lambda _: None)
     rows = []
+    # Arms that exclude the same cases with the same loss train the same model: train it once.
+    trained: dict[tuple[frozenset[str], str | None, int], tuple[Path, dict[str, float]]] = {}
     for seed in settings.seeds:
         arms = arm_exclusions(results, planted_ids, settings, seed)
         quality = {name: _precision_recall(excluded, planted_ids) for name, excluded in arms.items()}
         filters = [n for n in arms if n.startswith("filter:")]
         best = max(filters, key=lambda n: (np.nan_to_num(quality[n][0]), np.nan_to_num(quality[n][1]))) if filters else "noisy"
-        # (arm, excluded cases, DUO on, the arm whose exclusions it uses)
-        plans = [(name, excluded, False, name) for name, excluded in arms.items()]
-        plans += [("duo", set(), True, "noisy"), ("duo+filter", arms[best], True, best)]
-        for name, excluded, duo, source in plans:
-            run = out / "runs" / f"{name.replace(':', '_')}_s{seed}"
-            exclusions = run.parent / f"{run.name}.exclusions.json"
-            decisions = ExclusionList()
-            for case_id in sorted(excluded):
-                decisions.exclude(case_id, None, note=f"benchmark arm {name}")
-            save_exclusions(exclusions, decisions)
-            config = TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo, duo_form=settings.duo_form,
-                                 epochs=settings.epochs, steps_per_epoch=settings.steps_per_epoch, seed=seed,
-                                 val_fraction=0.0, exclusions=str(exclusions), base_filters=settings.base_filters,
-                                 device=settings.device, classes=settings.classes, log_every=10**6)
-            if not (run / "model.pt").exists():
-                train(config)
-            dice = _evaluate(run, tests, settings.device)
+        # (arm, excluded cases, DUO form or None, the arm whose exclusions it uses)
+        plans: list[tuple[str, set[str], str | None, str]] = [(name, excluded, None, name) for name, excluded in arms.items()]
+        plans += [(f"duo:{form}", set(), form, "noisy") for form in settings.duo_forms]
+        plans.append(("duo+filter", arms[best], settings.duo_form, best))
+        for name, excluded, form, source in plans:
+            key = (frozenset(excluded), form, seed)
+            if key not in trained:
+                run = out / "runs" / f"{name.replace(':', '_').replace('+', '_')}_s{seed}"
+                trained[key] = (run, _train_and_evaluate(run, manifest, tests, excluded, form, seed, name, settings))
+            run, dice = trained[key]
             precision, recall = quality[source]
-            emit(f"benchmark: seed {seed} {name}: mean Dice {np.nanmean(list(dice.values())):.4f}")
+            emit(f"benchmark: seed {seed} {name}: mean Dice {np.nanmean(list(dice.values())):.4f} ({run.name})")
             rows.extend({"arm": name, "seed": seed, "class": c, "dice": d, "excluded": len(excluded),
-                         "precision": precision, "recall": recall, "filter": source if name == "duo+filter" else ""}
+                         "precision": precision, "recall": recall, "filter": source if name == "duo+filter" else "",
+                         "run": run.name}
                         for c, d in dice.items())
     table = pd.DataFrame(rows)
     table.to_csv(out / "benchmark_runs.csv", index=False)

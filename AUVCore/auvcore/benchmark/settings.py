@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..duo.config import DUO_FORMS
+
 #: The filters compared by default: the paper's measure, the label-aware scorers and the paper's baselines.
 DEFAULT_FILTERS = ("auv", "label_check", "mahalanobis", "consistency", "agreement", "variance", "fisher")
 
@@ -20,11 +22,20 @@ class BenchmarkSettings:
     filters: tuple[str, ...] = DEFAULT_FILTERS
     #: How the filters' class values become case scores (``auvcore.scales``); ``paper`` for the paper's AUV.
     aggregate: str = "paper"
+    #: The label corruptions planted (one per planted case, on a trained class when ``classes`` is given);
+    #: None: every label kind of the audit.
+    kinds: tuple[str, ...] | None = None
     magnitudes: dict[str, float] = field(default_factory=dict)
+    #: The seed of which cases are planted and how (the training seeds are ``seeds``).
+    plant_seed: int = 0
     epochs: int = 10
     steps_per_epoch: int = 25
     base_filters: int = 16
+    #: Slices per training step; None lets the 2d plan pick it from the data.
+    batch: int | None = None
+    #: The DUO form of ``duo+filter``; every form in ``duo_forms`` is an arm ``duo:<form>``.
     duo_form: str = "paper"
+    duo_forms: tuple[str, ...] = DUO_FORMS
     device: str = "auto"
     classes: tuple[str, ...] | None = None
 

@@ -20,7 +20,7 @@ from ..results.structures import structure_scorers
 from .score import add_scoring_options, settings_from
 
 
-def _kinds(text: str) -> tuple[str, ...]:
+def kinds_argument(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     unknown = [k for k in kinds if k not in KINDS]
     if unknown or not kinds:
@@ -28,7 +28,7 @@ def _kinds(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def _magnitude(text: str) -> tuple[str, float]:
+def magnitude_argument(text: str) -> tuple[str, float]:
     kind, _, value = text.partition("=")
     if kind not in MAGNITUDES:
         raise argparse.ArgumentTypeError(f"--magnitude takes kind=value with kind in {', '.join(KINDS)}, got {text!r}")
@@ -87,8 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("target", metavar="DATASET", help="nnU-Net/Decathlon folder, images/+labels/ folder, flat folder or CSV manifest")
     parser.add_argument("--out", required=True, help="audit folder (planted copies, scores, audit.csv, audit.html)")
     parser.add_argument("--fraction", type=float, default=0.3, help="share of cases corrupted per repeat (default: 0.3)")
-    parser.add_argument("--kinds", type=_kinds, default=KINDS, help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
-    parser.add_argument("--magnitude", type=_magnitude, action="append", default=[], metavar="KIND=VALUE", help="override a default magnitude (repeatable)")
+    parser.add_argument("--kinds", type=kinds_argument, default=KINDS, help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
+    parser.add_argument("--magnitude", type=magnitude_argument, action="append", default=[], metavar="KIND=VALUE", help="override a default magnitude (repeatable)")
     parser.add_argument("--repeats", type=int, default=1, help="independent draws of the corrupted subset (default: 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit", action="store_true", help="also fit a structure detector on the planted corruptions (OUT/detector.json), "

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..datasets import discover_cases
+from .audit import kinds_argument, magnitude_argument
 from ..duo.config import DUO_FORMS
 from ..scales import AGGREGATES
 
@@ -17,6 +18,14 @@ def _seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, got {text!r}") from None
 
 
+def _duo_forms(text: str) -> tuple[str, ...]:
+    forms = () if text.strip() == "none" else tuple(f.strip() for f in text.split(",") if f.strip())
+    unknown = [f for f in forms if f not in DUO_FORMS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown DUO form(s) {', '.join(unknown)}; choose from {', '.join(DUO_FORMS)} or 'none'")
+    return forms
+
+
 def run(args: argparse.Namespace) -> int:
     from ..benchmark.curation import BenchmarkSettings, run_and_report
 
@@ -25,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
         filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), aggregate=args.aggregate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
+        batch=args.batch, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms,
     )
     summary = run_and_report(discover_cases(args.dataset), args.out, settings)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -50,7 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=DEFAULTS.steps_per_epoch)
     parser.add_argument("--base-filters", type=int, default=DEFAULTS.base_filters)
-    parser.add_argument("--duo-form", choices=DUO_FORMS, default=DEFAULTS.duo_form)
+    parser.add_argument("--batch", type=int, default=DEFAULTS.batch, help="slices per training step (default: the 2d plan's)")
+    parser.add_argument("--kinds", type=kinds_argument, help="label corruption kinds to plant (default: every label kind of auv audit)")
+    parser.add_argument("--magnitude", type=magnitude_argument, action="append", default=[], metavar="KIND=VALUE",
+                        help="a corruption's magnitude, as in auv audit (repeatable)")
+    parser.add_argument("--plant-seed", type=int, default=DEFAULTS.plant_seed, help="seed of the planted cases (default: %(default)s)")
+    parser.add_argument("--duo-form", choices=DUO_FORMS, default=DEFAULTS.duo_form, help="the form of duo+filter (default: %(default)s)")
+    parser.add_argument("--duo-forms", type=_duo_forms, default=DEFAULTS.duo_forms,
+                        help="the DUO forms trained as arms duo:<form> (default: all; 'none' for no DUO arm)")
     parser.add_argument("--classes", help="comma-separated classes to train (default: all)")
     parser.add_argument("--device", default=DEFAULTS.device)
     parser.set_defaults(func=run)
