@@ -48,9 +48,15 @@ REGULARISATION_C = 0.5
 
 
 def feature_table(structures: pd.DataFrame, scorers: Sequence[str]) -> pd.DataFrame:
-    """The detector's features of each structure (missing z are 0: the class median, no evidence)."""
+    """The detector's features of each structure (missing z are 0: the class median, no evidence).
+
+    ``largest_z`` is the largest of the scorers' z: a feature that does not
+    depend on which scorer sees an error, so the detector can flag a kind of
+    error it was not fitted on when the one scorer aimed at it fires.
+    """
     columns = {f"{name}_z": structures.get(f"{name}_z", pd.Series(np.nan, index=structures.index)) for name in scorers}
     features = pd.DataFrame(columns, index=structures.index).astype("float64").fillna(0.0)
+    features["largest_z"] = features.max(axis=1) if len(features.columns) else 0.0
     features["slices"] = structures["slices"].astype("float64")
     features["log_voxels"] = np.log1p(structures["voxels"].astype("float64").fillna(0.0))
     features["ct"] = (structures["modality"].astype(str) == "ct").astype("float64")
