@@ -125,7 +125,8 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
     config = TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo_form is not None,
                          duo_form=duo_form or settings.duo_form, epochs=settings.epochs,
                          steps_per_epoch=settings.steps_per_epoch, seed=seed, val_fraction=0.0,
-                         exclusions=str(exclusions), base_filters=settings.base_filters, batch=settings.batch, device=settings.device,
+                         exclusions=str(exclusions), base_filters=settings.base_filters, batch=settings.batch,
+                         in_plane_spacing=settings.in_plane_spacing, lr=settings.lr, device=settings.device,
                          classes=settings.classes, log_every=10**6)
     if not (run / "model.pt").exists():
         train(config)
@@ -235,6 +236,8 @@ def write_page(summary: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> N
 def benchmark_json(settings: BenchmarkSettings) -> dict:
     """The settings as written beside the results."""
     return {**settings.__dict__, "seeds": list(settings.seeds), "filters": list(settings.filters),
+            "duo_forms": list(settings.duo_forms), "kinds": None if settings.kinds is None else list(settings.kinds),
+            "in_plane_spacing": None if settings.in_plane_spacing is None else list(settings.in_plane_spacing),
             "classes": None if settings.classes is None else list(settings.classes)}
 
 

@@ -33,6 +33,9 @@ class BenchmarkSettings:
     base_filters: int = 16
     #: Slices per training step; None lets the 2d plan pick it from the data.
     batch: int | None = None
+    #: (rows, columns) mm to train at; None: the data's. Coarser makes the benchmark affordable on a CPU.
+    in_plane_spacing: tuple[float, float] | None = None
+    lr: float = 0.01
     #: The DUO form of ``duo+filter``; every form in ``duo_forms`` is an arm ``duo:<form>``.
     duo_form: str = "paper"
     duo_forms: tuple[str, ...] = DUO_FORMS

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..datasets import discover_cases
 from .audit import kinds_argument, magnitude_argument
+from .train import parse_in_plane_spacing
 from ..duo.config import DUO_FORMS
 from ..scales import AGGREGATES
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), aggregate=args.aggregate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
-        batch=args.batch, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms,
+        batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms,
     )
     summary = run_and_report(discover_cases(args.dataset), args.out, settings)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
@@ -60,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=DEFAULTS.steps_per_epoch)
     parser.add_argument("--base-filters", type=int, default=DEFAULTS.base_filters)
+    parser.add_argument("--in-plane-spacing", type=parse_in_plane_spacing, metavar="MM[,MM]",
+                        help="in-plane spacing to train at (default: the data's); coarser is faster")
+    parser.add_argument("--lr", type=float, default=DEFAULTS.lr, help="initial learning rate (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=DEFAULTS.batch, help="slices per training step (default: the 2d plan's)")
     parser.add_argument("--kinds", type=kinds_argument, help="label corruption kinds to plant (default: every label kind of auv audit)")
     parser.add_argument("--magnitude", type=magnitude_argument, action="append", default=[], metavar="KIND=VALUE",

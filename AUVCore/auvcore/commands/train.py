@@ -39,6 +39,24 @@ def parse_patch(text: str) -> tuple[int, int, int]:
     return values[0], values[1], values[2]
 
 
+def parse_in_plane_spacing(text: str) -> tuple[float, float]:
+    """``6`` or ``6,6``: the (rows, columns) spacing in mm to train at.
+
+    Example:
+        >>> parse_in_plane_spacing("6"), parse_in_plane_spacing("1.5,2")
+        ((6.0, 6.0), (1.5, 2.0))
+    """
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--in-plane-spacing takes one or two sizes in mm, got {text!r}") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"--in-plane-spacing takes one or two positive sizes in mm, got {text!r}")
+    return values[0], values[1]
+
+
 def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         value = kind(text)
@@ -60,7 +78,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         dataset=args.dataset, out=args.out, backbone=args.backbone, config=args.config, duo=args.duo, duo_form=args.duo_form,
         epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, lr=args.lr, device=args.device,
+        steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, device=args.device,
         seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=args.exclusions,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
         base_filters=args.base_filters, workers=args.workers, amp=args.amp, log_every=args.log_every, resume=args.resume,
@@ -103,6 +121,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only")
     train.add_argument("--epochs", type=_positive(int), default=TrainConfig.epochs, help="epochs to train (default: %(default)s)")
     train.add_argument("--steps-per-epoch", type=_positive(int), default=TrainConfig.steps_per_epoch, help="optimiser steps per epoch (default: %(default)s)")
+    train.add_argument("--in-plane-spacing", type=parse_in_plane_spacing, metavar="MM[,MM]",
+                       help="in-plane spacing to train at (default: the cases' median); coarser is faster on a CPU")
     train.add_argument("--patch", type=parse_patch, help="patch size (default 3d: median resampled shape, multiple of 16, at most 128; "
                        "2d: 1 x the median slice, at most 256)")
     train.add_argument("--batch", type=_positive(int), default=TrainConfig.batch,

@@ -45,6 +45,9 @@ class TrainConfig:
     #: Patches per step; None lets the plan pick it from the data (3d: 2; 2d: :func:`auvcore.duo.plan.default_batch_2d`).
     batch: int | None = None
     patch: tuple[int, int, int] | None = None
+    #: Target (rows, columns) spacing in mm; None: the training cases' median (nnU-Net's plan).
+    #: Coarser than the data trades detail for speed (4x fewer pixels at twice the spacing).
+    in_plane_spacing: tuple[float, float] | None = None
     lr: float = 0.01
     device: str = "auto"
     seed: int = 12345
@@ -61,6 +64,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["patch"] = None if self.patch is None else list(self.patch)
+        data["in_plane_spacing"] = None if self.in_plane_spacing is None else list(self.in_plane_spacing)
         data["classes"] = None if self.classes is None else list(self.classes)
         return data
 
@@ -68,5 +72,6 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         data = {"config": "3d", "duo_form": "paper", **data}  # runs made before these settings existed
         data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
+        data["in_plane_spacing"] = None if data.get("in_plane_spacing") is None else tuple(data["in_plane_spacing"])
         data["classes"] = None if data.get("classes") is None else tuple(data["classes"])
         return cls(**data)

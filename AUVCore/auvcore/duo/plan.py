@@ -190,10 +190,12 @@ def make_plan(
     seed: int = 0,
     config: str = "3d",
     batch: int | None = None,
+    in_plane_spacing: Sequence[float] | None = None,
 ) -> Plan:
     """Fingerprint the training cases (already loaded with :func:`auvcore.imaging.load_case`).
 
-    ``patch`` and ``batch`` override what the configuration picks from the data.
+    ``patch``, ``batch`` and ``in_plane_spacing`` (rows, columns in mm)
+    override what the configuration picks from the data.
     """
     if config not in CONFIGS:
         raise ValueError(f"config must be one of {CONFIGS}, got {config!r}")
@@ -204,6 +206,10 @@ def make_plan(
     names, ids = _class_set(specs, present, classes)
     spacings = np.asarray([case.spacing for case in cases])
     spacing = tuple(float(s) for s in np.median(spacings, axis=0))
+    if in_plane_spacing is not None:
+        if len(in_plane_spacing) != 2 or min(in_plane_spacing) <= 0:
+            raise ValueError(f"in_plane_spacing takes two positive sizes in mm (rows, columns), got {tuple(in_plane_spacing)}")
+        spacing = (spacing[0], *(float(s) for s in in_plane_spacing))
     if config == "2d":
         spacing = (0.0, *spacing[1:])  # each case keeps its own slice spacing
     foreground = []

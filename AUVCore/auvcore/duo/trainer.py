@@ -103,7 +103,8 @@ class Trainer:
         train_specs, val_specs, excluded = select_cases(config)
         loaded = [load_case(s.image, s.label) for s in train_specs]
         self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(
-            train_specs, loaded, config.classes, config.patch, config.seed, config.config, config.batch)
+            train_specs, loaded, config.classes, config.patch, config.seed, config.config, config.batch,
+            config.in_plane_spacing)
         # A run made before the plan held the batch has it in its config.
         self.batch = config.batch if config.batch is not None else self.plan.batch
         self.backbone = stored["backbone"] if stored else backbone_config(
