@@ -10,7 +10,9 @@ with every scorer, then each arm trains the 2d configuration with each seed:
 * ``noisy``: every training case (the baseline);
 * ``oracle``: the planted cases removed (the ceiling of filtering);
 * ``random``: a random share removed (the floor);
-* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed;
+* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed
+  (``filter:cleanlab`` reads out-of-fold probabilities of ``oof_folds`` models
+  the benchmark trains on the noisy training cases first, :mod:`auvcore.duo.oof`);
 * ``duo``: every case, with DUO (``duo_form``);
 * ``duo+filter``: DUO after the filter that found the planted cases best.
 
@@ -18,12 +20,18 @@ Per arm: Dice per class on the clean test cases (mean and sd over seeds), the
 mean Dice's gain over ``noisy`` with a paired 95% confidence interval over
 seeds, the share of the oracle's gain it recovers, and the precision and
 recall of its exclusions at finding the planted cases.
+
+The clean test cases are scored too (in a folder of their own, so that they do
+not move the training cases' scales), and each scorer's class and case values
+are correlated with the ``noisy`` model's Dice on them, S also with the number
+of slices a class spans (:mod:`.correlations`; the paper's Table 4).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -33,13 +41,15 @@ import pandas as pd
 from ..audit.corruptions import LABEL_KINDS
 from ..audit.runner import PlantedCase, plant_repeat
 from ..audit.settings import AuditSettings
-from ..cohort import ScoreSettings, score_cohort
+from ..cohort import CaseScorer, ScoreSettings, score_cohort
 from ..curation import ExclusionList, save_exclusions
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..files import atomic_write_bytes, write_json_atomic
+from ..results.structures import read_structures
 from ..scales import ClassSetWarning
-from ..scorers.registry import parse_scorers
+from ..scorers.registry import CLEANLAB, parse_scorers
+from .correlations import score_correlations
 from .settings import BenchmarkSettings
 
 def split_cases(specs: Sequence[CaseSpec], fraction: float, how: str, seed: int = 0) -> tuple[list[CaseSpec], list[CaseSpec]]:
@@ -93,8 +103,8 @@ def class_dice(predicted: np.ndarray, reference: np.ndarray, predicted_ids: dict
     return dice
 
 
-def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> dict[str, float]:
-    """Mean Dice per class over the clean test cases."""
+def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> pd.DataFrame:
+    """Dice per clean test case and class: columns case_id, class, dice."""
     from ..devices import resolve_device
     from ..duo.predict import load_model, segment
     from ..imaging import load_case
@@ -102,18 +112,41 @@ def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> dict[str, fl
     torch_device = resolve_device(device)
     model, plan = load_model(run, torch_device)
     predicted_ids = dict(zip(plan.classes, plan.label_ids))
-    per_case = []
+    rows = []
     for spec in tests:
         reference = load_case(spec.image, spec.label).labels
         reference_ids = {spec.name_of(int(i)): int(i) for i in np.unique(reference) if i != 0}
         reference_ids = {k: v for k, v in reference_ids.items() if k in predicted_ids}
-        per_case.append(class_dice(segment(model, plan, spec.image, torch_device), reference, predicted_ids, reference_ids))
-    return pd.DataFrame(per_case).mean(axis=0, skipna=True).to_dict()
+        dice = class_dice(segment(model, plan, spec.image, torch_device), reference, predicted_ids, reference_ids)
+        rows.extend({"case_id": spec.case_id, "class": name, "dice": value} for name, value in dice.items())
+    return pd.DataFrame(rows, columns=["case_id", "class", "dice"])
+
+
+def _score(specs: Sequence[CaseSpec], out: Path, settings: ScoreSettings, scorer: CaseScorer) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClassSetWarning)  # the aggregation is the benchmark's setting, said in its output
+        return score_cohort(specs, out, settings, scorer=scorer, progress=False, emit=lambda _: None)
+
+
+def _make_oof(manifest: Path, out: Path, settings: BenchmarkSettings, emit: Callable[[str], None]) -> Path:
+    """Out-of-fold probabilities of the noisy training cases, from models trained as cheaply as an arm (no DUO)."""
+    from ..duo.config import TrainConfig
+    from ..duo.oof import make_oof
+
+    config = TrainConfig(dataset=str(manifest), out=str(out), config="2d", duo=False, epochs=settings.epochs,
+                         steps_per_epoch=settings.steps_per_epoch, seed=0, val_fraction=0.0, base_filters=settings.base_filters,
+                         device=settings.device, classes=settings.classes, log_every=10**6)
+    make_oof(config, settings.oof_folds, emit=emit)
+    return out
 
 
 def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings,
-                  emit: Callable[[str], None] = print) -> pd.DataFrame:
-    """Plant, score, train every arm with every seed, and evaluate; returns one row per (arm, seed, class)."""
+                  emit: Callable[[str], None] = print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Plant, score, train every arm with every seed, and evaluate.
+
+    Returns one row per (arm, seed, class) (``benchmark_runs.csv``) and the
+    scorers' correlations with the ``noisy`` model's test Dice (``correlations.csv``).
+    """
     from ..duo.config import TrainConfig
     from ..duo.trainer import train
 
@@ -131,10 +164,14 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
     emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases; "
          f"filters at keep {settings.keep} with --aggregate {settings.aggregate}")
     scorers = parse_scorers(",".join((*settings.filters, "label_check")))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClassSetWarning)  # the aggregation is the benchmark's setting, said in its output
-        results = score_cohort(noisy, out / "scores", ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device),
-                               progress=False, emit=lambda _: None)
+    oof = str(_make_oof(manifest, out / "oof", settings, emit)) if CLEANLAB in scorers else None
+    score_settings = ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device, oof=oof)
+    case_scorer = CaseScorer(score_settings)  # one model for both cohorts
+    results = _score(noisy, out / "scores", score_settings, case_scorer)
+    # The test cases have no out-of-fold probabilities: cleanlab is left out there.
+    test_settings = replace(score_settings, scorers=tuple(n for n in scorers if n != CLEANLAB), oof=None)
+    test_results = _score(tests, out / "test_scores", test_settings, case_scorer)
+    noisy_dice: list[pd.DataFrame] = []
     rows = []
     for seed in settings.seeds:
         arms = arm_exclusions(results, planted_ids, settings, seed)
@@ -157,7 +194,10 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
                                  device=settings.device, classes=settings.classes, log_every=10**6)
             if not (run / "model.pt").exists():
                 train(config)
-            dice = _evaluate(run, tests, settings.device)
+            per_case = _evaluate(run, tests, settings.device)
+            if name == "noisy":
+                noisy_dice.append(per_case)
+            dice = per_case.groupby("class", sort=False)["dice"].mean().to_dict()
             precision, recall = quality[source]
             emit(f"benchmark: seed {seed} {name}: mean Dice {np.nanmean(list(dice.values())):.4f}")
             rows.extend({"arm": name, "seed": seed, "class": c, "dice": d, "excluded": len(excluded),
@@ -165,7 +205,12 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
                         for c, d in dice.items())
     table = pd.DataFrame(rows)
     table.to_csv(out / "benchmark_runs.csv", index=False)
-    return table
+    dice = pd.concat(noisy_dice).groupby(["case_id", "class"], as_index=False)["dice"].mean()  # mean over seeds
+    correlations = score_correlations(read_structures(out / "test_scores"), test_results, dice, test_settings.scorers)
+    correlations.to_csv(out / "correlations.csv", index=False)
+    emit("benchmark: correlation with the noisy model's Dice on the test cases (auv: S per class, AUV per case)\n"
+         + correlations[["level", "scorer", "against", "n", "pearson", "spearman"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return table, correlations
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -189,8 +234,8 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_page(summary: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:
-    """A self-contained HTML page: the summary table and each arm's gain with its confidence interval."""
+def write_page(summary: pd.DataFrame, runs: pd.DataFrame, correlations: pd.DataFrame, path: str | Path) -> None:
+    """A self-contained HTML page: the summary table, each arm's gain with its confidence interval, and the correlations."""
     import html
 
     from matplotlib.figure import Figure
@@ -211,6 +256,11 @@ def write_page(summary: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> N
             f"<img alt='gain per arm' src='{png_data_uri(figure)}'>"
             f"<h2>Arms</h2>{summary.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}"
             f"<h2>Dice per class on the clean test cases (mean over seeds)</h2>{per_class.to_html(float_format=lambda v: f'{v:.3f}', na_rep='')}"
+            "<h2>Scores against the noisy model's Dice on the test cases</h2>"
+            "<p>Per structure: each scorer's class value (auv: S, low = hard) against the Dice the noisy arm reached on it "
+            "(mean over seeds), and S against the slices the class spans; per case: the case score (auv: the cohort AUV) "
+            "against the case's mean Dice. cleanlab has no values here: the test cases have no out-of-fold probabilities.</p>"
+            f"{correlations.to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='')}"
             f"<p>{html.escape(str(len(runs['seed'].unique())))} seed(s).</p></body></html>\n")
     atomic_write_bytes(path, page.encode("utf-8"))
 
@@ -222,11 +272,11 @@ def benchmark_json(settings: BenchmarkSettings) -> dict:
 
 
 def run_and_report(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings) -> pd.DataFrame:
-    """The whole benchmark: runs, ``benchmark.csv``, ``benchmark.html`` and ``settings.json``; returns the summary."""
+    """The whole benchmark: runs, ``benchmark.csv``, ``correlations.csv``, ``benchmark.html`` and ``settings.json``; returns the summary."""
     out = Path(out)
-    runs = run_benchmark(specs, out, settings)
+    runs, correlations = run_benchmark(specs, out, settings)
     summary = summarise(runs)
     summary.to_csv(out / "benchmark.csv", index=False)
-    write_page(summary, runs, out / "benchmark.html")
+    write_page(summary, runs, correlations, out / "benchmark.html")
     write_json_atomic(out / "settings.json", benchmark_json(settings))
     return summary

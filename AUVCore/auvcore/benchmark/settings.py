@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: The filters compared by default: the paper's measure, the label-aware scorers and the paper's baselines.
-DEFAULT_FILTERS = ("auv", "label_check", "mahalanobis", "consistency", "agreement", "variance", "fisher")
+#: The filters compared by default: the paper's measure, the label-aware scorers, the paper's baselines
+#: and confident learning (``cleanlab``, on out-of-fold probabilities the benchmark trains itself).
+DEFAULT_FILTERS = ("auv", "label_check", "mahalanobis", "consistency", "agreement", "variance", "fisher", "cleanlab")
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,7 @@ class BenchmarkSettings:
     duo_form: str = "paper"
     device: str = "auto"
     classes: tuple[str, ...] | None = None
+    #: Folds of the out-of-fold models ``filter:cleanlab`` reads (trained like an arm, without DUO).
+    oof_folds: int = 3
 
 
