@@ -187,15 +187,18 @@ def _check_volume(image: sitk.Image, path: str | Path) -> None:
 
 
 def _check_same_grid(image: sitk.Image, labels: sitk.Image, image_path: str | Path, label_path: str | Path) -> None:
+    """Both volumes are already oriented to LPS, so a label stored with flipped or permuted axes passes."""
     if image.GetSize() != labels.GetSize():
-        raise InputError(label_path, f"has size {labels.GetSize()} but the image {image_path} has {image.GetSize()}")
+        raise InputError(label_path, f"has size {labels.GetSize()} but the image {image_path} has {image.GetSize()} "
+                         "(both oriented to LPS)")
     for what, a, b in (
         ("spacing", image.GetSpacing(), labels.GetSpacing()),
         ("origin", image.GetOrigin(), labels.GetOrigin()),
         ("direction", image.GetDirection(), labels.GetDirection()),
     ):
         if not np.allclose(a, b, atol=GEOMETRY_TOLERANCE, rtol=GEOMETRY_TOLERANCE):
-            raise InputError(label_path, f"{what} {tuple(round(x, 4) for x in b)} differs from the image {image_path} ({tuple(round(x, 4) for x in a)})")
+            raise InputError(label_path, f"{what} {tuple(round(x, 4) for x in b)} differs from the image {image_path} "
+                             f"({tuple(round(x, 4) for x in a)}; both oriented to LPS)")
 
 
 def _label_array(labels: sitk.Image, path: str | Path) -> np.ndarray:
@@ -214,18 +217,21 @@ def load_case(image_path: str | Path, label_path: str | Path | None = None) -> L
     Raises:
         InputError: naming the file, for a missing, unreadable or truncated file,
             a 2D/4D or multi-component image, NaN/inf voxels, a label map that is
-            not integer or non-negative, or image/label geometry that differs.
+            not integer or non-negative, or image/label geometry that differs
+            (a label on the same physical grid with flipped or permuted axes is accepted).
     """
     image = read_image(image_path)
     _check_volume(image, image_path)
     geometry = Geometry.of(image)
+    image = sitk.DICOMOrient(image, "LPS")
     labels = None
     if label_path is not None:
         labels = read_image(label_path)
         _check_volume(labels, label_path)
-        _check_same_grid(image, labels, image_path, label_path)
+        # Compared after orienting both: a label stored with its axes flipped or permuted
+        # (TotalSegmentator's label of a DICOM series) lies on the same physical grid.
         labels = sitk.DICOMOrient(labels, "LPS")
-    image = sitk.DICOMOrient(image, "LPS")
+        _check_same_grid(image, labels, image_path, label_path)
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
     bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
     if bad:

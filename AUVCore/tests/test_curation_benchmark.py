@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,15 +18,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def benchmark(sample_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     slabs = build_slab_cohort(sample_cohort, tmp_path_factory.mktemp("slabs"), slices=6, stride=8, limit=2)
     out = tmp_path_factory.mktemp("benchmark")
-    assert main(["benchmark-curation", str(slabs), "--out", str(out), "--seeds", "0", "--filters", "auv,agreement",
+    assert main(["benchmark-curation", str(slabs), "--out", str(out), "--seeds", "0", "--filters", "auv,agreement,cleanlab",
                  "--epochs", "1", "--steps-per-epoch", "1", "--base-filters", "4", "--classes", "liver,spleen",
-                 "--rate", "0.5", "--test-fraction", "0.34", "--duo-forms", "paper", "--device", "cpu"]) == 0
+                 "--rate", "0.5", "--test-fraction", "0.34", "--duo-forms", "paper", "--oof-folds", "2", "--device", "cpu"]) == 0
     return out
 
 
 def test_every_arm_is_reported_with_its_figures(benchmark: Path):
     summary = pd.read_csv(benchmark / "benchmark.csv")
-    assert summary["arm"].tolist() == ["noisy", "oracle", "random", "filter:auv", "filter:agreement", "duo:paper", "duo+filter"]
+    assert summary["arm"].tolist() == ["noisy", "oracle", "random", "filter:auv", "filter:agreement", "filter:cleanlab", "duo:paper", "duo+filter"]
     assert list(summary.columns) == ["arm", "mean_dice", "sd_dice", "gain", "gain_ci_low", "gain_ci_high", "oracle_share",
                                      "excluded", "precision", "recall"]
     assert summary.loc[summary["arm"] == "noisy", "gain"].item() == 0.0
@@ -44,3 +45,24 @@ def test_the_oracle_removes_exactly_the_planted_cases(benchmark: Path):
     # Every corruption hit a trained class, so filtering it can change the trained model.
     assert set(" ".join(planted["classes"]).split()) & {"liver", "spleen"}
     assert all(set(c.split()) & {"liver", "spleen"} for c in planted["classes"])
+
+
+def test_cleanlab_filters_on_out_of_fold_probabilities_of_the_training_cases(benchmark: Path):
+    manifest = pd.read_csv(benchmark / "manifest.csv")
+    folder = json.loads((benchmark / "oof" / "oof.json").read_text())
+    assert sorted(folder["cases"]) == sorted(manifest["case_id"]) and folder["folds"] == 2
+    scores = pd.read_csv(benchmark / "scores" / "results.csv")
+    assert len(scores) == len(manifest) and scores["cleanlab"].between(0, 1).all()  # a case score for every training case
+    assert (benchmark / "runs" / "filter_cleanlab_s0" / "model.pt").exists()
+
+
+def test_every_scorer_is_correlated_with_the_noisy_models_test_dice(benchmark: Path):
+    correlations = pd.read_csv(benchmark / "correlations.csv")
+    assert list(correlations.columns) == ["level", "scorer", "against", "n", "pearson", "pearson_p", "spearman", "spearman_p"]
+    pairs = set(zip(correlations["level"], correlations["scorer"], correlations["against"]))
+    for scorer in ("auv", "agreement", "label_check"):
+        assert ("class", scorer, "dice") in pairs and ("case", scorer, "dice") in pairs
+    assert ("class", "auv", "slices") in pairs and "cleanlab" not in set(correlations["scorer"])  # no OOF for test cases
+    structures = correlations.set_index(["level", "scorer", "against"]).loc[("class", "auv", "dice")]
+    assert structures["n"] >= 3 and -1 <= structures["spearman"] <= 1  # liver and spleen in each test slab
+    assert "Scores against the noisy model" in (benchmark / "benchmark.html").read_text()

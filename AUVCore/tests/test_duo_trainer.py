@@ -8,6 +8,8 @@ import multiprocessing
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -174,3 +176,17 @@ def test_predict_rejects_a_file_that_is_not_a_checkpoint(sample_cohort: Path, tm
     torch.save({"something": 1}, bogus)
     code = main(["predict", str(bogus), str(sample_cohort / "example_ct_sm.nii.gz"), "--out", str(tmp_path / "s.nii.gz")])
     assert code == 2 and "not an auvcore checkpoint" in capsys.readouterr().err
+
+
+def test_the_weights_share_benchmark_prints_its_figures(sample_cohort: Path):
+    """Testing/benchmarks/duo_weights_share.py --smoke: both configurations, each with a share of the step in [0, 1]."""
+    script = Path(__file__).resolve().parents[2] / "Testing" / "benchmarks" / "duo_weights_share.py"
+    result = subprocess.run([sys.executable, str(script), "--smoke", "--steps", "1", "--threads", "1"],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = re.findall(r"^(3d|2d): patch \(.*\) x 2: ([\d.]+) s/step, class weights ([\d.]+) ms/call, share ([\d.]+)%$",
+                       result.stdout, flags=re.MULTILINE)
+    assert [line[0] for line in lines] == ["3d", "2d"], result.stdout
+    for _, step, weights, share in lines:
+        assert float(step) > 0 and float(weights) > 0
+        assert 0.0 <= float(share) / 100 <= 1.0

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from auvcore.cli import main
-from auvcore.scorers import CROSS_CASE, SCORERS
+from auvcore.scorers import CROSS_CASE, parse_scorers
 
-EXTRA = [name for name in SCORERS if name != "auv"]
+#: The scorers beside auv that --scorers all computes (cleanlab needs --oof: tests/test_cleanlab.py).
+EXTRA = [name for name in parse_scorers("all") if name != "auv"]
 
 
 def test_every_scorer_is_a_results_column_in_the_unit_interval(scored_all: Path):
@@ -28,7 +29,7 @@ def test_every_scorer_is_a_results_column_in_the_unit_interval(scored_all: Path)
 
 def test_case_json_holds_class_and_slice_values_and_the_prototypes_lie_beside_it(scored_all: Path):
     record = json.loads((scored_all / "cases" / "ct_full.json").read_text())
-    assert record["settings"]["scorers"] == [n for n in SCORERS if n != "label_check"]  # made at the cohort stage
+    assert record["settings"]["scorers"] == ["auv", *(n for n in EXTRA if n != "label_check")]  # label_check: made at the cohort stage
     agreement = record["scores"]["agreement"]
     assert set(agreement["classes"]) == {"liver", "spleen", "kidney_right", "stomach"}
     assert all(0 <= v <= 1 for v in agreement["classes"].values())

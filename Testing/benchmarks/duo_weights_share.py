@@ -1,13 +1,15 @@
 """The share of a training step that DUO's S-based class weights take (goal: under 10%).
 
-Usage: python Testing/benchmarks/duo_weights_share.py [--device cpu|cuda] [--steps 3] [--threads N]
+Usage: python Testing/benchmarks/duo_weights_share.py [--device cpu|cuda] [--steps 3] [--threads N] [--smoke]
 
 For the 3d and the 2d configuration with the defaults ``auv train`` plans for
 the real sample cohort (DynUNet, 32 base filters, all its classes), one run:
 builds the trainer, runs one warm-up step, then times ``--steps`` whole DUO
 steps and, on the same batches' logits and labels, ``class_weights`` alone.
 Prints per configuration: seconds per step, seconds per class-weight call, and
-their ratio.
+their ratio. ``--smoke`` runs seconds-long (4 base filters, liver and spleen,
+16 x 32 x 32 and 1 x 32 x 32 patches of 2): it checks the script, its figures
+mean nothing.
 """
 
 from __future__ import annotations
@@ -28,11 +30,17 @@ from auvcore.sample_data import fetch_sample_cohort
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample_cohort"
 
 
-def measure(config_name: str, device: str, steps: int) -> tuple[float, float, tuple, int]:
+#: What ``--smoke`` changes in the run: a network and patches small enough for a seconds-long check.
+SMOKE = {"base_filters": 4, "classes": ("liver", "spleen"), "batch": 2}
+SMOKE_PATCH = {"3d": (16, 32, 32), "2d": (1, 32, 32)}
+
+
+def measure(config_name: str, device: str, steps: int, smoke: bool = False) -> tuple[float, float, tuple, int]:
     manifest = fetch_sample_cohort(SAMPLE_DIR)
     with tempfile.TemporaryDirectory() as out:
+        small = {**SMOKE, "patch": SMOKE_PATCH[config_name]} if smoke else {}
         config = TrainConfig(dataset=str(manifest), out=out, config=config_name, device=device, val_fraction=0.0,
-                             steps_per_epoch=steps + 1, log_every=10**6)
+                             steps_per_epoch=steps + 1, log_every=10**6, **small)
         trainer = Trainer(config, start(config.device))
         device = trainer.context.device
         batches = trainer.batches(0)
@@ -61,11 +69,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    parser.add_argument("--smoke", action="store_true", help="a seconds-long run that checks the script (its figures mean nothing)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     for name in ("3d", "2d"):
-        step, weights, patch, batch = measure(name, args.device, args.steps)
+        step, weights, patch, batch = measure(name, args.device, args.steps, args.smoke)
         print(f"{name}: patch {patch} x {batch}: {step:.3f} s/step, class weights {weights * 1000:.1f} ms/call, "
               f"share {weights / step:.1%}", flush=True)
 

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -38,7 +37,7 @@ from auvcore.backends.litemedsam import INPUT_SIZE, bundled_weights_file, bundle
 from auvcore.backends.litemedsam_parts import DECODER_BOXES, BoxDecoder, build_runners
 from auvcore.cohort import CaseScorer, ScoreSettings
 from auvcore.datasets import CaseSpec, discover_cases, read_label_names
-from auvcore.imaging import load_case, normalise_intensity, write_image_atomic
+from auvcore.imaging import load_case, normalise_intensity
 from auvcore.prompts import slice_boxes
 from auvcore.sample_data import fetch_dicom_case, fetch_sample_cohort
 from auvcore.spectrum import class_spectra, semantic_scale
@@ -185,14 +184,9 @@ def own_peak_rss_gib() -> float:
 
 def case_spec(case: str) -> CaseSpec:
     if case == "dicom_ct":
-        series, label = fetch_dicom_case(DICOM)
-        # The sdist's label map stores the same grid with its y axis flipped, which load_case
-        # refuses (it compares grids before orienting): give it the series' orientation.
-        oriented = label.with_name("example_seg_dicom_lps.nii.gz")
-        if not oriented.exists():
-            write_image_atomic(sitk.DICOMOrient(sitk.ReadImage(str(label)), "LPS"), oriented)
+        series, label = fetch_dicom_case(DICOM)  # its label is stored with the y axis flipped: load_case orients both
         names = read_label_names(SAMPLE / "labels_total.json")
-        return CaseSpec("dicom_ct", series, oriented, names)
+        return CaseSpec("dicom_ct", series, label, names)
     return {s.case_id: s for s in discover_cases(fetch_sample_cohort(SAMPLE))}[case]
 
 

@@ -10,22 +10,32 @@ with every scorer, then each arm trains the 2d configuration with each seed:
 * ``noisy``: every training case (the baseline);
 * ``oracle``: the planted cases removed (the ceiling of filtering);
 * ``random``: a random share removed (the floor);
-* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed;
-* ``duo``: every case, with DUO (``duo_form``);
-* ``duo+filter``: DUO after the filter that found the planted cases best.
+* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed
+  (``filter:cleanlab`` reads out-of-fold probabilities of ``oof_folds`` models
+  the benchmark trains on the noisy training cases first, :mod:`auvcore.duo.oof`);
+* ``duo:<form>``: every case, with DUO in each form of ``duo_forms``;
+* ``duo+filter``: DUO (``duo_form``) after the filter that found the planted cases best.
+
+Arms that exclude the same cases with the same loss and seed share one trained model.
 
 Per arm: Dice per class on the clean test cases (mean and sd over seeds), the
 mean Dice's gain over ``noisy`` with a paired 95% confidence interval over
 seeds, the share of the oracle's gain it recovers, and the precision and
 recall of its exclusions at finding the planted cases.
+
+The clean test cases are scored too (in a folder of their own, so that they do
+not move the training cases' scales), and each scorer's class and case values
+are correlated with the ``noisy`` model's Dice on them, S also with the number
+of slices a class spans (:mod:`.correlations`; the paper's Table 4).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,14 +43,19 @@ import pandas as pd
 from ..audit.corruptions import LABEL_KINDS
 from ..audit.runner import PlantedCase, plant_repeat
 from ..audit.settings import AuditSettings
-from ..cohort import ScoreSettings, score_cohort
+from ..cohort import CaseScorer, ScoreSettings, score_cohort
 from ..curation import ExclusionList, save_exclusions
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..files import atomic_write_bytes, write_json_atomic
+from ..results.structures import read_structures
 from ..scales import ClassSetWarning
-from ..scorers.registry import parse_scorers
+from ..scorers.registry import CLEANLAB, parse_scorers
+from .correlations import score_correlations
 from .settings import BenchmarkSettings
+
+if TYPE_CHECKING:
+    from ..duo.config import TrainConfig
 
 def split_cases(specs: Sequence[CaseSpec], fraction: float, how: str, seed: int = 0) -> tuple[list[CaseSpec], list[CaseSpec]]:
     """(training, test) cases; at least one of each."""
@@ -93,8 +108,8 @@ def class_dice(predicted: np.ndarray, reference: np.ndarray, predicted_ids: dict
     return dice
 
 
-def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> dict[str, float]:
-    """Mean Dice per class over the clean test cases."""
+def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> pd.DataFrame:
+    """Dice per clean test case and class: columns case_id, class, dice."""
     from ..devices import resolve_device
     from ..duo.predict import load_model, segment
     from ..imaging import load_case
@@ -102,19 +117,46 @@ def _evaluate(run: Path, tests: Sequence[CaseSpec], device: str) -> dict[str, fl
     torch_device = resolve_device(device)
     model, plan = load_model(run, torch_device)
     predicted_ids = dict(zip(plan.classes, plan.label_ids))
-    per_case = []
+    rows = []
     for spec in tests:
         reference = load_case(spec.image, spec.label).labels
         reference_ids = {spec.name_of(int(i)): int(i) for i in np.unique(reference) if i != 0}
         reference_ids = {k: v for k, v in reference_ids.items() if k in predicted_ids}
-        per_case.append(class_dice(segment(model, plan, spec.image, torch_device), reference, predicted_ids, reference_ids))
-    return pd.DataFrame(per_case).mean(axis=0, skipna=True).to_dict()
+        dice = class_dice(segment(model, plan, spec.image, torch_device), reference, predicted_ids, reference_ids)
+        rows.extend({"case_id": spec.case_id, "class": name, "dice": value} for name, value in dice.items())
+    return pd.DataFrame(rows, columns=["case_id", "class", "dice"])
+
+
+def _score(specs: Sequence[CaseSpec], out: Path, settings: ScoreSettings, scorer: CaseScorer) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClassSetWarning)  # the aggregation is the benchmark's setting, said in its output
+        return score_cohort(specs, out, settings, scorer=scorer, progress=False, emit=lambda _: None)
+
+
+def _make_oof(manifest: Path, out: Path, settings: BenchmarkSettings, emit: Callable[[str], None]) -> Path:
+    """Out-of-fold probabilities of the noisy training cases, from models trained as cheaply as an arm (no DUO)."""
+    from ..duo.oof import make_oof
+
+    make_oof(_training_config(manifest, out, settings, 0, None), settings.oof_folds, emit=emit)
+    return out
+
+
+def _training_config(manifest: Path, run: Path, settings: BenchmarkSettings, seed: int, duo_form: str | None,
+                     exclusions: Path | None = None) -> TrainConfig:
+    """The benchmark's small 2d training of one arm (or one out-of-fold model)."""
+    from ..duo.config import TrainConfig
+
+    return TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo_form is not None,
+                       duo_form=duo_form or settings.duo_form, epochs=settings.epochs,
+                       steps_per_epoch=settings.steps_per_epoch, seed=seed, val_fraction=0.0,
+                       exclusions=None if exclusions is None else str(exclusions), base_filters=settings.base_filters,
+                       batch=settings.batch, in_plane_spacing=settings.in_plane_spacing, lr=settings.lr,
+                       device=settings.device, classes=settings.classes, log_every=10**6)
 
 
 def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], excluded: set[str], duo_form: str | None,
-                        seed: int, arm: str, settings: BenchmarkSettings) -> dict[str, float]:
-    """Train one arm's model (kept when ``run`` already holds it) and its mean Dice per class on the test cases."""
-    from ..duo.config import TrainConfig
+                        seed: int, arm: str, settings: BenchmarkSettings) -> pd.DataFrame:
+    """Train one arm's model (kept when ``run`` already holds it); its Dice per test case and class."""
     from ..duo.trainer import train
 
     exclusions = run.parent / f"{run.name}.exclusions.json"
@@ -122,20 +164,18 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
     for case_id in sorted(excluded):
         decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
     save_exclusions(exclusions, decisions)
-    config = TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo_form is not None,
-                         duo_form=duo_form or settings.duo_form, epochs=settings.epochs,
-                         steps_per_epoch=settings.steps_per_epoch, seed=seed, val_fraction=0.0,
-                         exclusions=str(exclusions), base_filters=settings.base_filters, batch=settings.batch,
-                         in_plane_spacing=settings.in_plane_spacing, lr=settings.lr, device=settings.device,
-                         classes=settings.classes, log_every=10**6)
     if not (run / "model.pt").exists():
-        train(config)
+        train(_training_config(manifest, run, settings, seed, duo_form, exclusions))
     return _evaluate(run, tests, settings.device)
 
 
 def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings,
-                  emit: Callable[[str], None] = print) -> pd.DataFrame:
-    """Plant, score, train every arm with every seed, and evaluate; returns one row per (arm, seed, class)."""
+                  emit: Callable[[str], None] = print) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Plant, score, train every arm with every seed, and evaluate.
+
+    Returns one row per (arm, seed, class) (``benchmark_runs.csv``) and the
+    scorers' correlations with the ``noisy`` model's test Dice (``correlations.csv``).
+    """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     training, tests = split_cases(specs, settings.test_fraction, settings.split)
@@ -153,13 +193,17 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
     emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases; "
          f"filters at keep {settings.keep} with --aggregate {settings.aggregate}")
     scorers = parse_scorers(",".join((*settings.filters, "label_check")))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ClassSetWarning)  # the aggregation is the benchmark's setting, said in its output
-        results = score_cohort(noisy, out / "scores", ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device),
-                               progress=False, emit=lambda _: None)
+    oof = str(_make_oof(manifest, out / "oof", settings, emit)) if CLEANLAB in scorers else None
+    score_settings = ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device, oof=oof)
+    case_scorer = CaseScorer(score_settings)  # one model for both cohorts
+    results = _score(noisy, out / "scores", score_settings, case_scorer)
+    # The test cases have no out-of-fold probabilities: cleanlab is left out there.
+    test_settings = replace(score_settings, scorers=tuple(n for n in scorers if n != CLEANLAB), oof=None)
+    test_results = _score(tests, out / "test_scores", test_settings, case_scorer)
+    noisy_dice: list[pd.DataFrame] = []
     rows = []
     # Arms that exclude the same cases with the same loss train the same model: train it once.
-    trained: dict[tuple[frozenset[str], str | None, int], tuple[Path, dict[str, float]]] = {}
+    trained: dict[tuple[frozenset[str], str | None, int], tuple[Path, pd.DataFrame]] = {}
     for seed in settings.seeds:
         arms = arm_exclusions(results, planted_ids, settings, seed)
         quality = {name: _precision_recall(excluded, planted_ids) for name, excluded in arms.items()}
@@ -174,7 +218,10 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
             if key not in trained:
                 run = out / "runs" / f"{name.replace(':', '_').replace('+', '_')}_s{seed}"
                 trained[key] = (run, _train_and_evaluate(run, manifest, tests, excluded, form, seed, name, settings))
-            run, dice = trained[key]
+            run, per_case = trained[key]
+            if name == "noisy":
+                noisy_dice.append(per_case)
+            dice = per_case.groupby("class", sort=False)["dice"].mean().to_dict()
             precision, recall = quality[source]
             emit(f"benchmark: seed {seed} {name}: mean Dice {np.nanmean(list(dice.values())):.4f} ({run.name})")
             rows.extend({"arm": name, "seed": seed, "class": c, "dice": d, "excluded": len(excluded),
@@ -183,7 +230,12 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
                         for c, d in dice.items())
     table = pd.DataFrame(rows)
     table.to_csv(out / "benchmark_runs.csv", index=False)
-    return table
+    dice = pd.concat(noisy_dice).groupby(["case_id", "class"], as_index=False)["dice"].mean()  # mean over seeds
+    correlations = score_correlations(read_structures(out / "test_scores"), test_results, dice, test_settings.scorers)
+    correlations.to_csv(out / "correlations.csv", index=False)
+    emit("benchmark: correlation with the noisy model's Dice on the test cases (auv: S per class, AUV per case)\n"
+         + correlations[["level", "scorer", "against", "n", "pearson", "spearman"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return table, correlations
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -207,8 +259,8 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_page(summary: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> None:
-    """A self-contained HTML page: the summary table and each arm's gain with its confidence interval."""
+def write_page(summary: pd.DataFrame, runs: pd.DataFrame, correlations: pd.DataFrame, path: str | Path) -> None:
+    """A self-contained HTML page: the summary table, each arm's gain with its confidence interval, and the correlations."""
     import html
 
     from matplotlib.figure import Figure
@@ -229,6 +281,11 @@ def write_page(summary: pd.DataFrame, runs: pd.DataFrame, path: str | Path) -> N
             f"<img alt='gain per arm' src='{png_data_uri(figure)}'>"
             f"<h2>Arms</h2>{summary.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}"
             f"<h2>Dice per class on the clean test cases (mean over seeds)</h2>{per_class.to_html(float_format=lambda v: f'{v:.3f}', na_rep='')}"
+            "<h2>Scores against the noisy model's Dice on the test cases</h2>"
+            "<p>Per structure: each scorer's class value (auv: S, low = hard) against the Dice the noisy arm reached on it "
+            "(mean over seeds), and S against the slices the class spans; per case: the case score (auv: the cohort AUV) "
+            "against the case's mean Dice. cleanlab has no values here: the test cases have no out-of-fold probabilities.</p>"
+            f"{correlations.to_html(index=False, float_format=lambda v: f'{v:.3g}', na_rep='')}"
             f"<p>{html.escape(str(len(runs['seed'].unique())))} seed(s).</p></body></html>\n")
     atomic_write_bytes(path, page.encode("utf-8"))
 
@@ -242,11 +299,11 @@ def benchmark_json(settings: BenchmarkSettings) -> dict:
 
 
 def run_and_report(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings) -> pd.DataFrame:
-    """The whole benchmark: runs, ``benchmark.csv``, ``benchmark.html`` and ``settings.json``; returns the summary."""
+    """The whole benchmark: runs, ``benchmark.csv``, ``correlations.csv``, ``benchmark.html`` and ``settings.json``; returns the summary."""
     out = Path(out)
-    runs = run_benchmark(specs, out, settings)
+    runs, correlations = run_benchmark(specs, out, settings)
     summary = summarise(runs)
     summary.to_csv(out / "benchmark.csv", index=False)
-    write_page(summary, runs, out / "benchmark.html")
+    write_page(summary, runs, correlations, out / "benchmark.html")
     write_json_atomic(out / "settings.json", benchmark_json(settings))
     return summary

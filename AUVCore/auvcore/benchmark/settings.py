@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from ..duo.config import DUO_FORMS
 
-#: The filters compared by default: the paper's measure, the label-aware scorers and the paper's baselines.
-DEFAULT_FILTERS = ("auv", "label_check", "mahalanobis", "consistency", "agreement", "variance", "fisher")
+#: The filters compared by default: the paper's measure, the label-aware scorers, the paper's baselines
+#: and confident learning (``cleanlab``, on out-of-fold probabilities the benchmark trains itself).
+DEFAULT_FILTERS = ("auv", "label_check", "mahalanobis", "consistency", "agreement", "variance", "fisher", "cleanlab")
 
 
 @dataclass(frozen=True)
@@ -41,5 +42,7 @@ class BenchmarkSettings:
     duo_forms: tuple[str, ...] = DUO_FORMS
     device: str = "auto"
     classes: tuple[str, ...] | None = None
+    #: Folds of the out-of-fold models ``filter:cleanlab`` reads (trained like an arm, without DUO).
+    oof_folds: int = 3
 
 

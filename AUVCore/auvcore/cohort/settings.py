@@ -14,7 +14,7 @@ from ..files import file_sha256
 from ..imaging import DEFAULT_CT_WINDOW
 from ..scales import Aggregate
 from ..runtime_choices import PRECISIONS, RUNTIMES
-from ..scorers.registry import LABEL_CHECK, PAPER_SCORER
+from ..scorers.registry import CLEANLAB, EXTERNAL, LABEL_CHECK, PAPER_SCORER
 
 Mode = Literal["classwise", "image"]
 
@@ -48,6 +48,8 @@ class ScoreSettings:
             not in the cohort's scale: at fp32 they agree within 1e-4 in S.
             ``compile`` runs the model in torch.
         precision: ``fp32`` or ``bf16`` (opt-in: it moves S by more than 1e-3).
+        oof: the ``auv oof`` folder the ``cleanlab`` scorer reads (needed with it, refused
+            without it). Not in the cache key: ``cleanlab`` is computed at the cohort stage.
     """
 
     backbone: str = "litemedsam"
@@ -63,6 +65,7 @@ class ScoreSettings:
     detector: str | None = None
     runtime: str = "auto"
     precision: str = "fp32"
+    oof: str | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
@@ -73,6 +76,13 @@ class ScoreSettings:
             raise ValueError(f"--compile is torch.compile: it needs --runtime torch (or auto), not {self.runtime}")
         if self.mode == "image" and set(self.scorers) - {PAPER_SCORER}:
             raise ValueError("the scorers beside auv read the labels: they need --mode classwise")
+        if (CLEANLAB in self.scorers) != (self.oof is not None):
+            raise ValueError("the cleanlab scorer reads out-of-fold probabilities: give --scorers cleanlab with --oof FOLDER "
+                             "(made by `auv oof`), or neither")
+        if self.oof is not None:
+            from ..oof import OofFolder  # an unusable folder is refused before any case is scored
+
+            OofFolder.open(self.oof)
         if self.detector:
             from ..audit.detector import load_detector  # an unusable detector file is refused before any case is scored
 
@@ -83,14 +93,14 @@ class ScoreSettings:
     def key_dict(self) -> dict[str, Any]:
         """The settings that define a case's scores (device, memory limit and cohort aggregation excluded)."""
         data = asdict(self)
-        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate", "detector", "runtime"):
+        for volatile in ("device", "max_feature_gib", "checkpoint", "compile", "aggregate", "detector", "runtime", "oof"):
             data.pop(volatile)
         if self.precision == "fp32":  # the default leaves existing keys and references as they were
             data.pop("precision")
         data["ct_window"] = list(self.ct_window)
-        # label_check is made from the others at the cohort stage; with auv alone the key is
-        # what it was before there were other scorers, so existing caches stay valid.
-        per_case = [name for name in self.scorers if name != LABEL_CHECK]
+        # label_check (made from the others) and the external scorers come at the cohort stage; with auv
+        # alone the key is what it was before there were other scorers, so existing caches stay valid.
+        per_case = [name for name in self.scorers if name != LABEL_CHECK and name not in EXTERNAL]
         if per_case != [PAPER_SCORER]:
             data["scorers"] = per_case
         else:

@@ -25,7 +25,7 @@ from ..results.reference import SavedReference, save_reference
 from ..results.structures import structures_table, write_structures
 from ..results.table import class_matrix, results_table, write_results
 from ..scales import Aggregate, ScoreScale, cohort_auv, warn_if_class_sets_differ
-from ..scorers import COHORT_SCORERS, CROSS_CASE, LABEL_CHECK, LABEL_CHECK_PARTS, PAPER_SCORER, label_check_scores
+from ..scorers import CLEANLAB, COHORT_SCORERS, CROSS_CASE, LABEL_CHECK, LABEL_CHECK_PARTS, PAPER_SCORER, label_check_scores
 from .cache import load_prototypes
 from .pipeline import Prototypes
 from .settings import ScoreSettings, scoring_identity
@@ -34,9 +34,17 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], prototypes: Sequence[Prototypes]) -> list[CaseRecord]:
-    """The records with the cohort scorers' class values (``prototype``, ``mahalanobis``, ``label_check``) in ``scores``."""
+def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], prototypes: Sequence[Prototypes],
+                       oof: str | Path | None = None) -> list[CaseRecord]:
+    """The records with the cohort scorers' class values (``prototype``, ``mahalanobis``, ``label_check``,
+    and ``cleanlab`` from the ``auv oof`` folder ``oof``) in ``scores``."""
     records = list(records)
+    if CLEANLAB in scorers:
+        from ..scorers.cleanlab_scores import cleanlab_scores
+
+        if oof is None:
+            raise ValueError("the cleanlab scorer needs the out-of-fold folder of `auv oof`")
+        records = _with_class_values(records, CLEANLAB, cleanlab_scores(records, oof))
     for name in scorers:
         if name in COHORT_SCORERS:
             records = _with_class_values(records, name, COHORT_SCORERS[name](prototypes))
@@ -85,7 +93,7 @@ def _total_scales(records: Sequence[CaseRecord]) -> np.ndarray:
 def normalise_cohort(records: Sequence[CaseRecord], out: str | Path, settings: ScoreSettings) -> "pd.DataFrame":
     """Score the cases over themselves, save their scales as ``reference.json``; returns the results table."""
     folder = ResultsFolder(Path(out))
-    scored = add_cohort_scorers(records, settings.scorers, [load_prototypes(folder, r.case_id) for r in records])
+    scored = add_cohort_scorers(records, settings.scorers, [load_prototypes(folder, r.case_id) for r in records], settings.oof)
     paper_auv = settings.aggregate == "paper"
     if paper_auv:
         warn_if_class_sets_differ(class_matrix(scored, PAPER_SCORER), "paper", "auv")

@@ -35,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
         filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), aggregate=args.aggregate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
-        batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms,
+        batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms, oof_folds=args.oof_folds,
     )
     summary = run_and_report(discover_cases(args.dataset), args.out, settings)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"wrote {Path(args.out) / 'benchmark.csv'} and {Path(args.out) / 'benchmark.html'}")
+    print(f"wrote {Path(args.out) / 'benchmark.csv'}, {Path(args.out) / 'correlations.csv'} and {Path(args.out) / 'benchmark.html'}")
     return 0
 
 
@@ -47,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from ..benchmark.settings import BenchmarkSettings as DEFAULTS
 
     parser = subparsers.add_parser("benchmark-curation", help="plant label errors in the training cases, filter, train, test on clean labels",
-                                   description="Does curation give a better model? Arms: noisy, oracle, random, filter:<scorer>, duo, duo+filter.")
+                                   description="Does curation give a better model? Arms: noisy, oracle, random, filter:<scorer>, duo, duo+filter. "
+                                               "Also: how each score follows the noisy model's Dice on the test cases (correlations.csv).")
     parser.add_argument("dataset", help="a labelled cohort (nnU-Net folder, Decathlon task, folder or manifest)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--rate", type=float, default=DEFAULTS.rate, help="share of training cases corrupted (default: %(default)s)")
@@ -57,6 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="ordered: the manifest's last cases are the test ones (slabs stay apart); default: %(default)s")
     parser.add_argument("--seeds", type=_seeds, default=DEFAULTS.seeds, help="training seeds (default: 0,1,2)")
     parser.add_argument("--filters", default=",".join(DEFAULTS.filters), help="scorers to filter by (default: %(default)s)")
+    parser.add_argument("--oof-folds", type=int, default=DEFAULTS.oof_folds,
+                        help="folds of the out-of-fold models that filter:cleanlab reads (default: %(default)s)")
     parser.add_argument("--aggregate", choices=AGGREGATES, default=DEFAULTS.aggregate, help="the filters' case scores (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=DEFAULTS.steps_per_epoch)

@@ -38,8 +38,11 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
                         help="fp32, or bf16 where the runtime and the CPU/GPU support it (faster, moves S by up to about 1e-2; default: fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model: a one-off compilation, then faster scoring (cohorts)")
     parser.add_argument("--scorers", default=default_scorers, type=_scorers,
-                        help=f"comma-separated scorers beside auv, or 'all' (default: {default_scorers}); one results column each: "
+                        help=f"comma-separated scorers beside auv, or 'all' (every one but cleanlab; default: {default_scorers}); "
+                        "one results column each: "
                         + ", ".join(SCORERS))
+    parser.add_argument("--oof", metavar="FOLDER", help="out-of-fold probabilities of `auv oof`, read by --scorers cleanlab "
+                        "(which 'all' leaves out: name it, e.g. --scorers all,cleanlab)")
     parser.add_argument("--aggregate", default="paper", choices=AGGREGATES,
                         help="class values -> case score: paper (sum, as the paper), mean or max of per-class robust z, calibrated (Sidak min-p of per-structure tail probabilities) or fisher (Fisher's method) (default: paper)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -82,6 +85,7 @@ def _settings(args: argparse.Namespace) -> ScoreSettings:
         detector=getattr(args, "detector", None),
         runtime=args.runtime,
         precision=args.precision,
+        oof=args.oof,
     )
 
 

@@ -23,7 +23,7 @@ from monai.transforms import ResampleToMatch
 
 from ..datasets import CaseSpec
 from ..devices import resolve_device
-from ..imaging import load_case, read_image, write_image_atomic
+from ..imaging import LoadedCase, load_case, read_image, write_image_atomic
 from . import checkpoint as ckpt
 from .backbones import build_backbone
 from .data import as_metatensor, prepare_case
@@ -44,8 +44,12 @@ def load_model(model_path: str | Path, device: torch.device) -> tuple[DUONet, Pl
     return model.to(device).eval(), plan
 
 
-def segment(model: DUONet, plan: Plan, image_path: str | Path, device: torch.device, threshold: float = 0.5) -> np.ndarray:
-    """Label map (D, H, W) in the LPS orientation of :func:`auvcore.imaging.load_case`."""
+def class_probabilities(model: DUONet, plan: Plan, image_path: str | Path, device: torch.device) -> tuple[np.ndarray, LoadedCase]:
+    """Each class's probability (C, D, H, W) on the image's own voxels, in the LPS orientation of
+    :func:`auvcore.imaging.load_case`, channel ``i`` for ``plan.classes[i]``; and the loaded image.
+
+    The 2d configuration's one-slice windows segment the volume slice by slice.
+    """
     case = load_case(image_path)
     item = prepare_case(case, CaseSpec(Path(image_path).name, Path(image_path), None), plan)
     image = torch.as_tensor(item["image"])[None].to(device)
@@ -53,7 +57,13 @@ def segment(model: DUONet, plan: Plan, image_path: str | Path, device: torch.dev
     on_plan_grid = MetaTensor(probabilities, affine=item["image"].affine)
     case_grid = as_metatensor(np.zeros(case.image.shape, dtype=np.float32), case.spacing)
     back = ResampleToMatch(mode="bilinear", padding_mode="border")(on_plan_grid, img_dst=case_grid)
-    return decode_labels(torch.as_tensor(back)[None], plan.label_ids, threshold)[0].numpy()
+    return np.asarray(back.array if isinstance(back, MetaTensor) else back, dtype=np.float32), case
+
+
+def segment(model: DUONet, plan: Plan, image_path: str | Path, device: torch.device, threshold: float = 0.5) -> np.ndarray:
+    """Label map (D, H, W) in the LPS orientation of :func:`auvcore.imaging.load_case`."""
+    probabilities, _ = class_probabilities(model, plan, image_path, device)
+    return decode_labels(torch.from_numpy(probabilities)[None], plan.label_ids, threshold)[0].numpy()
 
 
 def write_label_map(labels: np.ndarray, image_path: str | Path, out_path: str | Path) -> None:

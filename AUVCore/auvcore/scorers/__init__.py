@@ -1,9 +1,11 @@
-"""Scorers beside the paper's measure, all from the same foundation-model pass.
+"""Scorers beside the paper's measure, from the same foundation-model pass, and the peer method ``cleanlab``.
 
 ``auv`` is the paper's measure (:mod:`auvcore.spectrum`). The others are
 comparison baselines and label-aware scores (:mod:`.case_scores`,
 :mod:`.cohort_scores`); ``auv audit`` measures which of them finds which
-annotation or image error on a user's own cohort.
+annotation or image error on a user's own cohort. ``cleanlab``
+(:mod:`.cleanlab_scores`) is confident learning on a trained segmenter's
+out-of-fold probabilities (``auv oof``), read at the cohort stage.
 
 The registry (:mod:`.registry`) and the cohort scales load without torch;
 the scorers' code (torch, SciPy, scikit-learn) loads on first use.
@@ -18,7 +20,9 @@ from __future__ import annotations
 from ..lazy import lazy_exports
 from ..scales import AGGREGATES, Aggregate, ClassSetWarning, ScoreScale, warn_if_class_sets_differ
 from .registry import (
+    CLEANLAB,
     CROSS_CASE,
+    EXTERNAL,
     LABEL_CHECK,
     LABEL_CHECK_PARTS,
     NEEDS_PROTOTYPES,
@@ -37,6 +41,7 @@ __getattr__ = lazy_exports(__name__, {
     "class_prototypes": "case_scores",
     "COHORT_SCORERS": "cohort_scores",
     "label_check_scores": "cohort_scores",
+    "cleanlab_scores": "cleanlab_scores",
 })
 
 
@@ -44,8 +49,10 @@ __all__ = [
     "AGGREGATES",
     "Aggregate",
     "CASE_SCORERS",
+    "CLEANLAB",
     "COHORT_SCORERS",
     "CROSS_CASE",
+    "EXTERNAL",
     "LABEL_CHECK",
     "LABEL_CHECK_PARTS",
     "CaseInputs",
@@ -58,6 +65,7 @@ __all__ = [
     "ScorerInfo",
     "ScorerOutput",
     "class_prototypes",
+    "cleanlab_scores",
     "label_check_scores",
     "parse_scorers",
     "warn_if_class_sets_differ",

@@ -8,8 +8,8 @@ Example:
     ('case', True)
     >>> parse_scorers("agreement,auv")
     ('auv', 'agreement')
-    >>> "prototype" in parse_scorers("all")
-    True
+    >>> "prototype" in parse_scorers("all"), "cleanlab" in parse_scorers("all")
+    (True, False)
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Stage = Literal["measure", "case", "cohort", "combined"]
+Stage = Literal["measure", "case", "cohort", "combined", "external"]
 
 PAPER_SCORER = "auv"
 LABEL_CHECK = "label_check"
 #: The scorers ``label_check`` combines, one per kind of label error they aim at.
 LABEL_CHECK_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis")
+#: Confident learning on out-of-fold probabilities of a trained segmenter (``auv oof``), not the foundation model.
+CLEANLAB = "cleanlab"
 
 
 @dataclass(frozen=True)
@@ -31,8 +33,10 @@ class ScorerInfo:
 
     Attributes:
         stage: ``measure`` (the paper's S, from the spectrum), ``case`` (from one
-            case's model pass), ``cohort`` (compares cases' prototypes) or
-            ``combined`` (made from other scorers at the cohort stage).
+            case's model pass), ``cohort`` (compares cases' prototypes),
+            ``combined`` (made from other scorers at the cohort stage) or
+            ``external`` (from files made outside the foundation-model pass, read
+            at the cohort stage: ``cleanlab`` reads ``--oof``; not part of ``all``).
         per_slice: it also gives one value per slice (to find a structure's worst slice).
         needs_prototypes: it reads the cases' class prototypes saved beside their JSON.
         higher_is_suspect: the direction of its class values (S of ``auv`` is
@@ -52,7 +56,7 @@ class ScorerInfo:
     @property
     def cross_case(self) -> bool:
         """Its values need the whole cohort, so a case cannot be placed on a saved reference with it."""
-        return self.stage in ("cohort", "combined")
+        return self.stage in ("cohort", "combined", "external")
 
 
 _ALL = (
@@ -68,6 +72,8 @@ _ALL = (
     ScorerInfo("prototype", "cohort", False, True, True, "1 - cosine of the class prototype to the cohort's median"),
     ScorerInfo("mahalanobis", "cohort", False, True, True, "Mahalanobis distance of the class prototype in the cohort"),
     ScorerInfo(LABEL_CHECK, "combined", False, True, True, "largest robust z of " + ", ".join(LABEL_CHECK_PARTS)),
+    ScorerInfo(CLEANLAB, "external", False, False, True,
+               "1 - cleanlab's label quality of the structure under out-of-fold probabilities (needs --oof, from auv oof)"),
 )
 #: Every scorer by name, in the order of the results table's columns.
 SCORER_INFO: dict[str, ScorerInfo] = {info.name: info for info in _ALL}
@@ -76,17 +82,23 @@ SCORERS: tuple[str, ...] = tuple(SCORER_INFO)
 CROSS_CASE = frozenset(name for name, info in SCORER_INFO.items() if info.cross_case)
 #: Scorers that read the embeddings' inside-label prototypes.
 NEEDS_PROTOTYPES = frozenset(name for name, info in SCORER_INFO.items() if info.needs_prototypes)
+#: Scorers that read files of their own (not the foundation model's pass), named explicitly, never by ``all``.
+EXTERNAL = frozenset(name for name, info in SCORER_INFO.items() if info.stage == "external")
 
 
 def parse_scorers(text: str) -> tuple[str, ...]:
     """``"auv,agreement"`` or ``"all"`` -> the scorer names in the registry's order (``auv`` first).
 
-    ``label_check`` brings its parts along.
+    ``label_check`` brings its parts along. ``all`` is every scorer of the
+    foundation-model pass: the external ones (``cleanlab``) need files of their
+    own and are named explicitly (``all,cleanlab``).
 
     Raises:
         ValueError: naming the unknown scorers and the known ones.
     """
-    names = list(SCORERS) if text.strip() == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if "all" in names:
+        names = [n for n in names if n != "all"] + [n for n in SCORERS if n not in EXTERNAL]
     unknown = [n for n in names if n not in SCORERS]
     if unknown:
         raise ValueError(f"unknown scorer(s) {', '.join(unknown)}; choose from {', '.join(SCORERS)} or 'all'")
