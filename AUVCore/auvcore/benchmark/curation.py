@@ -212,7 +212,8 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
         # (arm, excluded cases, DUO form or None, the arm whose exclusions it uses)
         plans: list[tuple[str, set[str], str | None, str]] = [(name, excluded, None, name) for name, excluded in arms.items()]
         plans += [(f"duo:{form}", set(), form, "noisy") for form in settings.duo_forms]
-        plans.append(("duo+filter", arms[best], settings.duo_form, best))
+        if settings.duo_forms:  # no DUO arm at all with --duo-forms none
+            plans.append(("duo+filter", arms[best], settings.duo_form, best))
         for name, excluded, form, source in plans:
             key = (frozenset(excluded), form, seed)
             if key not in trained:
