@@ -142,13 +142,13 @@ class CaseInputs:
     def class_slices(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """(class index, slice, its label on the logit grid, its mask logits (h, w) float32) where the class is on the grid."""
         assert self.features.grid is not None
-        z = self.features.z.detach().cpu().numpy()  # one transfer; a view on the CPU (torch per row is slow)
         for d in self.touched:
             labels = self.logit_labels(d)
             for c in np.flatnonzero(self.present[:, d]):
                 truth = labels == self.class_ids[c]
                 if truth.any():
-                    yield int(c), d, truth, z[c, d].reshape(self.features.grid)
+                    # A view on the CPU, one row's copy from a GPU; float32 (a torch cast per row is slow).
+                    yield int(c), d, truth, self.features.z[c, d].detach().cpu().numpy().reshape(self.features.grid)
 
     def embedding(self, d: int) -> np.ndarray:
         """(K, h, w) float64 embedding of slice ``d``."""
