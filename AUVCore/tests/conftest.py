@@ -81,7 +81,7 @@ def scored(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 
 @pytest.fixture(scope="session")
 def scored_all(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``auv score --scorers all --runtime torch`` of the small cohort, as the golden files were made (tests copy it before changing it)."""
+    """``auv score --scorers all --runtime torch`` of the small cohort (tests copy it before changing it)."""
     from auvcore.cli import main
 
     out = tmp_path_factory.mktemp("scored_all")

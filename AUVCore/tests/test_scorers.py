@@ -16,8 +16,11 @@ from auvcore.backends.base import CaseFeatures
 from auvcore.scorers import SCORERS, ClassSetWarning, ScoreScale, parse_scorers, warn_if_class_sets_differ
 from auvcore.scorers.case_scores import (
     CaseInputs,
+    NO_GRID,
     agreement,
+    boundary_distance,
     boundary_gradient,
+    boundary_logits,
     class_prototypes,
     consistency,
     contrast,
@@ -85,6 +88,30 @@ def test_boundary_gradient_prefers_a_label_on_an_image_edge():
     off_edge = np.roll(labels, 3, axis=2).astype(np.float32)  # the bright square is elsewhere
     assert boundary_gradient(_inputs(labels, volume=on_edge)).per_class[0] < boundary_gradient(_inputs(labels, volume=off_edge)).per_class[0]
 
+
+
+def test_boundary_logits_is_low_for_a_sure_mask_on_the_label_and_grows_with_a_shift():
+    labels = _square()
+    logits = np.where(labels == 1, 5.0, -5.0)
+    assert boundary_logits(_inputs(labels, logits=logits)).per_class[0] == pytest.approx(1 / (1 + np.exp(5.0)), rel=1e-5)  # float32 logits
+    shifted = boundary_logits(_inputs(np.roll(labels, 2, axis=2), logits=logits))
+    assert shifted.per_class[0] > 0.25 and np.allclose(shifted.per_slice[0], shifted.per_class[0])
+
+
+def test_boundary_distance_is_zero_on_the_label_and_its_equivalent_diameter_without_a_mask():
+    labels = _square()
+    assert boundary_distance(_inputs(labels)).per_class[0] == 0.0
+    assert 0 < boundary_distance(_inputs(np.roll(labels, 2, axis=2), logits=np.where(labels == 1, 5.0, -5.0))).per_class[0] <= 2.0
+    empty = boundary_distance(_inputs(labels, logits=np.full(labels.shape, -5.0)))
+    assert empty.per_class[0] == pytest.approx(2 * np.sqrt(64 / np.pi))  # the 8 x 8 mm square's equivalent diameter
+
+
+def test_boundary_scorers_are_nan_with_a_reason_without_mask_logits_on_a_grid():
+    inputs = _inputs(_square())
+    inputs.features.grid = None
+    for scorer in (boundary_logits, boundary_distance):
+        result = scorer(inputs)
+        assert np.isnan(result.per_class).all() and np.isnan(result.per_slice).all() and result.reason == NO_GRID
 
 def test_contrast_and_homogeneity_on_embeddings_that_do_or_do_not_follow_the_label():
     labels = _square()

@@ -23,7 +23,7 @@ Device = Literal["auto", "cpu", "cuda"]
 
 #: The label-aware scorers that need no cohort: what the module asks for when it scores the loaded
 #: case, so the case table can show them (they cost about 1% of the scoring time).
-CASE_REVIEW_SCORERS = "agreement,fisher,boundary_gradient,contrast,homogeneity,consistency"
+CASE_REVIEW_SCORERS = "agreement,fisher,boundary_gradient,boundary_logits,boundary_distance,contrast,homogeneity,consistency"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,21 @@ pointed at a structure's worst slices. The definitions (README, "Scorers"):
 * ``boundary_gradient``: minus the mean in-plane image-gradient magnitude
   (intensity units per mm) on the label's boundary; a boundary that does not
   sit on an image edge scores high. A label-aware baseline without a model.
+* ``boundary_logits``: how much the model's mask disagrees with the label at
+  its boundary: the mean of 1 - p on a band just inside the label (the label
+  minus its erosion by :data:`BOUNDARY_BAND` logit-grid pixels) and the mean
+  of p on the ring just outside it (its dilation minus the label), averaged;
+  p = sigmoid(mask logits). 0 for a mask that is sure and right, 1 for one
+  sure and wrong; a dilated label puts background in the band, an eroded one
+  organ in the ring, a shifted one both. The class value pools the pixels of
+  all its slices.
+* ``boundary_distance``: the mean distance in mm between the label's boundary
+  and the boundary of the model's mask (logits > 0) on the same slice,
+  symmetric (the mean of the two directions' mean distances), in the logit
+  grid's physical pixel size. A slice where the model's mask is empty counts
+  the label's equivalent diameter (2 sqrt(area / pi)): a structure the model
+  does not see is as far off as its own size. The class value weights slices
+  by the length of their label boundary.
 * ``contrast``: cosine similarity of the mean embedding in a band just inside
   the label and a ring just outside it; a boundary the model's features do not
   see scores high.
@@ -35,11 +50,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from scipy import ndimage
+from scipy.special import expit
 
 from ..backends.base import CaseFeatures
 from ..spectrum import class_spectra
@@ -51,6 +67,8 @@ INSIDE_OCCUPANCY = 0.5
 OUTSIDE_OCCUPANCY = 0.25
 NO_EMBEDDINGS = "the backend gives no slice embeddings"
 NO_GRID = "the backend's features are not maps of the slice"
+#: Width in logit-grid pixels of the band inside and the ring outside a label that ``boundary_logits`` reads.
+BOUNDARY_BAND = 2
 
 
 @dataclass
@@ -112,6 +130,25 @@ class CaseInputs:
             grid = tuple(self.features.embeddings[d].shape[1:])
             self._cache[key] = occupancy_on_grid(self.labels[d], self.class_ids, grid)
         return self._cache[key]
+
+    @functools.cached_property
+    def grid_spacing(self) -> tuple[float, float]:
+        """(row, column) size in mm of a pixel of the logits' grid, which covers the whole slice."""
+        assert self.features.grid is not None
+        _, height, width = self.labels.shape
+        _, row_mm, column_mm = self.spacing
+        return row_mm * height / self.features.grid[0], column_mm * width / self.features.grid[1]
+
+    def class_slices(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+        """(class index, slice, its label on the logit grid, its mask logits (h, w) float32) where the class is on the grid."""
+        assert self.features.grid is not None
+        for d in self.touched:
+            labels = self.logit_labels(d)
+            for c in np.flatnonzero(self.present[:, d]):
+                truth = labels == self.class_ids[c]
+                if truth.any():
+                    # A view on the CPU, one row's copy from a GPU; float32 (a torch cast per row is slow).
+                    yield int(c), d, truth, self.features.z[c, d].detach().cpu().numpy().reshape(self.features.grid)
 
     def embedding(self, d: int) -> np.ndarray:
         """(K, h, w) float64 embedding of slice ``d``."""
@@ -206,6 +243,87 @@ def boundary_gradient(inputs: CaseInputs) -> ScorerOutput:
     defined = sums[:, 1] > 0
     out.per_class[defined] = -sums[defined, 0] / sums[defined, 1]
     return out
+
+
+def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask`` grown by ``margin`` pixels (within the array)."""
+    rows, columns = (np.flatnonzero(mask.any(axis=axis)) for axis in (1, 0))
+    return tuple(slice(max(0, int(a[0]) - margin), int(a[-1]) + margin + 1) for a in (rows, columns))  # type: ignore[return-value]
+
+
+def _disk(radius: int) -> np.ndarray:
+    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    return x**2 + y**2 <= radius**2
+
+
+def _edge(mask: np.ndarray) -> np.ndarray:
+    """The pixels of ``mask`` with a 4-neighbour outside it (the array's border counts as outside)."""
+    return mask & ~ndimage.binary_erosion(mask)
+
+
+def boundary_logits(inputs: CaseInputs) -> ScorerOutput:
+    if inputs.features.grid is None:
+        return inputs.nan_output(True, NO_GRID)
+    out = inputs.nan_output(True)
+    # Per class: the sums of 1 - p over the inner band and its pixels, of p over the outer ring and its pixels.
+    sums = np.zeros((len(inputs.class_ids), 4))
+    disk = _disk(BOUNDARY_BAND)
+    for c, d, truth, logits in inputs.class_slices():
+        window = _window(truth, BOUNDARY_BAND)  # morphology on the label's neighbourhood only
+        truth, probability = truth[window], expit(logits[window])
+        band = truth & ~ndimage.binary_erosion(truth, disk)
+        ring = ndimage.binary_dilation(truth, disk) & ~truth
+        slice_sums = np.array([np.sum(1.0 - probability[band], dtype=np.float64), band.sum(), np.sum(probability[ring], dtype=np.float64), ring.sum()])
+        out.per_slice[c, d] = _band_disagreement(slice_sums)
+        sums[c] += slice_sums
+    out.per_class[:] = [_band_disagreement(row) for row in sums]
+    return out
+
+
+def _band_disagreement(sums: np.ndarray) -> float:
+    if sums[1] == 0 or sums[3] == 0:
+        return np.nan
+    return float((sums[0] / sums[1] + sums[2] / sums[3]) / 2)
+
+
+def boundary_distance(inputs: CaseInputs) -> ScorerOutput:
+    if inputs.features.grid is None:
+        return inputs.nan_output(True, NO_GRID)
+    out = inputs.nan_output(True)
+    sums = np.zeros((len(inputs.class_ids), 2))  # per class: boundary-length-weighted distances, boundary length
+    pixel_mm = inputs.grid_spacing
+    for c, d, truth, logits in inputs.class_slices():
+        predicted = logits > 0
+        # Both masks' edges lie in their joint bounding box: find them there only.
+        window = _window(truth | predicted, 0)
+        label_edge = _edge(truth[window])
+        if predicted.any():
+            value = _symmetric_edge_distance(label_edge, _edge(predicted[window]), pixel_mm)
+        else:
+            value = 2.0 * np.sqrt(truth.sum() * pixel_mm[0] * pixel_mm[1] / np.pi)
+        out.per_slice[c, d] = value
+        sums[c] += (value * label_edge.sum(), label_edge.sum())
+    defined = sums[:, 1] > 0
+    out.per_class[defined] = sums[defined, 0] / sums[defined, 1]
+    return out
+
+
+def _symmetric_edge_distance(first: np.ndarray, second: np.ndarray, pixel_mm: tuple[float, float]) -> float:
+    """The mean of the mean distances (mm) from each edge's pixels to the other edge.
+
+    Computed on the two edges' joint bounding box: every pixel of both lies
+    in it, so the distances are exact.
+
+    Example:
+        >>> a = np.zeros((8, 8), bool); a[2, 2:6] = True
+        >>> _symmetric_edge_distance(a, np.roll(a, 3, axis=0), (0.5, 1.0))
+        1.5
+    """
+    window = _window(first | second, 0)
+    first, second = first[window], second[window]
+    to_second = ndimage.distance_transform_edt(~second, sampling=pixel_mm)[first].mean()
+    to_first = ndimage.distance_transform_edt(~first, sampling=pixel_mm)[second].mean()
+    return float((to_second + to_first) / 2)
 
 
 def _inside(occupancy: np.ndarray) -> np.ndarray:
@@ -331,6 +449,8 @@ CASE_SCORERS: dict[str, Callable[[CaseInputs], ScorerOutput]] = {
     "fisher": fisher,
     "variance": variance,
     "boundary_gradient": boundary_gradient,
+    "boundary_logits": boundary_logits,
+    "boundary_distance": boundary_distance,
     "contrast": contrast,
     "homogeneity": homogeneity,
     "consistency": consistency,

@@ -65,6 +65,8 @@ _ALL = (
     ScorerInfo("fisher", "case", True, False, True, "1 / (1 + Fisher ratio) of the logits inside vs outside the label"),
     ScorerInfo("variance", "case", False, False, True, "variance of the class's mask logits across its slices"),
     ScorerInfo("boundary_gradient", "case", True, False, True, "minus the image gradient on the label boundary"),
+    ScorerInfo("boundary_logits", "case", True, False, True, "mask probability below 1 just inside / above 0 just outside the label"),
+    ScorerInfo("boundary_distance", "case", True, False, True, "mean distance (mm) of the label boundary to the model's mask boundary"),
     ScorerInfo("contrast", "case", True, False, True, "cosine of the embeddings just inside vs just outside the label"),
     ScorerInfo("homogeneity", "case", True, False, True, "1 - cosine of the inside-label embeddings to their mean"),
     ScorerInfo("consistency", "case", True, False, True, "largest change of the inside-label prototype between slices"),
