@@ -24,8 +24,6 @@ import slicer
 from .dependencies import bundled_auvcore, check_dependencies, install_missing
 from .installers import install_torch, pip_install
 
-#: Per-slice scorers a structure's worst slice is taken from when the chosen score has no per-slice values.
-PER_SLICE_FALLBACK = ("agreement", "consistency", "boundary_gradient", "fisher", "contrast", "homogeneity")
 #: Fill opacity of the other structures while one is reviewed.
 DIMMED_OPACITY = 0.15
 
@@ -234,9 +232,10 @@ def worstSliceLocation(case, structure: str, score: str, segmentationNode, segme
     scorer the case holds), else the structure's centre; with a line saying which."""
     from auvcore.errors import InputError
 
+    from .results_table import PER_SLICE_SCORERS
     from .worst_slices import worst_slices
 
-    for scorer in (score, *PER_SLICE_FALLBACK):
+    for scorer in (score, *PER_SLICE_SCORERS):
         try:
             flags = worst_slices(case.record, structure, scorer, count=1)
         except InputError:
