@@ -390,6 +390,12 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
     """The report's HTML text (see :func:`write_report`); ``case_pages``: case id -> link to its page."""
     structures, structures_source = cohort_structures(results_dir, results)
     scale = StructureScale.of(structures, by or default_by(structures, exclusions), structures_source)
+    return _render(results_dir, results, exclusions, keep, top, case_pages or {}, structures, structures_source, scale, suspects)
+
+
+def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
+            case_pages: dict[str, str], structures: pd.DataFrame, structures_source: str, scale: StructureScale,
+            suspects: int) -> str:
     scored = scored_cases(results)
     threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
     decisions = exclusions.effective()
@@ -418,12 +424,12 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
     sections.append(f"<h2>Most suspect structures (top {len(listed)} by {html.escape(scale.column)})</h2>"
                     f"<p>{html.escape(scale.label)}. The worst slice is the index along the first axis of the "
                     "LPS-oriented volume (as in Slicer's review queue), its centre in LPS millimetres.</p>")
-    sections.append(_suspect_table(listed, scale, load_review(ResultsFolder(results_dir).review), case_pages or {}))
+    sections.append(_suspect_table(listed, scale, load_review(ResultsFolder(results_dir).review), case_pages))
     if structures[scale.column].notna().any():
         sections.append(f"<h2>Per-class {html.escape(scale.column)}</h2>"
                         f"<img alt='per-class {html.escape(scale.column)}' src='{png_data_uri(class_distributions(structures, scale))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
-    sections.append(_top_table(results_dir, scored, decisions, top, case_pages or {}, structures, scale))
+    sections.append(_top_table(results_dir, scored, decisions, top, case_pages, structures, scale))
     sections.append("<h2>Excluded cases</h2>")
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
     sections.append("<h2>Annotation review</h2>")
@@ -472,11 +478,10 @@ def write_report(
     if keep is None:
         keep = exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
     out_html = Path(out_html)
-    if by is not None:  # a --by the table cannot judge by is refused before any page is written
-        structures, source = cohort_structures(results_dir, results)
-        StructureScale.of(structures, by, source)
+    structures, source = cohort_structures(results_dir, results)
+    scale = StructureScale.of(structures, by or default_by(structures, exclusions), source)  # refused before any page is written
     case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html)
-    page = render_report(results_dir, results, exclusions, keep, top, case_pages, by, suspects)
+    page = _render(results_dir, results, exclusions, keep, top, case_pages, structures, source, scale, suspects)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
 

@@ -111,9 +111,14 @@ def _suspects(page: str) -> list[tuple[str, str, str]]:
                       r"<td><span class='swatch'[^>]*></span>([^<]+)</td>(.*?)</tr>", table)
 
 
-def test_the_planted_structure_leads_the_suspect_list_with_where_to_look(planted: Path):
-    page = write_report(planted, planted / "report.html", by="agreement", suspects=5).read_text(encoding="utf-8")
-    listed = _suspects(page)
+@pytest.fixture(scope="module")
+def planted_page(planted: Path) -> str:
+    """The report of the planted cohort, structures judged by agreement, five listed."""
+    return write_report(planted, planted / "report.html", by="agreement", suspects=5).read_text(encoding="utf-8")
+
+
+def test_the_planted_structure_leads_the_suspect_list_with_where_to_look(planted: Path, planted_page: str):
+    listed = _suspects(planted_page)
     assert len(listed) == 5
     assert listed[0][:2] == (PLANTED_CASE, "liver"), listed
     structures = read_structures(planted).set_index(["case_id", "class"])
@@ -141,10 +146,9 @@ def test_thumbnail_colours_each_structure_by_its_z_on_the_fixed_scale(planted: P
     assert "worst of liver" in image_axes.get_title()  # the shifted liver is the case's most suspect structure
 
 
-def test_the_page_carries_the_scale_legend_and_the_per_class_axis_follows_the_data(planted: Path):
-    page = write_report(planted, planted / "report.html", by="agreement").read_text(encoding="utf-8")
-    assert "agreement: robust z within its class (0 typical, 3 = 3 or more)" in page
-    assert "<h2>Per-class agreement_z</h2>" in page
+def test_the_page_carries_the_scale_legend_and_the_per_class_axis_follows_the_data(planted: Path, planted_page: str):
+    assert "agreement: robust z within its class (0 typical, 3 = 3 or more)" in planted_page
+    assert "<h2>Per-class agreement_z</h2>" in planted_page
     structures = read_structures(planted)
     values = structures["agreement_z"].dropna()
     low, high = class_distributions(structures, StructureScale.of(structures, "agreement")).axes[0].get_xlim()

@@ -43,6 +43,13 @@ def _keep_fraction(text: str) -> float:
     return value
 
 
+def _structure_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--structures must be at least 1, got {text}")
+    return value
+
+
 def _check_column(results, column: str, path: Path) -> None:
     """InputError naming the table when ``--by`` is not one of its score columns."""
     scores = [c for c in results.columns if c not in NOT_SCORES and not c.startswith("S_")]
@@ -168,6 +175,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report_parser.add_argument("--by", metavar="SCORER", help="what structures are listed and coloured by: a scorer's robust z "
                                "within each class (its <scorer>_z column of structures.csv) or detector (default: detector "
                                "when the cohort was scored with one, else the last filter's --by when structures have its z, else auv)")
-    report_parser.add_argument("--structures", type=int, default=DEFAULT_SUSPECTS, metavar="N",
+    report_parser.add_argument("--structures", type=_structure_count, default=DEFAULT_SUSPECTS, metavar="N",
                                help=f"most suspect structures listed (default {DEFAULT_SUSPECTS})")
     report_parser.set_defaults(func=run_report)
