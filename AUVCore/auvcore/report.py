@@ -1,27 +1,39 @@
 """The cohort report: one self-contained HTML page (PNG images embedded as base64).
 
-It shows the AUV histogram with the quantile threshold F^-1(p), the per-class
-S distributions, a table of the highest-AUV cases with a mid-slice thumbnail
-whose label overlay is coloured by per-class uncertainty U = 1 - S, the
-excluded cases (marked in the table and listed with their reasons), and the
-cases whose scoring failed. Plots use matplotlib's object API (no pyplot), so
-the report never changes the caller's matplotlib backend (Slicer's included).
+Structures are judged by a chosen score (``--by``): each structure's robust z
+within its class across the cohort (the ``<scorer>_z`` columns of
+``structures.csv``), or the fitted ``detector``'s probability where the
+cohort was scored with one. U = 1 - S itself lies in 0.90-0.99 for almost
+every structure, so it tells a reviewer little; the z says "unusual for this
+structure in this cohort".
+
+The page shows the AUV histogram with the quantile threshold F^-1(p), the most
+suspect structures of the cohort (case, class, value, z, worst slice and its
+LPS centre, any reviewer's verdict), the per-class distribution of the chosen
+score on an axis fitted to it, a table of the highest-AUV cases with a
+thumbnail of the worst slice whose structures are coloured by their z on the
+fixed scale of :mod:`auvcore.results.colours` (the Slicer module's rule) with
+its colour bar, the excluded cases, and the cases whose scoring failed. Plots
+use matplotlib's object API (no pyplot), so the report never changes the
+caller's matplotlib backend (Slicer's included).
 
 Example:
-    >>> write_report("results", "results/report.html", keep=0.9)  # doctest: +SKIP
+    >>> write_report("results", "results/report.html", keep=0.9, by="agreement")  # doctest: +SKIP
     PosixPath('results/report.html')
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import ListedColormap
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LinearSegmentedColormap, Normalize
 from matplotlib.figure import Figure
 
 from .curation import Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
@@ -30,17 +42,21 @@ from .explain.case_page import write_case_page
 from .figures import png_data_uri
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
-from .results import CaseRecord, ClassRecord, ResultsFolder, read_case_record, read_results, safe_file_name
-from .results.review import load_review
+from .results import STRUCTURES_CSV, CaseRecord, ResultsFolder, read_case_record, read_results, read_structures, safe_file_name, structures_table
+from .results.colours import COLORMAPS, UNDEFINED_COLOUR, Z_RANGE, map_colour
+from .results.review import Review, load_review
+from .scorers.registry import PAPER_SCORER
 
 #: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
 DEFAULT_KEEP = 0.95
 #: How many of the highest-AUV cases the table shows.
 DEFAULT_TOP = 12
-#: Perceptual colour map for U (dark = certain, bright = uncertain).
-UNCERTAINTY_CMAP = "viridis"
-#: Colour of labelled voxels whose class has no defined U (too few slices): red, which viridis lacks.
-UNDEFINED_COLOUR = "#e8463a"
+#: How many of the most suspect structures the report lists.
+DEFAULT_SUSPECTS = 20
+#: The colour map of structure colours (the Slicer module's default).
+STRUCTURE_CMAP = "viridis"
+#: The structures.csv column of the fitted detector's probability (``auv score --detector``).
+DETECTOR_COLUMN = "detector"
 
 
 def auv_histogram(auv: np.ndarray, threshold: float | None, keep: float, excluded_auv: np.ndarray) -> Figure:
@@ -62,19 +78,141 @@ def auv_histogram(auv: np.ndarray, threshold: float | None, keep: float, exclude
     return figure
 
 
-def class_scale_distributions(per_class: dict[str, np.ndarray]) -> Figure:
-    """One box (with the individual cases as points) of S(Z|c) per class, lowest median at the top."""
-    order = sorted(per_class, key=lambda name: float(np.median(per_class[name])), reverse=True)
+
+@dataclass(frozen=True)
+class StructureScale:
+    """What structures are judged, coloured and plotted by: a ``structures.csv`` column on a fixed colour scale.
+
+    For a scorer it is the scorer's robust z within each class on :data:`~auvcore.results.colours.Z_RANGE`
+    (the Slicer module's rule); for the detector, its probability on 0 to 1.
+
+    Example:
+        >>> scale = StructureScale.of(pd.DataFrame(columns=["case_id", "agreement", "agreement_z"]), "agreement")
+        >>> scale.column, (scale.low, scale.high), scale.colour(5.0) == map_colour(1.0)
+        ('agreement_z', (0.0, 3.0), True)
+    """
+
+    by: str
+    column: str
+    low: float
+    high: float
+    label: str
+
+    @classmethod
+    def of(cls, structures: pd.DataFrame, by: str, source: str | Path = STRUCTURES_CSV) -> "StructureScale":
+        """The scale of ``by`` in ``structures``; InputError naming ``source`` when it has no such column."""
+        if by == DETECTOR_COLUMN and DETECTOR_COLUMN in structures.columns:
+            return cls(by, DETECTOR_COLUMN, 0.0, 1.0, "detector: probability the structure is corrupted")
+        if f"{by}_z" in structures.columns:
+            what = "−log S" if by == PAPER_SCORER else by
+            return cls(by, f"{by}_z", *Z_RANGE, f"{what}: robust z within its class (0 typical, 3 = 3 or more)")
+        choices = [c[:-2] for c in structures.columns if c.endswith("_z")]
+        choices += [DETECTOR_COLUMN] if DETECTOR_COLUMN in structures.columns else []
+        raise InputError(source, f"has no column for --by {by!r}; choose one of {', '.join(choices) or 'none (no scorer)'}")
+
+    def colour(self, value: float) -> tuple[float, float, float]:
+        """RGB of a structure with this ``value`` (grey when NaN): clipped to the scale, then the colour map."""
+        return map_colour((value - self.low) / (self.high - self.low), STRUCTURE_CMAP)
+
+    def colorbar_map(self) -> ScalarMappable:
+        """The same colours for a matplotlib colour bar (linear between the same 17 anchors)."""
+        return ScalarMappable(Normalize(self.low, self.high), LinearSegmentedColormap.from_list(STRUCTURE_CMAP, COLORMAPS[STRUCTURE_CMAP]))
+
+
+def default_by(structures: pd.DataFrame, exclusions: ExclusionList) -> str:
+    """The detector where the cohort was scored with one, else the last filter's score where structures have its z, else ``auv``."""
+    if DETECTOR_COLUMN in structures.columns:
+        return DETECTOR_COLUMN
+    last = exclusions.rule.by if exclusions.rule is not None else PAPER_SCORER
+    return last if f"{last}_z" in structures.columns else PAPER_SCORER
+
+
+def cohort_structures(results_dir: Path, results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The cohort's ``structures.csv``, and where it came from.
+
+    A folder scored before ``structures.csv`` existed gets the same table made
+    from its case records (the per-class z of ``auv``, fitted on this cohort).
+    """
+    folder = ResultsFolder(results_dir)
+    if folder.structures_csv.is_file():
+        return read_structures(folder.structures_csv), str(folder.structures_csv)
+    records = [read_case_record(folder.case_json(case_id)) for case_id in results["case_id"].astype(str)
+               if folder.case_json(case_id).is_file()]
+    return structures_table(records, (PAPER_SCORER,)), "the case records (no structures.csv)"
+
+
+def suspect_structures(structures: pd.DataFrame, scale: StructureScale, count: int) -> pd.DataFrame:
+    """The ``count`` most suspect structures by ``scale``'s column (then by the scorer's value), undefined ones left out.
+
+    Example:
+        >>> table = pd.DataFrame({"case_id": ["a", "b", "c"], "class": ["liver"] * 3,
+        ...                       "agreement": [0.1, 0.9, 0.5], "agreement_z": [-0.5, 4.0, float("nan")]})
+        >>> suspect_structures(table, StructureScale.of(table, "agreement"), 5)["case_id"].tolist()
+        ['b', 'a']
+    """
+    defined = structures[pd.to_numeric(structures[scale.column], errors="coerce").notna()]
+    keys = [scale.column] + ([scale.by] if scale.by in structures.columns and scale.by != scale.column else [])
+    return defined.sort_values(keys, ascending=False, kind="stable").head(count)
+
+
+def _number(value, digits: int = 3) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):.{digits}f}"
+
+
+def _swatch(rgb: tuple[float, float, float]) -> str:
+    hex_colour = "#" + "".join(f"{round(c * 255):02x}" for c in rgb)
+    return f"<span class='swatch' style='background:{hex_colour}'></span>"
+
+
+def _suspect_table(suspects: pd.DataFrame, scale: StructureScale, review: Review, case_pages: dict[str, str]) -> str:
+    """The most suspect structures: where to look (worst slice, LPS centre) and any verdict already given."""
+    if suspects.empty:
+        return f"<p>No structure has a value of {html.escape(scale.column)}.</p>"
+    value_name = "S" if scale.by == PAPER_SCORER else scale.by
+    value_column = scale.by if scale.by in suspects.columns and scale.column != scale.by else None
+    rows = []
+    for rank, (_, row) in enumerate(suspects.iterrows(), start=1):
+        centre = [row.get(c) for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s")]
+        where = "" if any(v is None or pd.isna(v) for v in centre) else ", ".join(f"{float(v):.1f}" for v in centre)
+        worst = row.get("worst_slice")
+        verdict = review.get(str(row["case_id"]), str(row["class"]))
+        rows.append(
+            f"<tr><td>{rank}</td><td class='case'>{_case_cell(str(row['case_id']), case_pages)}</td>"
+            f"<td>{_swatch(scale.colour(float(row[scale.column])))}{html.escape(str(row['class']))}</td>"
+            f"<td class='number'>{_number(row[value_column]) if value_column else ''}</td>"
+            f"<td class='number'>{_number(row[scale.column], 2)}</td>"
+            f"<td class='number'>{'' if worst is None or pd.isna(worst) else int(worst)}</td><td>{where}</td>"
+            f"<td>{'' if verdict is None else html.escape(verdict.describe())}</td></tr>")
+    judged = "probability" if scale.column == DETECTOR_COLUMN else "z"
+    return (f"<table><tr><th>#</th><th>case</th><th>class</th><th>{html.escape(value_name)}</th><th>{judged}</th>"
+            "<th>worst slice</th><th>its centre, LPS mm</th><th>verdict</th></tr>" + "".join(rows) + "</table>")
+
+
+def class_distributions(structures: pd.DataFrame, scale: StructureScale) -> Figure:
+    """One box (with each case as a point) of the chosen score per class, most suspect class at the top.
+
+    The axis is fitted to the values (not 0 to 1), so that the differences between cases show.
+    """
+    values = {name: pd.to_numeric(part[scale.column], errors="coerce").dropna().to_numpy(dtype=np.float64)
+              for name, part in structures.groupby("class", sort=True)}
+    per_class = {name: v for name, v in values.items() if v.size}
+    order = sorted(per_class, key=lambda name: float(per_class[name].max()))
     figure = Figure(figsize=(7.0, 1.0 + 0.24 * len(order)))
     axes = figure.add_subplot()
-    values = [per_class[name] for name in order]
-    axes.boxplot(values, orientation="horizontal", widths=0.6, showfliers=False, medianprops={"color": "#c44e52"})
+    points = [per_class[name] for name in order]
+    axes.boxplot(points, orientation="horizontal", widths=0.6, showfliers=False, medianprops={"color": "#c44e52"})
     rng = np.random.default_rng(0)  # fixed jitter: the same report for the same results
-    for row, points in enumerate(values, start=1):
-        axes.plot(points, row + rng.uniform(-0.18, 0.18, points.size), ".", color="#4c72b0", alpha=0.6, markersize=4)
+    for row, values_of_class in enumerate(points, start=1):
+        axes.scatter(values_of_class, row + rng.uniform(-0.18, 0.18, values_of_class.size), s=14, zorder=3,
+                     c=[scale.colour(v) for v in values_of_class], edgecolors="#333", linewidths=0.3)
     axes.set_yticks(range(1, len(order) + 1), [f"{name} (n={per_class[name].size})" for name in order], fontsize=7)
-    axes.set_xlim(0.0, 1.0)
-    axes.set_xlabel("S(Z|c): semantic perception scale (low = hard / noisy)")
+    every = np.concatenate(points)
+    low, high = float(every.min()), float(every.max())
+    margin = max(0.05 * (high - low), 0.02 * max(abs(low), abs(high), 1e-3))
+    axes.set_xlim(low - margin, high + margin)
+    if scale.column != DETECTOR_COLUMN and low < 0 < high:
+        axes.axvline(0.0, color="#999", linewidth=0.8, linestyle=":")
+    axes.set_xlabel(f"{scale.label}; axis fitted to the values")
     return figure
 
 
@@ -87,67 +225,56 @@ def _middle_slice(depth: int, labels: np.ndarray | None) -> int:
     return depth // 2
 
 
-def uncertainty_layers(labels: np.ndarray, classes: Iterable[ClassRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-voxel U of the voxel's class (NaN off the labels), and the mask of classes without U.
+def structure_overlay(labels: np.ndarray, colours: dict[int, tuple[float, float, float]]) -> np.ndarray:
+    """RGBA of a label slice: each labelled class in its colour (grey when it has none), transparent elsewhere.
 
     Example:
-        >>> u, undefined = uncertainty_layers(np.array([[0, 1, 2]]), [ClassRecord(1, "liver", 0.8, 5), ClassRecord(2, "spleen", None, 1)])
-        >>> u.round(2).tolist(), undefined.tolist()
-        ([[nan, 0.2, nan]], [[False, False, True]])
+        >>> overlay = structure_overlay(np.array([[0, 1, 2]]), {1: (1.0, 0.0, 0.0)})
+        >>> overlay[0, :, 3].tolist(), overlay[0, 1, :3].tolist(), tuple(overlay[0, 2, :3].tolist()) == UNDEFINED_COLOUR
+        ([0.0, 1.0, 1.0], [1.0, 0.0, 0.0], True)
     """
-    by_id = {c.id: c.U for c in classes}
-    u_map = np.full(labels.shape, np.nan)
-    undefined = np.zeros(labels.shape, dtype=bool)
+    overlay = np.zeros((*labels.shape, 4))
     for class_id in np.unique(labels[labels > 0]):
-        u = by_id.get(int(class_id))
-        if u is None:
-            undefined |= labels == class_id
-        else:
-            u_map[labels == class_id] = u
-    return u_map, undefined
+        overlay[labels == class_id] = (*colours.get(int(class_id), UNDEFINED_COLOUR), 1.0)
+    return overlay
 
 
-def case_thumbnail(record: CaseRecord, results_dir: Path) -> Figure:
-    """Mid-slice of the image with each labelled class coloured by its U = 1 - S.
+def case_thumbnail(record: CaseRecord, results_dir: Path, structures: pd.DataFrame, scale: StructureScale) -> Figure:
+    """The worst slice of the case's most suspect structure, each labelled class coloured by its value on ``scale``.
 
-    Axial slice in radiological view (patient's right on the left), CT window
-    or MR percentiles as in scoring. Classes whose U is undefined are red.
+    ``structures`` are the case's rows of ``structures.csv``. Axial slice in
+    radiological view (patient's right on the left), CT window or MR
+    percentiles as in scoring; the slice is the middle of the labelled extent
+    when no structure has a worst slice. Classes without a value are grey.
     Relative paths in the record that do not exist from here are tried inside ``results_dir``.
     """
     label = None if record.label is None else ResultsFolder(results_dir).recorded_path(record.label)
     case = load_case(ResultsFolder(results_dir).recorded_path(record.image), label)
-    index = _middle_slice(case.image.shape[0], case.labels)
+    worst = suspect_structures(structures[structures["worst_slice"].notna()], scale, 1) if "worst_slice" in structures else structures.iloc[:0]
+    if len(worst) and int(worst["worst_slice"].iloc[0]) < case.image.shape[0]:
+        index = int(worst["worst_slice"].iloc[0])
+        title = f"slice {index} of 0-{case.image.shape[0] - 1}: worst of {worst['class'].iloc[0]}"
+    else:
+        index = _middle_slice(case.image.shape[0], case.labels)
+        title = f"slice {index} of 0-{case.image.shape[0] - 1}"
     grey = normalise_intensity(case.image[index], detect_modality(case.image))
     aspect = case.spacing[1] / case.spacing[2]
     height, width = grey.shape
-    figure = Figure(figsize=(3.0, max(1.5, 3.0 * height * aspect / width)))
+    figure = Figure(figsize=(3.2, max(1.5, 3.2 * height * aspect / width)))
     axes = figure.add_subplot()
     shown = {"aspect": aspect, "interpolation": "nearest"}
     axes.imshow(grey, cmap="gray", vmin=0.0, vmax=1.0, **shown)
-    title = f"slice {index + 1}/{case.image.shape[0]}"
     if case.labels is not None:
-        u_map, undefined = uncertainty_layers(case.labels[index], record.classes)
-        if undefined.any():
-            axes.imshow(np.ma.masked_where(~undefined, undefined), cmap=ListedColormap([UNDEFINED_COLOUR]), alpha=0.7, **shown)
-            title += " (red: U undefined)"
-        u_layer = axes.imshow(np.ma.masked_invalid(u_map), cmap=UNCERTAINTY_CMAP, vmin=0.0, vmax=1.0, alpha=0.7, **shown)
-        bar = figure.colorbar(u_layer, ax=axes, fraction=0.046, pad=0.03)
-        bar.set_label("U = 1 − S", fontsize=8)
+        colours = {int(row["class_id"]): scale.colour(float(row[scale.column])) for _, row in structures.iterrows()
+                   if pd.notna(row[scale.column])}
+        axes.imshow(structure_overlay(case.labels[index], colours), alpha=0.7, **shown)
+        bar = figure.colorbar(scale.colorbar_map(), ax=axes, fraction=0.046, pad=0.03,
+                              extend="both" if scale.column != DETECTOR_COLUMN else "neither")
+        bar.set_label(f"{scale.column} (grey: none)", fontsize=8)
         bar.ax.tick_params(labelsize=7)
     axes.set_title(title, fontsize=8)
     axes.set_axis_off()
     return figure
-
-
-def _per_class_scales(scored: pd.DataFrame) -> dict[str, np.ndarray]:
-    per_class = {}
-    for column in scored.columns:
-        if column.startswith("S_"):
-            values = pd.to_numeric(scored[column], errors="coerce").to_numpy(dtype=np.float64)
-            values = values[np.isfinite(values)]
-            if values.size:
-                per_class[column[2:]] = values
-    return per_class
 
 
 def _decision_text(decision: Decision | None) -> str:
@@ -159,21 +286,21 @@ def _decision_text(decision: Decision | None) -> str:
     return f"{verb}{reason}{note}"
 
 
-def _thumbnail_cell(results_dir: Path, case_id: str) -> str:
+def _thumbnail_cell(results_dir: Path, case_id: str, structures: pd.DataFrame, scale: StructureScale) -> str:
     path = ResultsFolder(results_dir).case_json(case_id)
     if not path.is_file():
         return f"<span class='missing'>no case record {html.escape(str(path))}</span>"
     try:
-        figure = case_thumbnail(read_case_record(path), results_dir)
+        figure = case_thumbnail(read_case_record(path), results_dir, structures[structures["case_id"] == case_id], scale)
     except InputError as error:
         return f"<span class='missing'>thumbnail unavailable: {html.escape(str(error))}</span>"
-    return f"<img alt='mid-slice of {html.escape(case_id)}' src='{png_data_uri(figure)}'>"
+    return f"<img alt='worst slice of {html.escape(case_id)}' src='{png_data_uri(figure)}'>"
 
 
-def _hardest_classes(row: pd.Series, count: int = 3) -> str:
-    scales = {c[2:]: row[c] for c in row.index if c.startswith("S_") and pd.notna(row[c])}
-    hardest = sorted(scales.items(), key=lambda item: item[1])[:count]
-    return ", ".join(f"{html.escape(name)} {value:.3f}" for name, value in hardest)
+def _most_suspect_classes(case_structures: pd.DataFrame, scale: StructureScale, count: int = 3) -> str:
+    worst = suspect_structures(case_structures, scale, count)
+    return ", ".join(f"{_swatch(scale.colour(float(row[scale.column])))}{html.escape(str(row['class']))} "
+                     f"{float(row[scale.column]):.2f}" for _, row in worst.iterrows())
 
 
 def _top_cases(scored: pd.DataFrame, top: int) -> pd.DataFrame:
@@ -188,19 +315,20 @@ def _case_cell(case_id: str, case_pages: dict[str, str]) -> str:
 
 
 def _top_table(results_dir: Path, scored: pd.DataFrame, decisions: dict[str, Decision], top: int,
-               case_pages: dict[str, str]) -> str:
+               case_pages: dict[str, str], structures: pd.DataFrame, scale: StructureScale) -> str:
     rows = []
     for rank, (_, row) in enumerate(_top_cases(scored, top).iterrows(), start=1):
         decision = decisions.get(row["case_id"])
         css = " class='excluded'" if decision is not None and decision.action == "exclude" else ""
         s_total = f"{row['S']:.3f}" if "S" in row and pd.notna(row["S"]) else ""
+        mine = structures[structures["case_id"] == row["case_id"]]
         rows.append(
             f"<tr{css}><td>{rank}</td><td class='case'>{_case_cell(row['case_id'], case_pages)}</td><td>{row['auv']:.3f}</td>"
-            f"<td>{s_total}</td><td>{_hardest_classes(row)}</td><td>{html.escape(_decision_text(decision))}</td>"
-            f"<td>{_thumbnail_cell(results_dir, row['case_id'])}</td></tr>"
+            f"<td>{s_total}</td><td>{_most_suspect_classes(mine, scale)}</td><td>{html.escape(_decision_text(decision))}</td>"
+            f"<td>{_thumbnail_cell(results_dir, row['case_id'], structures, scale)}</td></tr>"
         )
-    return ("<table><tr><th>#</th><th>case</th><th>AUV</th><th>S</th><th>lowest S(Z|c)</th>"
-            "<th>decision</th><th>mid-slice, overlay U = 1 − S</th></tr>" + "".join(rows) + "</table>")
+    return (f"<table><tr><th>#</th><th>case</th><th>AUV</th><th>S</th><th>most suspect ({html.escape(scale.column)})</th>"
+            "<th>decision</th><th>worst slice, structures coloured by their value</th></tr>" + "".join(rows) + "</table>")
 
 
 def _decision_list(decisions: Iterable[Decision]) -> str:
@@ -251,12 +379,23 @@ tr.excluded td.case { text-decoration: line-through; }
 .missing { color: #a00; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
 dt { font-weight: bold; }
+td.number { text-align: right; font-family: monospace; }
+.swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; border: 1px solid #555; vertical-align: middle; }
 """
 
 
 def render_report(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
-                  case_pages: dict[str, str] | None = None) -> str:
+                  case_pages: dict[str, str] | None = None, by: str | None = None,
+                  suspects: int = DEFAULT_SUSPECTS) -> str:
     """The report's HTML text (see :func:`write_report`); ``case_pages``: case id -> link to its page."""
+    structures, structures_source = cohort_structures(results_dir, results)
+    scale = StructureScale.of(structures, by or default_by(structures, exclusions), structures_source)
+    return _render(results_dir, results, exclusions, keep, top, case_pages or {}, structures, structures_source, scale, suspects)
+
+
+def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
+            case_pages: dict[str, str], structures: pd.DataFrame, structures_source: str, scale: StructureScale,
+            suspects: int) -> str:
     scored = scored_cases(results)
     threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
     decisions = exclusions.effective()
@@ -273,6 +412,7 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
         "excluded": f"{len(excluded_ids)} ({len(exclusions.quantile)} by quantile rule, "
                     f"{sum(d.reason == 'manual' for d in decisions.values() if d.action == 'exclude')} by hand)",
         "retained": len(retained_cases(results, exclusions)),
+        "structures judged by": f"{scale.label}, from {structures_source}",
         "generated": f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} by auvcore {tool_version()}",
     }
     sections = [f"<h1>AUV cohort report: {html.escape(results_dir.name)}</h1>",
@@ -280,12 +420,16 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
     if len(scored):
         histogram = auv_histogram(scored["auv"].to_numpy(dtype=np.float64), threshold, keep, excluded_auv)
         sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{png_data_uri(histogram)}'>")
-    per_class = _per_class_scales(scored)
-    if per_class:
-        sections.append("<h2>Per-class S distributions</h2>"
-                        f"<img alt='per-class S' src='{png_data_uri(class_scale_distributions(per_class))}'>")
+    listed = suspect_structures(structures, scale, suspects)
+    sections.append(f"<h2>Most suspect structures (top {len(listed)} by {html.escape(scale.column)})</h2>"
+                    f"<p>{html.escape(scale.label)}. The worst slice is the index along the first axis of the "
+                    "LPS-oriented volume (as in Slicer's review queue), its centre in LPS millimetres.</p>")
+    sections.append(_suspect_table(listed, scale, load_review(ResultsFolder(results_dir).review), case_pages))
+    if structures[scale.column].notna().any():
+        sections.append(f"<h2>Per-class {html.escape(scale.column)}</h2>"
+                        f"<img alt='per-class {html.escape(scale.column)}' src='{png_data_uri(class_distributions(structures, scale))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
-    sections.append(_top_table(results_dir, scored, decisions, top, case_pages or {}))
+    sections.append(_top_table(results_dir, scored, decisions, top, case_pages, structures, scale))
     sections.append("<h2>Excluded cases</h2>")
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
     sections.append("<h2>Annotation review</h2>")
@@ -303,6 +447,8 @@ def write_report(
     keep: float | None = None,
     exclusions: ExclusionList | None = None,
     top: int = DEFAULT_TOP,
+    by: str | None = None,
+    suspects: int = DEFAULT_SUSPECTS,
 ) -> Path:
     """Write the HTML report of a results folder (atomically) and return its path.
 
@@ -313,10 +459,16 @@ def write_report(
         exclusions: the decisions to show; by default ``exclusions.json`` in
             ``results_dir`` (none when it does not exist).
         top: how many of the highest-AUV cases to show with thumbnails.
+        by: what structures are judged and coloured by: a scorer (its ``_z``
+            column of ``structures.csv``) or ``detector``; by default the
+            detector where the cohort has one, else the last filter's
+            ``--by`` where structures have its z, else ``auv``.
+        suspects: how many of the most suspect structures to list.
 
     Raises:
         InputError: naming the file, for a missing or malformed results.csv,
-            exclusion list or case record. A case whose image cannot be read
+            exclusion list or case record, or a ``by`` that ``structures.csv``
+            has no column for. A case whose image cannot be read
             gets a message in place of its thumbnail instead.
     """
     results_dir = Path(results_dir)
@@ -326,8 +478,10 @@ def write_report(
     if keep is None:
         keep = exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
     out_html = Path(out_html)
+    structures, source = cohort_structures(results_dir, results)
+    scale = StructureScale.of(structures, by or default_by(structures, exclusions), source)  # refused before any page is written
     case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html)
-    page = render_report(results_dir, results, exclusions, keep, top, case_pages)
+    page = _render(results_dir, results, exclusions, keep, top, case_pages, structures, source, scale, suspects)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auvcore.audit import KINDS, auroc, plant, precision_at
+from auvcore.audit.metrics import precision_at_count, structure_detection
 from auvcore.audit.detector import load_detector
 from auvcore.cli import main
 from auvcore.scales import AGGREGATES
@@ -75,6 +76,38 @@ def test_auroc_and_precision_match_their_definitions(pairs):
     assert top == pytest.approx(positive[np.argsort(-scores, kind="stable")[:count]].mean())
 
 
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.floats(-5, 5), st.booleans()), min_size=1, max_size=40), st.integers(1, 30))
+def test_precision_at_a_count_is_the_share_of_positives_among_the_highest(pairs, count):
+    scores = np.array([p[0] for p in pairs])
+    positive = np.array([p[1] for p in pairs])
+    top = sorted(zip(-scores, range(len(pairs))))[:count]  # highest first, ties by position as the stable sort
+    assert precision_at_count(scores, positive, count) == pytest.approx(np.mean([positive[i] for _, i in top]))
+
+
+def test_precision_at_a_count_ranks_missing_scores_last_and_refuses_no_count():
+    scores, positive = np.array([np.nan, 0.2, 0.1]), np.array([True, False, True])
+    assert precision_at_count(scores, positive, 2) == 0.5  # the unscored positive gets no credit
+    with pytest.raises(ValueError, match="at least 1"):
+        precision_at_count(scores, positive, 0)
+
+
+def test_structure_detection_pools_the_label_kinds_then_splits_them_and_averages_repeats():
+    rows = [(0, "dilate", 4.0), (0, "clean", 3.0), (0, "erode", 2.0), (0, "clean", 1.0), (0, "clean", 0.0),
+            (1, "clean", 5.0), (1, "dilate", 0.5), (1, "clean", 0.0)]
+    scores = pd.DataFrame([{"repeat": r, "kind": k, "scorer": name, "score": z if name == "good" else -z}
+                           for name in ("bad", "good") for r, k, z in rows])
+    table = structure_detection(scores, ["dilate", "erode"], count=2).set_index(["scorer", "kind"])
+    assert table.index.get_level_values("scorer").unique().tolist() == ["good", "bad"]  # best pooled AUROC first
+    good = table.loc["good"]
+    assert good.loc["label", ["n_corrupted", "n_clean"]].tolist() == [3, 5]
+    assert good.loc["label", "auroc"] == pytest.approx(auroc(np.array([4, 2, 0.5, 3, 1, 0, 5, 0]), np.array([1, 1, 1, 0, 0, 0, 0, 0])))
+    assert good.loc["label", "precision_top2"] == pytest.approx((1 / 2 + 1 / 2) / 2)  # repeat 0: dilate, clean; repeat 1: clean, dilate
+    assert good.loc["erode", "precision_top2"] == pytest.approx(0.5)  # clean 3.0, erode 2.0; repeat 1 planted no erode
+    assert good.loc["erode", "best_top2"] == pytest.approx(0.5)  # one eroded structure in a top 2
+    assert table.loc[("bad", "label"), "auroc"] == pytest.approx(1 - good.loc["label", "auroc"])
+
+
 @pytest.fixture(scope="module")
 def audited(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("audit")
@@ -102,6 +135,36 @@ def test_audit_plants_in_a_copy_and_reports_every_scorer_and_aggregation(audited
     assert set(figures[figures["level"] == "class"]["aggregate"]) == {"z"}
     scores = pd.read_csv(audited / "scores.csv")
     assert set(scores[scores["level"] == "case"]["unit"]) == {"ct_full", "ct_fast", "mr"} - {source} | {f"{source}~dilate~r0"}
+
+
+def test_the_structure_figures_lead_stdout_and_the_page(audited: Path, small_cohort: Path, capsys):
+    structures = pd.read_csv(audited / "audit_structures.csv")
+    assert set(structures["scorer"]) == {"auv", "agreement", "boundary_gradient", "prototype"}
+    assert structures["kind"].tolist() == ["label", "dilate"] * 4  # pooled, then per kind, per scorer
+    assert (structures["n_corrupted"] == 1).all() and structures["auroc"].between(0, 1).all()
+    audited_structures = pd.read_csv(audited / "structures.csv")
+    clean = audited_structures[audited_structures["kind"] == "clean"]
+    ranked = structures["scorer"].map(lambda name: clean[f"{name}_z"].notna().sum())  # structures the scorer gives a z
+    assert structures["n_clean"].tolist() == ranked.tolist()
+    # One corrupted structure among fewer than 20 ranked: it is in the top 20, whatever its rank.
+    assert structures["best_top20"].tolist() == pytest.approx((1 / (ranked + 1)).tolist())
+    assert structures["precision_top20"].tolist() == pytest.approx((1 / (ranked + 1)).tolist())
+    pooled = structures[structures["kind"] == "label"]["auroc"].tolist()
+    assert pooled == sorted(pooled, reverse=True)  # best scorer first
+
+    page = (audited / "audit.html").read_text(encoding="utf-8")
+    order = [page.index(text) for text in ("Corrupted structures against structures of clean cases",
+                                            "Corrupted against clean cases", "Fitted detector, on held-out structures",
+                                            "All figures")]
+    assert order == sorted(order)
+    assert "leave_one_case_out" in page and "P@20" in page
+
+    assert main(["audit", str(small_cohort / "manifest.csv"), "--out", str(audited), "--fraction", "0.34", "--kinds", "dilate",
+                 "--magnitude", "dilate=1", "--device", "cpu", "--no-progress", "--scorers", "agreement,boundary_gradient,prototype",
+                 "--fit"]) == 0
+    output = capsys.readouterr().out
+    assert output.index("Structures: corrupted against") < output.index("AUROC, corrupted against clean cases") < output.index("leave_one_case_out")
+    assert "P@20" in output and "audit_structures.csv" in output
 
 
 def test_audit_rerun_rescores_nothing(audited: Path, small_cohort: Path, capsys):

@@ -1,4 +1,4 @@
-"""The HTML cohort report: content, the U overlay, and that a real browser decodes every image."""
+"""The HTML cohort report: content, the structure colours and list on really scored data, and that a real browser decodes every image."""
 
 from __future__ import annotations
 
@@ -9,12 +9,18 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import SimpleITK as sitk
 
+from auvcore.audit import plant
+from auvcore.cli import main
 from auvcore.curation import ExclusionList, load_exclusions
-from auvcore.imaging import load_case
-from auvcore.report import case_thumbnail, uncertainty_layers, write_report
-from auvcore.results import read_case_record
+from auvcore.imaging import write_array_like
+from auvcore.report import StructureScale, case_thumbnail, class_distributions, default_by, write_report
+from auvcore.results import read_case_record, read_structures
+from auvcore.results.colours import UNDEFINED_COLOUR, Z_RANGE, z_colour
+from .conftest import CT_CLASSES
 from .test_curation import _auv, make_results_folder
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -70,27 +76,95 @@ def test_report_survives_a_missing_image(curated: Path):
     assert len(re.findall(r"<img ", page)) == 2 + 3
 
 
-def test_thumbnail_overlay_holds_each_class_uncertainty(curated: Path):
-    record = read_case_record(curated / "cases" / "ct_full_model.json")
-    figure = case_thumbnail(record, curated)
+#: The planted annotation error: ct_full's liver moved in-plane by this many voxels (the audit's ``shift``).
+SHIFT_VOXELS = 6
+PLANTED_CASE = "ct_full_shifted"
+
+
+@pytest.fixture(scope="module")
+def planted(scored_all: Path, small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small cohort scored with every scorer, plus a copy of ct_full whose liver is shifted (only that case is scored here)."""
+    folder = tmp_path_factory.mktemp("planted") / "results"
+    shutil.copytree(scored_all, folder)
+    source = sitk.ReadImage(str(small_cohort / "ct_full.nii.gz"))
+    image = sitk.GetArrayFromImage(sitk.ReadImage(str(small_cohort / "ct.nii.gz")))
+    _, labels, what = plant("shift", image, sitk.GetArrayFromImage(source), np.random.default_rng(0), SHIFT_VOXELS,
+                            target=CT_CLASSES["liver"])
+    assert what.changed_voxels > 0
+    write_array_like(labels, source, folder.parent / "ct_full_shifted.nii.gz")
+    manifest = pd.read_csv(small_cohort / "manifest.csv")
+    for column in ("image", "label", "label_names"):
+        manifest[column] = [str(small_cohort / name) for name in manifest[column]]
+    manifest.loc[len(manifest)] = [PLANTED_CASE, str(small_cohort / "ct.nii.gz"), str(folder.parent / "ct_full_shifted.nii.gz"),
+                                   str(small_cohort / "labels.json")]
+    manifest.to_csv(folder.parent / "manifest.csv", index=False)
+    assert main(["score", str(folder.parent / "manifest.csv"), "--out", str(folder), "--device", "cpu", "--no-progress",
+                 "--scorers", "all", "--runtime", "torch"]) == 0
+    return folder
+
+
+def _suspects(page: str) -> list[tuple[str, str, str]]:
+    """(case, class, the row's HTML) of the page's most-suspect-structures table, in order."""
+    table = page[page.index("<h2>Most suspect structures"):]
+    table = table[: table.index("</table>")]
+    return re.findall(r"<tr><td>\d+</td><td class='case'>(?:<a href='[^']+'>)?([^<]+)(?:</a>)?</td>"
+                      r"<td><span class='swatch'[^>]*></span>([^<]+)</td>(.*?)</tr>", table)
+
+
+@pytest.fixture(scope="module")
+def planted_page(planted: Path) -> str:
+    """The report of the planted cohort, structures judged by agreement, five listed."""
+    return write_report(planted, planted / "report.html", by="agreement", suspects=5).read_text(encoding="utf-8")
+
+
+def test_the_planted_structure_leads_the_suspect_list_with_where_to_look(planted: Path, planted_page: str):
+    listed = _suspects(planted_page)
+    assert len(listed) == 5
+    assert listed[0][:2] == (PLANTED_CASE, "liver"), listed
+    structures = read_structures(planted).set_index(["case_id", "class"])
+    liver = structures.loc[(PLANTED_CASE, "liver")]
+    assert liver["agreement_z"] == structures["agreement_z"].max()
+    centre = ", ".join(f"{liver[c]:.1f}" for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s"))
+    row = listed[0][2]
+    assert f"{liver['agreement_z']:.2f}" in row and f">{int(liver['worst_slice'])}<" in row and centre in row
+
+
+def test_thumbnail_colours_each_structure_by_its_z_on_the_fixed_scale(planted: Path):
+    structures = read_structures(planted)
+    scale = StructureScale.of(structures, "agreement")
+    record = read_case_record(planted / "cases" / f"{PLANTED_CASE}.json")
+    mine = structures[structures["case_id"] == PLANTED_CASE]
+    figure = case_thumbnail(record, planted, mine, scale)
     image_axes, colour_bar = figure.axes
-    u_layer = image_axes.images[-1]
-    assert u_layer.get_cmap().name == "viridis" and u_layer.get_clim() == (0.0, 1.0)
-    shown = np.unique(np.round(u_layer.get_array().compressed(), 9))
-    defined = {round(c.U, 9) for c in record.scored_classes}
-    assert shown.size >= 2 and set(shown.tolist()) <= defined
-    assert colour_bar.get_ylabel() == "U = 1 − S"
+    overlay = image_axes.images[-1].get_array()
+    painted = overlay[..., 3] > 0
+    colours = {tuple(np.round(c, 4)) for c in overlay[painted][:, :3]}
+    expected = {tuple(np.round(z_colour(z), 4)) for z in mine["agreement_z"]} | {tuple(UNDEFINED_COLOUR)}
+    assert len(colours) >= 2 and colours <= expected  # not all one colour, and each the z's colour
+    assert tuple(np.round(z_colour(mine.set_index("class").at["liver", "agreement_z"]), 4)) in colours
+    assert colour_bar.get_ylim() == Z_RANGE and "agreement_z" in colour_bar.get_ylabel()
+    assert "worst of liver" in image_axes.get_title()  # the shifted liver is the case's most suspect structure
 
 
-def test_classes_without_u_are_marked_not_dropped(curated: Path):
-    """ct_full_model's first class has no S in the fixture; where it is labelled, the thumbnail paints it red."""
-    record = read_case_record(curated / "cases" / "ct_full_model.json")
-    undefined_id = next(c.id for c in record.classes if not c.scored)
-    labels = load_case(record.image, record.label).labels
-    index = int(np.flatnonzero((labels == undefined_id).any(axis=(1, 2)))[0])
-    u_map, undefined = uncertainty_layers(labels[index], record.classes)
-    assert undefined.sum() == (labels[index] == undefined_id).sum() > 0
-    assert np.isnan(u_map[undefined]).all() and np.isfinite(u_map[(labels[index] > 0) & ~undefined]).all()
+def test_the_page_carries_the_scale_legend_and_the_per_class_axis_follows_the_data(planted: Path, planted_page: str):
+    assert "agreement: robust z within its class (0 typical, 3 = 3 or more)" in planted_page
+    assert "<h2>Per-class agreement_z</h2>" in planted_page
+    structures = read_structures(planted)
+    values = structures["agreement_z"].dropna()
+    low, high = class_distributions(structures, StructureScale.of(structures, "agreement")).axes[0].get_xlim()
+    assert low < values.min() and high > values.max()
+    assert (high - low) < 1.2 * (values.max() - values.min())  # fitted, not a fixed 0-1 or 0-3
+
+
+def test_the_default_and_an_unknown_by(planted: Path, capsys):
+    structures = read_structures(planted)
+    assert default_by(structures, ExclusionList()) == "auv"
+    assert default_by(structures.assign(detector=0.5), ExclusionList()) == "detector"
+    assert StructureScale.of(structures.assign(detector=0.5), "detector").high == 1.0
+    assert main(["report", str(planted), "--out", str(planted / "r.html"), "--by", "nothing"]) == 2
+    error = capsys.readouterr().err
+    assert "structures.csv: has no column for --by 'nothing'" in error and "agreement" in error
+    assert not (planted / "r.html").exists()
 
 
 def test_report_uses_an_explicit_exclusion_list(curated: Path, tmp_path: Path):

@@ -4,7 +4,8 @@ With a reference cohort the colour is the structure's robust z of the chosen
 score (:mod:`AUVSlicerLib.structure_scores`) on a fixed scale from 0 (typical
 for this structure, or better) to 3 (three robust deviations more suspect, or
 more): bright means "unusual for this structure in this cohort", whatever the
-case. Without a reference cohort (or for a structure it holds too few times)
+case. The rule is core's (:mod:`auvcore.results.colours`), which ``auv report``'s
+thumbnails follow too. Without a reference cohort (or for a structure it holds too few times)
 there is no z: the colours then spread over the case's own range of the raw
 score, and the legend says so.
 
@@ -25,15 +26,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from auvcore.results.colours import Z_RANGE, clipped_z
 from auvcore.scorers.registry import PAPER_SCORER
 
 from .case_result import CaseResult
 from .colormap import spread_range
 from .structure_scores import MIN_REFERENCE_CASES, CohortScores, structure_value
-
-#: The fixed colour scale of a z: 0 (typical) to 3 (3 or more).
-Z_RANGE = (0.0, 3.0)
-
 
 @dataclass(frozen=True)
 class ColourPlan:
@@ -60,7 +58,7 @@ def colour_plan(case: CaseResult, score: str = PAPER_SCORER, reference: CohortSc
     if reference is not None:
         z = reference.z_of(case, score)
         if any(not math.isnan(v) for v in z.values()):
-            shown = {name: v if math.isnan(v) else min(max(v, Z_RANGE[0]), Z_RANGE[1]) for name, v in z.items()}
+            shown = {name: clipped_z(v) for name, v in z.items()}
             title = (f"{_label(score)}: robust z within each structure, {len(reference.cases)} reference cases "
                      f"(0 typical, 3 = 3 or more; grey: fewer than {MIN_REFERENCE_CASES} cases hold it)")
             return ColourPlan(shown, Z_RANGE, title, relative=True)

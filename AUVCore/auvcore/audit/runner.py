@@ -7,23 +7,27 @@ only read), every clean and corrupted case is scored once into ``OUT/scores``
 (the usual resumable cache: a re-run, or more repeats, rescores nothing
 already done), and each repeat's cohort (clean cases plus that repeat's
 corrupted ones in their place) is then normalised and aggregated like any
-cohort. Detection is measured at two levels:
+cohort. Detection is measured at two levels, reported in this order:
 
-* ``case``: corrupted cases against clean cases, per scorer and aggregation;
-* ``class``: for label corruptions, the corrupted structures against the
-  structures of clean cases, on each scorer's per-class robust z-score.
+* structures: for label corruptions, the corrupted structures against the
+  structures of clean cases, on each scorer's per-class robust z-score:
+  AUROC, and precision among the 20 most suspect structures (what a reviewer
+  works through), pooled over the label kinds and then per kind;
+* ``case``: corrupted cases against clean cases, per scorer and aggregation.
 
-Outputs: ``audit.csv`` (the figures), ``scores.csv`` (every score of every
-unit), ``structures.csv`` (every audited structure's z, size and kind: what
-``auv audit --fit`` fits its detector on), ``planted.csv`` (what was planted
-where) and ``audit.html``.
+Outputs: ``audit_structures.csv`` (the structure figures), ``audit.csv``
+(AUROC and precision at the top 10% and 20% per level, scorer, aggregation
+and kind), ``scores.csv`` (every score of every unit), ``structures.csv``
+(every audited structure's z, size and kind: what ``--fit`` fits its
+detector on), ``planted.csv`` (what was planted where) and ``audit.html``;
+with ``fit``, ``detector.json`` and its held-out figures on the page.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +38,35 @@ from ..cohort import ScoreSettings, add_cohort_scorers, class_matrix, cohort_sco
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..imaging import read_image, write_array_like
-from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, safe_file_name
+from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, json_number, safe_file_name
+from ..results.structures import structure_scorers
 from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
 from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, eligible_classes, plant
-from .detector import audit_structures
-from .metrics import detection_table
+from .detector import DETECTOR_JSON, audit_structures, fit_detector, held_out_figures, save_detector
+from .metrics import detection_table, structure_detection
 from .page import write_audit_page
 from .settings import AuditSettings
 
 PLANTED_DIR = "planted"
 SCORES_DIR = "scores"
+STRUCTURE_FIGURES_CSV = "audit_structures.csv"
+
+
+@dataclass(frozen=True)
+class AuditFigures:
+    """What an audit measured.
+
+    Attributes:
+        structures: per scorer and label kind (``label`` pools them), structure-level
+            AUROC and precision at the top :data:`~auvcore.audit.metrics.TOP_STRUCTURES`
+            (``audit_structures.csv``).
+        figures: AUROC and precision at the top 10%/20% per level, scorer, aggregation and kind (``audit.csv``).
+        held_out: the fitted detector's AUROC on held-out kinds and cases (empty without ``fit``).
+    """
+
+    structures: pd.DataFrame
+    figures: pd.DataFrame
+    held_out: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -149,12 +172,18 @@ def run_audit(
     settings: AuditSettings,
     progress: bool = True,
     emit: Callable[[str], None] | None = None,
-) -> pd.DataFrame:
-    """Plant, score and measure; returns the figures (also written to ``OUT/audit.csv``)."""
+    fit: bool = False,
+) -> AuditFigures:
+    """Plant, score and measure; with ``fit``, also fit the structure detector (``OUT/detector.json``).
+
+    Returns the figures, also written to ``OUT`` (see the module's outputs).
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     if len(specs) < 2:
         raise InputError(out, "an audit needs at least 2 cases (clean ones to compare the corrupted ones with)")
+    if fit and not set(settings.kinds) & set(LABEL_KINDS):
+        raise InputError(out, f"--fit needs label corruptions to fit on; add one of {', '.join(LABEL_KINDS)} to the kinds")
+    out.mkdir(parents=True, exist_ok=True)
     planted = [p for repeat in range(settings.repeats) for p in plant_repeat(specs, settings, repeat, out)]
     pd.DataFrame([
         {"repeat": p.repeat, "case_id": p.spec.case_id, "source": p.source.case_id, **p.corruption.to_dict(),
@@ -182,15 +211,35 @@ def run_audit(
         rows.extend(_unit_scores(cohort, kinds, corrupted, [prototypes[r.case_id] for r in cohort], score_settings.scorers, repeat))
     scores = pd.DataFrame(rows)
     scores.to_csv(out / "scores.csv", index=False)
-    audit_structures(scores, records).to_csv(out / STRUCTURES_CSV, index=False)
-    figures = detection_table(scores, kind_groups(settings.kinds))
-    figures.to_csv(out / "audit.csv", index=False)
-    write_audit_page(out / "audit.html", figures, planted_count=len(planted), cases=len(specs), settings=settings)
-    return figures
+    structures = audit_structures(scores, records)
+    structures.to_csv(out / STRUCTURES_CSV, index=False)
+    label_kinds = [k for k in settings.kinds if k in LABEL_KINDS]
+    result = AuditFigures(structure_detection(scores[scores["level"] == "class"], label_kinds),
+                          detection_table(scores, kind_groups(settings.kinds)),
+                          _fit(out, structures, score_settings.scorers, settings) if fit else {})
+    result.structures.to_csv(out / STRUCTURE_FIGURES_CSV, index=False)
+    result.figures.to_csv(out / "audit.csv", index=False)
+    write_audit_page(out / "audit.html", result, planted_count=len(planted), cases=len(specs), settings=settings)
+    return result
+
+
+def _fit(out: Path, structures: pd.DataFrame, scorers: Sequence[str], settings: AuditSettings) -> dict[str, float]:
+    """Fit the detector on the audited structures, judge it on held-out kinds and cases, save it; the held-out AUROC."""
+    per_structure = [s for s in structure_scorers(scorers) if f"{s}_z" in structures.columns]
+    corrupted = structures["kind"] != "clean"
+    if not corrupted.any():
+        raise InputError(out / STRUCTURES_CSV, "holds no corrupted structure to fit a detector on (plant label kinds)")
+    held_out = held_out_figures(structures, structures["kind"], structures["source"], per_structure)
+    source = {"audit": str(out.resolve()), "structures": int(len(structures)), "corrupted": int(corrupted.sum()),
+              "kinds": list(settings.kinds), "seed": settings.seed, "repeats": settings.repeats,
+              "held_out_auroc": {name: json_number(value) for name, value in held_out.items()}}  # None where undefined
+    save_detector(out / DETECTOR_JSON, fit_detector(structures, corrupted, per_structure, source))
+    return held_out
 
 
 def summary(figures: pd.DataFrame, level: str = "case") -> pd.DataFrame:
-    """AUROC by scorer (and aggregation) and kind group: the table ``auv audit`` prints."""
+    """AUROC by scorer (and aggregation) and kind group: the case table ``auv audit`` prints."""
     part = figures[figures["level"] == level]
     table = part.pivot_table(index=["scorer", "aggregate"], columns="kind", values="auroc", sort=False)
     return table[[c for c in part["kind"].drop_duplicates() if c in table.columns]]
+

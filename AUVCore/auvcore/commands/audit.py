@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..audit import KINDS, MAGNITUDES, AuditSettings, run_audit, summary
+from ..audit.detector import DETECTOR_JSON
+from ..audit.metrics import TOP_STRUCTURES, structure_counts, structure_summary
+from ..audit.runner import STRUCTURE_FIGURES_CSV
 from ..datasets import discover_cases
 from ..errors import InputError
-from ..results import STRUCTURES_CSV, json_number
-from ..results.structures import structure_scorers
 from .score import add_scoring_options, settings_from
 
 
@@ -43,37 +44,23 @@ def run(args: argparse.Namespace) -> int:
     if settings.mode != "classwise":
         raise InputError(args.target, "the audit scores label maps: it needs --mode classwise")
     audit = AuditSettings(args.fraction, args.kinds, dict(args.magnitude), args.repeats, args.seed)
-    figures = run_audit(discover_cases(args.target), args.out, settings, audit, progress=not args.no_progress)
+    result = run_audit(discover_cases(args.target), args.out, settings, audit, progress=not args.no_progress, fit=args.fit)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
-        print("AUROC, corrupted against clean cases (0.5 = chance):")
-        print(summary(figures, "case").to_string())
-        if (figures["level"] == "class").any():
-            print("\nAUROC, corrupted structures against structures of clean cases (per-class z-scores):")
-            print(summary(figures, "class").to_string())
-    print(f"\nfigures: {args.out}/audit.csv (with precision at the top 10% and 20%); page: {args.out}/audit.html")
-    if args.fit:
-        _fit(Path(args.out), settings.scorers, audit)
+        if not result.structures.empty:
+            print(f"Structures: corrupted against those of clean cases, on each scorer's per-class z "
+                  f"(AUROC, 0.5 = chance; P@{TOP_STRUCTURES}: share corrupted among the {TOP_STRUCTURES} most suspect):")
+            print("\n".join(f"  {line}" for line in structure_counts(result.structures)))
+            print(structure_summary(result.structures).to_string())
+        print("\nAUROC, corrupted against clean cases (0.5 = chance):")
+        print(summary(result.figures, "case").to_string())
+    if result.held_out:
+        print("\ndetector on held-out structures (AUROC; fitted without the kind or the case it is tested on):")
+        for name, value in result.held_out.items():
+            print(f"  {name}: {value:.3f}")
+        print(f"detector: {Path(args.out) / DETECTOR_JSON} (auv score --detector)")
+    print(f"\nfigures: {args.out}/{STRUCTURE_FIGURES_CSV} (structures), {args.out}/audit.csv (cases and structures, "
+          f"with precision at the top 10% and 20%); page: {args.out}/audit.html")
     return 0
-
-
-def _fit(out: Path, scorers: tuple[str, ...], audit: AuditSettings) -> None:
-    """Fit the detector on the audited structures, judge it on held-out kinds and cases, save it."""
-    from ..audit.detector import DETECTOR_JSON, fit_detector, held_out_figures, save_detector
-
-    structures = pd.read_csv(out / STRUCTURES_CSV)
-    per_structure = [s for s in structure_scorers(scorers) if f"{s}_z" in structures.columns]
-    corrupted = structures["kind"] != "clean"
-    if not corrupted.any():
-        raise InputError(out / STRUCTURES_CSV, "holds no corrupted structure to fit a detector on (plant label kinds)")
-    figures = held_out_figures(structures, structures["kind"], structures["source"], per_structure)
-    source = {"audit": str(out.resolve()), "structures": int(len(structures)), "corrupted": int(corrupted.sum()),
-              "kinds": list(audit.kinds), "seed": audit.seed, "repeats": audit.repeats,
-              "held_out_auroc": {name: json_number(value) for name, value in figures.items()}}  # None where undefined
-    save_detector(out / DETECTOR_JSON, fit_detector(structures, corrupted, per_structure, source))
-    print("\ndetector on held-out structures (AUROC; fitted without the kind or the case it is tested on):")
-    for name, value in figures.items():
-        print(f"  {name}: {value:.3f}")
-    print(f"detector: {out / DETECTOR_JSON} (auv score --detector)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,11 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "audit",
         help="plant errors in a copy of a cohort and measure which score finds them",
         description="Copy DATASET's cases, plant label and image corruptions in a seeded subset, score clean and "
-        "corrupted cases with every scorer, and report AUROC and precision at the top 10%/20% per scorer and kind. "
+        "corrupted cases with every scorer, and report per scorer and kind the AUROC and precision at the top 20 "
+        "structures (corrupted structures against those of clean cases), then AUROC and precision at the top 10%/20% of cases. "
         "Magnitudes: " + "; ".join(f"{k}={v} ({text})" for k, (v, text) in MAGNITUDES.items()),
     )
     parser.add_argument("target", metavar="DATASET", help="nnU-Net/Decathlon folder, images/+labels/ folder, flat folder or CSV manifest")
-    parser.add_argument("--out", required=True, help="audit folder (planted copies, scores, audit.csv, audit.html)")
+    parser.add_argument("--out", required=True, help="audit folder (planted copies, scores, audit_structures.csv, audit.csv, audit.html)")
     parser.add_argument("--fraction", type=float, default=0.3, help="share of cases corrupted per repeat (default: 0.3)")
     parser.add_argument("--kinds", type=kinds_argument, default=KINDS, help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
     parser.add_argument("--magnitude", type=magnitude_argument, action="append", default=[], metavar="KIND=VALUE", help="override a default magnitude (repeatable)")

@@ -7,6 +7,7 @@ Example (shell):
     auv filter results                      # re-run: same keep as last time, manual decisions kept
     auv filter results --by label_check     # the quantile of any scorer's case score instead of the AUV
     auv report results --out results/report.html
+    auv report results --out report.html --by agreement   # structures judged by agreement's per-class z
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..curation import (
     write_splits_final,
 )
 from ..errors import InputError
-from ..report import DEFAULT_KEEP, DEFAULT_TOP, write_report
+from ..report import DEFAULT_KEEP, DEFAULT_SUSPECTS, DEFAULT_TOP, write_report
 from ..results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, ResultsFolder, read_results
 
 
@@ -39,6 +40,13 @@ def _keep_fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"--keep must be in (0, 1], got {text}")
+    return value
+
+
+def _structure_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--structures must be at least 1, got {text}")
     return value
 
 
@@ -125,7 +133,8 @@ def run_include(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML cohort report."""
-    out = write_report(ResultsFolder.find(args.results).root, args.out, keep=args.keep, top=args.top)
+    out = write_report(ResultsFolder.find(args.results).root, args.out, keep=args.keep, top=args.top, by=args.by,
+                       suspects=args.structures)
     print(f"wrote {out}")
     return 0
 
@@ -163,4 +172,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report_parser.add_argument("--keep", type=_keep_fraction, default=None,
                                help=f"fraction p for the threshold line (default: the last filter's, else {DEFAULT_KEEP})")
     report_parser.add_argument("--top", type=int, default=DEFAULT_TOP, help=f"highest-AUV cases with thumbnails (default {DEFAULT_TOP})")
+    report_parser.add_argument("--by", metavar="SCORER", help="what structures are listed and coloured by: a scorer's robust z "
+                               "within each class (its <scorer>_z column of structures.csv) or detector (default: detector "
+                               "when the cohort was scored with one, else the last filter's --by when structures have its z, else auv)")
+    report_parser.add_argument("--structures", type=_structure_count, default=DEFAULT_SUSPECTS, metavar="N",
+                               help=f"most suspect structures listed (default {DEFAULT_SUSPECTS})")
     report_parser.set_defaults(func=run_report)
