@@ -139,6 +139,12 @@ class CaseInputs:
         _, row_mm, column_mm = self.spacing
         return row_mm * height / self.features.grid[0], column_mm * width / self.features.grid[1]
 
+    def logit_row(self, c: int, d: int) -> np.ndarray:
+        """The (h, w) float32 mask logits of class index ``c`` on slice ``d``: a view on the CPU, one row's copy from a GPU
+        (a torch cast per row is slow)."""
+        assert self.features.grid is not None
+        return self.features.z[c, d].detach().cpu().numpy().reshape(self.features.grid)
+
     def class_slices(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
         """(class index, slice, its label on the logit grid, its mask logits (h, w) float32) where the class is on the grid."""
         assert self.features.grid is not None
@@ -147,8 +153,7 @@ class CaseInputs:
             for c in np.flatnonzero(self.present[:, d]):
                 truth = labels == self.class_ids[c]
                 if truth.any():
-                    # A view on the CPU, one row's copy from a GPU; float32 (a torch cast per row is slow).
-                    yield int(c), d, truth, self.features.z[c, d].detach().cpu().numpy().reshape(self.features.grid)
+                    yield int(c), d, truth, self.logit_row(int(c), d)
 
     def embedding(self, d: int) -> np.ndarray:
         """(K, h, w) float64 embedding of slice ``d``."""
@@ -171,12 +176,10 @@ def agreement(inputs: CaseInputs) -> ScorerOutput:
         return inputs.nan_output(True, NO_GRID)
     out = inputs.nan_output(True)
     sums = np.zeros((len(inputs.class_ids), 2))
-    z = inputs.features.z
-    h, w = inputs.features.grid
     for d in inputs.touched:
         labels = inputs.logit_labels(d)
         for c in np.flatnonzero(inputs.present[:, d]):
-            predicted = (z[c, d].reshape(h, w) > 0).cpu().numpy()
+            predicted = inputs.logit_row(int(c), d) > 0
             truth = labels == inputs.class_ids[c]
             overlap, total = float(np.sum(predicted & truth)), float(predicted.sum() + truth.sum())
             if total:
@@ -193,12 +196,10 @@ def fisher(inputs: CaseInputs) -> ScorerOutput:
     out = inputs.nan_output(True)
     # Per class: count, sum, sum of squares of the logits inside and outside the label.
     moments = np.zeros((len(inputs.class_ids), 2, 3))
-    z = inputs.features.z
-    h, w = inputs.features.grid
     for d in inputs.touched:
         labels = inputs.logit_labels(d)
         for c in np.flatnonzero(inputs.present[:, d]):
-            logits = z[c, d].reshape(h, w).double().cpu().numpy()
+            logits = inputs.logit_row(int(c), d).astype(np.float64)
             truth = labels == inputs.class_ids[c]
             slice_moments = np.array([[v.size, v.sum(), np.square(v).sum()] for v in (logits[truth], logits[~truth])])
             out.per_slice[c, d] = _fisher_uncertainty(slice_moments)
