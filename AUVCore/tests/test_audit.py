@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from auvcore.audit import KINDS, auroc, plant, precision_at
 from auvcore.audit.metrics import precision_at_count, structure_detection
-from auvcore.audit.detector import load_detector
+from auvcore.audit.detector import fit_detector, load_detector
 from auvcore.cli import main
 from auvcore.scales import AGGREGATES
 
@@ -232,3 +232,19 @@ def test_the_audit_structures_leave_out_the_per_case_scorers_pseudo_class():
     records = {"a": CaseRecord("a", "a.nii.gz", "a_seg.nii.gz", classes=(ClassRecord(5, "liver", 0.1, 4, voxels=300),), modality="ct")}
     table = audit_structures(scores, records)
     assert table[["case_id", "class", "slices", "voxels", "modality"]].values.tolist() == [["a", "liver", 4, 300, "ct"]]
+
+
+def test_the_detector_gives_no_z_a_negative_weight_and_still_flags_a_kind_it_was_not_fitted_on():
+    """A scorer that only this audit's few corruptions make *lower* gets weight 0, not a negative one,
+    so a structure that scorer finds very unusual is not taken for clean."""
+    rng = np.random.default_rng(0)
+    clean = pd.DataFrame({"a_z": rng.normal(size=200), "b_z": rng.normal(size=200)})
+    # Fitted corruptions: high on scorer a, low on scorer b (a pattern of these few corruptions).
+    fitted = pd.DataFrame({"a_z": rng.normal(4, 0.5, size=6), "b_z": rng.normal(-1.5, 0.3, size=6)})
+    table = pd.concat([clean, fitted], ignore_index=True).assign(slices=10, voxels=1000, modality="ct")
+    detector = fit_detector(table, [False] * 200 + [True] * 6, ("a", "b"))
+    weights = dict(zip(detector.features, detector.coefficients))
+    assert weights["a_z"] > 0 and weights["b_z"] == 0.0
+    # A kind only scorer b sees ranks above the clean structures.
+    unseen = pd.DataFrame({"a_z": [0.0], "b_z": [6.0], "slices": [10], "voxels": [1000], "modality": ["ct"]})
+    assert detector.predict(unseen)[0] > np.quantile(detector.predict(table.iloc[:200]), 0.9)
