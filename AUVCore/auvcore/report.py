@@ -36,23 +36,18 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LinearSegmentedColormap, Normalize
 from matplotlib.figure import Figure
 
-from .curation import Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
+from .curation import DEFAULT_KEEP, Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
 from .errors import InputError
 from .explain.case_page import write_case_page
 from .figures import png_data_uri
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
+from .report_defaults import DEFAULT_SUSPECTS, DEFAULT_TOP
 from .results import STRUCTURES_CSV, CaseRecord, ResultsFolder, read_case_record, read_results, read_structures, safe_file_name, structures_table
 from .results.colours import COLORMAPS, UNDEFINED_COLOUR, Z_RANGE, map_colour
 from .results.review import Review, load_review
 from .scorers.registry import PAPER_SCORER
 
-#: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
-DEFAULT_KEEP = 0.95
-#: How many of the highest-AUV cases the table shows.
-DEFAULT_TOP = 12
-#: How many of the most suspect structures the report lists.
-DEFAULT_SUSPECTS = 20
 #: The colour map of structure colours (the Slicer module's default).
 STRUCTURE_CMAP = "viridis"
 #: The structures.csv column of the fitted detector's probability (``auv score --detector``).

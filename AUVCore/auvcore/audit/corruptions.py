@@ -18,21 +18,8 @@ from typing import Any, Callable, Collection
 import numpy as np
 from scipy import ndimage
 
-LABEL_KINDS: tuple[str, ...] = ("dilate", "erode", "shift", "dropout", "blob", "swap")
-IMAGE_KINDS: tuple[str, ...] = ("noise", "blur")
-KINDS: tuple[str, ...] = (*LABEL_KINDS, *IMAGE_KINDS)
+from .settings import IMAGE_KINDS, KINDS, MAGNITUDES
 
-#: kind -> (default magnitude, what it means)
-MAGNITUDES: dict[str, tuple[float, str]] = {
-    "dilate": (2, "in-plane dilation radius in voxels (into background only)"),
-    "erode": (2, "in-plane erosion radius in voxels"),
-    "shift": (3, "in-plane shift in voxels, in a random direction"),
-    "dropout": (0.3, "fraction of the structure's slices whose label is removed"),
-    "blob": (3, "radius in voxels of a spurious blob of the class placed away from it"),
-    "swap": (1, "unused: two structures exchange labels"),
-    "noise": (0.3, "Gaussian noise, as a fraction of the intensity standard deviation inside the labels"),
-    "blur": (1.0, "in-plane Gaussian blur sigma in voxels"),
-}
 #: A structure can be corrupted when it holds this many voxels on at least MIN_SLICES slices.
 MIN_VOXELS = 50
 MIN_SLICES = 3

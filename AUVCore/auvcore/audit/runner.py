@@ -41,11 +41,11 @@ from ..imaging import read_image, write_array_like
 from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, json_number, safe_file_name
 from ..results.structures import structure_scorers
 from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
-from .corruptions import IMAGE_KINDS, LABEL_KINDS, Corruption, applicable, eligible_classes, plant
+from .corruptions import Corruption, applicable, eligible_classes, plant
 from .detector import DETECTOR_JSON, audit_structures, fit_detector, held_out_figures, save_detector
 from .metrics import detection_table, structure_detection
 from .page import write_audit_page
-from .settings import AuditSettings
+from .settings import IMAGE_KINDS, LABEL_KINDS, AuditSettings
 
 PLANTED_DIR = "planted"
 SCORES_DIR = "scores"

@@ -1,10 +1,31 @@
-"""What ``auv audit`` plants: the share of cases, the corruption kinds and magnitudes, the repeats and the seed."""
+"""What ``auv audit`` plants: the share of cases, the corruption kinds and magnitudes, the repeats and the seed.
+
+Plain values (no NumPy or SciPy), so ``auv --help`` can list the kinds and their default magnitudes.
+
+Example:
+    >>> KINDS[:3], MAGNITUDES["dilate"][0]
+    (('dilate', 'erode', 'shift'), 2)
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .corruptions import KINDS
+LABEL_KINDS: tuple[str, ...] = ("dilate", "erode", "shift", "dropout", "blob", "swap")
+IMAGE_KINDS: tuple[str, ...] = ("noise", "blur")
+KINDS: tuple[str, ...] = (*LABEL_KINDS, *IMAGE_KINDS)
+
+#: kind -> (default magnitude, what it means)
+MAGNITUDES: dict[str, tuple[float, str]] = {
+    "dilate": (2, "in-plane dilation radius in voxels (into background only)"),
+    "erode": (2, "in-plane erosion radius in voxels"),
+    "shift": (3, "in-plane shift in voxels, in a random direction"),
+    "dropout": (0.3, "fraction of the structure's slices whose label is removed"),
+    "blob": (3, "radius in voxels of a spurious blob of the class placed away from it"),
+    "swap": (1, "unused: two structures exchange labels"),
+    "noise": (0.3, "Gaussian noise, as a fraction of the intensity standard deviation inside the labels"),
+    "blur": (1.0, "in-plane Gaussian blur sigma in voxels"),
+}
 
 
 @dataclass(frozen=True)
@@ -13,7 +34,7 @@ class AuditSettings:
 
     Attributes:
         fraction: share of the cases corrupted in each repeat (at least one case).
-        kinds: the corruption kinds (:data:`auvcore.audit.corruptions.KINDS`).
+        kinds: the corruption kinds (:data:`KINDS`).
         magnitudes: kind -> magnitude, overriding the defaults.
         repeats: independent draws of the corrupted subset; more repeats give
             more corrupted cases per kind at the cost of scoring them.

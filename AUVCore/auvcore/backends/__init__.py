@@ -9,42 +9,26 @@ Add a backbone by registering a factory that takes ``device`` and
 ``checkpoint`` keyword arguments and returns a :class:`FoundationBackend`::
 
     register_backend("mymodel", lambda device, checkpoint: MyBackend(device, checkpoint))
+
+The names live in :mod:`auvcore.backend_registry`, which loads without torch.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Callable
 
 import torch
 
+from ..backend_registry import BUILTIN_BACKENDS, REGISTERED_BACKENDS, BackendFactory, available_backends, register_backend
 from ..devices import resolve_device
 from .base import CaseFeatures, FoundationBackend
 from .runtimes import check_precision, resolve_runtime
 
-BackendFactory = Callable[..., FoundationBackend]
-
-# Built-in backends are imported only when asked for: sam2 initialises Hydra on import.
-_BUILTIN = {
-    "litemedsam": "auvcore.backends.litemedsam:LiteMedSAMBackend",
-    "medsam2": "auvcore.backends.medsam2:MedSAM2Backend",
-}
-_REGISTERED: dict[str, BackendFactory] = {}
 #: Backbones whose models (MedSAM2: its image encoder) the exported runtimes (openvino, onnxruntime)
 #: run; the others run in torch.
 EXPORTED_BACKBONES = frozenset({"litemedsam", "medsam2"})
 #: Backbones whose bf16 results are unmeasured: they run fp32 only.
 FP32_ONLY_BACKBONES = frozenset({"medsam2"})
-
-
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Make ``factory(device=..., checkpoint=...)`` available as backbone ``name``."""
-    _REGISTERED[name] = factory
-
-
-def available_backends() -> list[str]:
-    """Names that :func:`create_backend` accepts."""
-    return sorted(set(_BUILTIN) | set(_REGISTERED))
 
 
 def backbone_runtime(backbone: str, runtime: str, device: str | torch.device, precision: str = "fp32") -> str:
@@ -72,16 +56,17 @@ def create_backend(
 ) -> FoundationBackend:
     """Build the backend registered as ``name`` on ``device``; ``options`` go to its constructor
     (e.g. ``compile=True`` for litemedsam)."""
-    if name in _REGISTERED:
-        return _REGISTERED[name](device=resolve_device(device), checkpoint=checkpoint, **options)
-    if name not in _BUILTIN:
+    if name in REGISTERED_BACKENDS:
+        return REGISTERED_BACKENDS[name](device=resolve_device(device), checkpoint=checkpoint, **options)
+    if name not in BUILTIN_BACKENDS:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(available_backends())}")
-    module_name, class_name = _BUILTIN[name].split(":")
+    module_name, class_name = BUILTIN_BACKENDS[name].split(":")
     backend_class = getattr(importlib.import_module(module_name), class_name)
     return backend_class(device=resolve_device(device), checkpoint=checkpoint, **options)
 
 
 __all__ = [
+    "BackendFactory",
     "CaseFeatures",
     "FoundationBackend",
     "available_backends",

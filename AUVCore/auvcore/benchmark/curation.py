@@ -40,9 +40,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..audit.corruptions import LABEL_KINDS
 from ..audit.runner import PlantedCase, plant_repeat
-from ..audit.settings import AuditSettings
+from ..audit.settings import LABEL_KINDS, AuditSettings
 from ..cohort import CaseScorer, ScoreSettings, score_cohort
 from ..curation import ExclusionList, save_exclusions
 from ..datasets import CaseSpec

@@ -10,12 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
-from ..audit import KINDS, MAGNITUDES, AuditSettings, run_audit, summary
-from ..audit.detector import DETECTOR_JSON
-from ..audit.metrics import TOP_STRUCTURES, structure_counts, structure_summary
-from ..audit.runner import STRUCTURE_FIGURES_CSV
+from ..audit.settings import KINDS, MAGNITUDES, AuditSettings
 from ..datasets import discover_cases
 from ..errors import InputError
 from .score import add_scoring_options, settings_from
@@ -40,6 +35,12 @@ def magnitude_argument(text: str) -> tuple[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ..audit.detector import DETECTOR_JSON
+    from ..audit.metrics import TOP_STRUCTURES, structure_counts, structure_summary
+    from ..audit.runner import STRUCTURE_FIGURES_CSV, run_audit, summary
+
     settings = settings_from(args)
     if settings.mode != "classwise":
         raise InputError(args.target, "the audit scores label maps: it needs --mode classwise")

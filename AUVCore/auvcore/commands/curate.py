@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from ..curation import (
+    DEFAULT_KEEP,
     MISSING_FILE,
     NNUNET_FOLDS,
     NNUNET_SEED,
@@ -28,7 +29,7 @@ from ..curation import (
     write_splits_final,
 )
 from ..errors import InputError
-from ..report import DEFAULT_KEEP, DEFAULT_SUSPECTS, DEFAULT_TOP, write_report
+from ..report_defaults import DEFAULT_SUSPECTS, DEFAULT_TOP
 from ..results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, ResultsFolder, read_results
 
 
@@ -133,6 +134,8 @@ def run_include(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     """Write the HTML cohort report."""
+    from ..report import write_report
+
     out = write_report(ResultsFolder.find(args.results).root, args.out, keep=args.keep, top=args.top, by=args.by,
                        suspects=args.structures)
     print(f"wrote {out}")

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..cohort import ScoreSettings, score_cohort
 from ..datasets import discover_cases
-from ..explain.cohort_values import class_values
-from ..explain.page import write_explain_page
-from ..explain.view import stored_class_view
-from ..report import write_report
-from ..sample_data import fetch_sample_cohort
 from .score import warnings_as_lines
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUPERLATIVES = {"easy": "easiest", "hard": "hardest"}
 
@@ -28,6 +24,7 @@ def easy_and_hard(table: pd.DataFrame) -> dict[str, tuple[str, str, float]]:
     """The structures with the highest and the lowest S(Z|c) of a results table: {"easy"/"hard": (case, class, S)}.
 
     Example:
+        >>> import pandas as pd
         >>> table = pd.DataFrame({"case_id": ["a", "b"], "S": [0.5, 0.1], "S_liver": [0.3, 0.1], "S_spleen": [0.2, None]})
         >>> easy_and_hard(table)
         {'easy': ('a', 'liver', 0.3), 'hard': ('b', 'liver', 0.1)}
@@ -41,6 +38,13 @@ def easy_and_hard(table: pd.DataFrame) -> dict[str, tuple[str, str, float]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cohort import ScoreSettings, score_cohort
+    from ..explain.cohort_values import class_values
+    from ..explain.page import write_explain_page
+    from ..explain.view import stored_class_view
+    from ..report import write_report
+    from ..sample_data import fetch_sample_cohort
+
     out = Path(args.out)
     manifest = fetch_sample_cohort(Path(args.data) if args.data else out / "sample_cohort")
     print(f"sample cohort: {manifest}")

@@ -5,18 +5,16 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..cohort import ScoreSettings
 from ..datasets import CaseSpec, read_label_names
 from ..errors import InputError
-from ..explain.cohort_values import class_values
-from ..explain.compare import parse_compare, plant_copy
-from ..explain.figures import spectrum_text
-from ..explain.page import write_explain_page
-from ..explain.live import compute_class_view
-from ..explain.view import ClassView, read_scored_case, stored_class_view
 from ..imaging import DEFAULT_CT_WINDOW
 from ..results import ResultsFolder
+
+if TYPE_CHECKING:
+    from ..cohort import ScoreSettings
+    from ..explain.view import ClassView
 
 
 def _is_results_folder(target: Path) -> bool:
@@ -24,12 +22,16 @@ def _is_results_folder(target: Path) -> bool:
 
 
 def _settings(args: argparse.Namespace) -> ScoreSettings:
+    from ..cohort import ScoreSettings
+
     return ScoreSettings(backbone=args.backbone, checkpoint=args.checkpoint, modality=args.modality,
                          ct_window=tuple(args.ct_window), device=args.device)
 
 
 def _case_spec(args: argparse.Namespace, target: Path) -> CaseSpec:
     """The case to explain: IMAGE with --label, or a scored case of a results folder."""
+    from ..explain.view import read_scored_case
+
     if _is_results_folder(target):
         if not args.case:
             raise InputError(target, "is a results folder: say which case to explain with --case ID")
@@ -45,6 +47,8 @@ def _case_spec(args: argparse.Namespace, target: Path) -> CaseSpec:
 
 
 def _print_view(view: ClassView, heading: str) -> None:
+    from ..explain.figures import spectrum_text
+
     print(f"{heading}: {view.name} in {view.case_id} ({view.rows} slices; {view.source})")
     print("  " + spectrum_text(view).replace("\n", "\n  "))
     for name, value in view.scores.items():
@@ -52,6 +56,12 @@ def _print_view(view: ClassView, heading: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..explain.cohort_values import class_values
+    from ..explain.compare import parse_compare, plant_copy
+    from ..explain.live import compute_class_view
+    from ..explain.page import write_explain_page
+    from ..explain.view import stored_class_view
+
     started = time.perf_counter()
     target = Path(args.target)
     settings = _settings(args)

@@ -1,4 +1,8 @@
-"""``auv score`` (one case, a cohort, a shard of one, or under torchrun) and ``auv merge``."""
+"""``auv score`` (one case, a cohort, a shard of one, or under torchrun) and ``auv merge``.
+
+Registering the options loads no torch, pandas or scikit-learn (``auv --help`` stays fast):
+the scoring code loads when a command runs.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,21 @@ import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from ..backends import available_backends
-from ..cohort import CaseScorer, ScoreSettings, load_records, normalise_cohort, place_on_reference, runtime_identity, score_cases, scoring_identity
+from ..backend_registry import available_backends
 from ..datasets import CaseSpec, discover_cases, read_label_names
-from ..imaging import DEFAULT_CT_WINDOW
-from ..runtime_choices import PRECISIONS, RUNTIMES
 from ..errors import InputError
+from ..imaging import DEFAULT_CT_WINDOW
 from ..results import CaseRecord, ResultsFolder, SavedReference, load_reference
-from ..scorers import AGGREGATES, SCORERS, ClassSetWarning, parse_scorers
+from ..runtime_choices import PRECISIONS, RUNTIMES
+from ..scales import AGGREGATES, ClassSetWarning
+from ..scorers.registry import SCORERS, parse_scorers
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..cohort import ScoreSettings
 
 
 def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = "auv") -> None:
@@ -56,6 +64,8 @@ def _scorers(text: str) -> tuple[str, ...]:
 
 
 def settings_from(args: argparse.Namespace) -> ScoreSettings:
+    from ..cohort import runtime_identity
+
     try:
         settings = _settings(args)
     except InputError:
@@ -71,6 +81,8 @@ def settings_from(args: argparse.Namespace) -> ScoreSettings:
 
 
 def _settings(args: argparse.Namespace) -> ScoreSettings:
+    from ..cohort import ScoreSettings
+
     return ScoreSettings(
         backbone=args.backbone,
         checkpoint=args.checkpoint,
@@ -101,6 +113,8 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
 def _reference(args: argparse.Namespace, settings: ScoreSettings) -> SavedReference | None:
     if not args.reference:
         return None
+    from ..cohort import scoring_identity
+
     saved = load_reference(args.reference)
     saved.check_compatible(settings.backbone, settings.mode, scoring_identity(settings))
     if settings.aggregate != saved.aggregate:
@@ -122,6 +136,8 @@ def warnings_as_lines() -> Iterator[None]:
 
 
 def _finalise(records: list[CaseRecord], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
+    from ..cohort import normalise_cohort, place_on_reference
+
     with warnings_as_lines():
         if saved is None:
             return normalise_cohort(records, out, settings)
@@ -159,6 +175,8 @@ def _torchrun_shard() -> tuple[int, int] | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..cohort import CaseScorer, load_records, score_cases
+
     settings = settings_from(args)
     reference = _reference(args, settings)
     specs = _specs(args)
@@ -186,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def merge(args: argparse.Namespace) -> int:
+    from ..cohort import load_records
+
     settings = settings_from(args)
     specs = discover_cases(args.target)
     out = str(ResultsFolder.find(args.out).root)  # the folder, or its results.csv

@@ -43,9 +43,10 @@ from .exclusions import (
     updating_exclusions,
 )
 from .exports import NNUNET_FOLDS, NNUNET_SEED, crossval_splits, write_manifest, write_splits_final
-from .quantile import quantile_threshold, retained_cases, scored_cases
+from .quantile import DEFAULT_KEEP, quantile_threshold, retained_cases, scored_cases
 
 __all__ = [
+    "DEFAULT_KEEP",
     "FORMAT_MARKER",
     "FORMAT_VERSION",
     "MISSING_FILE",

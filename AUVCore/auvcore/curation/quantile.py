@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from .exclusions import ExclusionList
 
+#: The keep fraction used when neither the caller nor a previous filter gives one (the paper's default).
+DEFAULT_KEEP = 0.95
 #: Relative tolerance when comparing F(x) with p: ``0.7 * 10`` is 7.000000000000001
 #: in floating point, and keeping 70 % of 10 cases must keep 7, not 8.
 CDF_TOLERANCE = 1e-9

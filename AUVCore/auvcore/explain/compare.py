@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from ..audit.corruptions import IMAGE_KINDS, KINDS, Corruption, plant
+from ..audit.corruptions import Corruption, plant
+from ..audit.settings import IMAGE_KINDS, KINDS
 from ..datasets import CaseSpec
 from ..errors import InputError
 from ..imaging import read_image, write_array_like
