@@ -53,7 +53,9 @@ def test_cleanlab_filters_on_out_of_fold_probabilities_of_the_training_cases(ben
     assert sorted(folder["cases"]) == sorted(manifest["case_id"]) and folder["folds"] == 2
     scores = pd.read_csv(benchmark / "scores" / "results.csv")
     assert len(scores) == len(manifest) and scores["cleanlab"].between(0, 1).all()  # a case score for every training case
-    assert (benchmark / "runs" / "filter_cleanlab_s0" / "model.pt").exists()
+    runs = pd.read_csv(benchmark / "benchmark_runs.csv")
+    run = runs.loc[runs["arm"] == "filter:cleanlab", "run"].iloc[0]  # shared with an arm excluding the same cases
+    assert (benchmark / "runs" / run / "model.pt").exists()
 
 
 def test_every_scorer_is_correlated_with_the_noisy_models_test_dice(benchmark: Path):
