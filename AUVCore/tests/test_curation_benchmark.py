@@ -68,3 +68,26 @@ def test_every_scorer_is_correlated_with_the_noisy_models_test_dice(benchmark: P
     structures = correlations.set_index(["level", "scorer", "against"]).loc[("class", "auv", "dice")]
     assert structures["n"] >= 3 and -1 <= structures["spearman"] <= 1  # liver and spleen in each test slab
     assert "Scores against the noisy model" in (benchmark / "benchmark.html").read_text()
+
+
+def test_a_stopped_arm_stops_the_benchmark_and_resumes_on_the_next_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A SIGTERM ends a training cleanly without model.pt; the benchmark must not evaluate it or go on."""
+    from auvcore.benchmark import curation
+    from auvcore.benchmark.settings import BenchmarkSettings
+    from auvcore.duo import trainer
+
+    calls = []
+
+    def stopped_training(config):  # what a run stopped by SIGTERM leaves: a checkpoint, no model
+        calls.append(config.resume)
+        Path(config.out).mkdir(parents=True, exist_ok=True)
+        (Path(config.out) / "checkpoint_latest.pt").write_bytes(b"")
+        return 0
+
+    monkeypatch.setattr(trainer, "train", stopped_training)
+    run = tmp_path / "runs" / "noisy_s0"
+    run.parent.mkdir()
+    for attempt in range(2):
+        with pytest.raises(InterruptedError, match="noisy"):
+            curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], set(), None, 0, "noisy", BenchmarkSettings())
+    assert calls == [False, True]  # the second command resumes the stopped run

@@ -164,7 +164,10 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
         decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
     save_exclusions(exclusions, decisions)
     if not (run / "model.pt").exists():
-        train(_training_config(manifest, run, settings, seed, duo_form, exclusions))
+        config = _training_config(manifest, run, settings, seed, duo_form, exclusions)
+        train(replace(config, resume=(run / "checkpoint_latest.pt").exists()))  # a stopped arm goes on where it was
+        if not (run / "model.pt").exists():  # stopped by SIGTERM / SIGINT: the benchmark stops too
+            raise InterruptedError(f"the training of arm {arm} in {run} was stopped; run the same command again to resume")
     return _evaluate(run, tests, settings.device)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..datasets import discover_cases
@@ -37,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
         batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms, oof_folds=args.oof_folds,
     )
-    summary = run_and_report(discover_cases(args.dataset), args.out, settings)
+    try:
+        summary = run_and_report(discover_cases(args.dataset), args.out, settings)
+    except InterruptedError as stopped:
+        print(f"auv benchmark-curation: {stopped}", file=sys.stderr)
+        return 130
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"wrote {Path(args.out) / 'benchmark.csv'}, {Path(args.out) / 'correlations.csv'} and {Path(args.out) / 'benchmark.html'}")
     return 0
