@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,3 +92,15 @@ def test_a_stopped_arm_stops_the_benchmark_and_resumes_on_the_next_run(tmp_path:
         with pytest.raises(InterruptedError, match="noisy"):
             curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], set(), None, 0, "noisy", BenchmarkSettings())
     assert calls == [False, True]  # the second command resumes the stopped run
+
+
+def test_the_random_arm_is_not_the_planted_draw():
+    """The planting draws with default_rng([plant_seed, repeat]); the random arm must not repeat that draw."""
+    from auvcore.benchmark.curation import arm_exclusions
+    from auvcore.benchmark.settings import BenchmarkSettings
+
+    ids = [f"case{i}" for i in range(10)]
+    planted = {ids[i] for i in np.random.default_rng([0, 0]).choice(10, size=5, replace=False)}  # as plant_repeat draws
+    settings = BenchmarkSettings(keep=0.5, filters=())
+    for seed in range(3):
+        assert arm_exclusions(pd.DataFrame({"case_id": ids}), planted, settings, seed)["random"] != planted

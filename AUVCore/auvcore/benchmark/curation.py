@@ -77,10 +77,15 @@ def _write_manifest(specs: Sequence[CaseSpec], folder: Path) -> Path:
     return folder / "manifest.csv"
 
 
+#: Seeds the random arm apart from the planting (``default_rng(0)`` and ``default_rng([0, 0])`` draw the same
+#: numbers, so a plain ``seed`` once made the random arm remove exactly the planted cases).
+RANDOM_ARM_STREAM = 0x52414E44
+
+
 def arm_exclusions(results: pd.DataFrame, planted: set[str], settings: BenchmarkSettings, seed: int) -> dict[str, set[str]]:
     """Each arm's excluded training cases (``duo`` arms are added by the caller)."""
     ids = results["case_id"].astype(str).tolist()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([RANDOM_ARM_STREAM, seed])
     arms = {"noisy": set(), "oracle": set(planted),
             "random": set(rng.choice(ids, size=max(1, round((1 - settings.keep) * len(ids))), replace=False).tolist())}
     for scorer in settings.filters:
