@@ -248,3 +248,22 @@ def test_the_detector_gives_no_z_a_negative_weight_and_still_flags_a_kind_it_was
     # A kind only scorer b sees ranks above the clean structures.
     unseen = pd.DataFrame({"a_z": [0.0], "b_z": [6.0], "slices": [10], "voxels": [1000], "modality": ["ct"]})
     assert detector.predict(unseen)[0] > np.quantile(detector.predict(table.iloc[:200]), 0.9)
+
+
+def test_the_detector_fits_benchmark_prints_each_fit_held_out(tmp_path: Path):
+    """Smoke run of Testing/benchmarks/detector_fits.py on a small structures table with two kinds."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    rows = [{"kind": None, "source": f"case{i % 6}", "agreement_z": rng.normal(), "consistency_z": rng.normal(),
+             "boundary_logits_z": rng.normal()} for i in range(60)]
+    rows += [{"kind": kind, "source": f"case{i}", "agreement_z": 3.0 + i, "consistency_z": 4.0 - i, "boundary_logits_z": 1.0}
+             for i, kind in enumerate(["dilate", "dilate", "dropout", "dropout"])]
+    table = pd.DataFrame(rows).assign(slices=8, voxels=500, modality="ct")
+    table.to_csv(tmp_path / "structures.csv", index=False)
+    script = Path(__file__).resolve().parents[2] / "Testing" / "benchmarks" / "detector_fits.py"
+    output = subprocess.run([sys.executable, str(script), str(tmp_path / "structures.csv")], capture_output=True, text=True, check=True).stdout
+    lines = output.strip().splitlines()
+    assert len(lines) == 6 and all("leave-one-kind-out" in line and "dropout" in line for line in lines)
+    assert sum("(product)" in line for line in lines) == 2

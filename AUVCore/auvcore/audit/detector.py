@@ -121,8 +121,13 @@ def _fit_logistic(x: np.ndarray, labels: np.ndarray, non_negative: np.ndarray, c
     return result.x[1:], float(result.x[0])
 
 
-def fit_detector(structures: pd.DataFrame, corrupted: Sequence[bool], scorers: Sequence[str], source: dict | None = None) -> Detector:
-    """Fit on one row per structure; ``corrupted`` says which the audit planted."""
+def fit_detector(structures: pd.DataFrame, corrupted: Sequence[bool], scorers: Sequence[str], source: dict | None = None,
+                 c: float = REGULARISATION_C, constrained: bool = True) -> Detector:
+    """Fit on one row per structure; ``corrupted`` says which the audit planted.
+
+    ``c`` and ``constrained`` (every z's weight >= 0) are the product's choice; other values are for comparing fits
+    (``Testing/benchmarks/detector_fits.py``).
+    """
     features = feature_table(structures, scorers)
     x = features.to_numpy(dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0)
@@ -130,13 +135,14 @@ def fit_detector(structures: pd.DataFrame, corrupted: Sequence[bool], scorers: S
     labels = np.asarray(corrupted, dtype=bool)
     if labels.all() or not labels.any():
         raise ValueError("the detector needs corrupted and clean structures")
-    z_columns = np.asarray([name.endswith("_z") for name in features.columns])
-    coefficients, intercept = _fit_logistic((x - mean) / scale, labels, z_columns, REGULARISATION_C)
+    z_columns = np.asarray([constrained and name.endswith("_z") for name in features.columns])
+    coefficients, intercept = _fit_logistic((x - mean) / scale, labels, z_columns, c)
     return Detector(tuple(scorers), tuple(features.columns), tuple(mean.tolist()), tuple(scale.tolist()),
                     tuple(coefficients.tolist()), intercept, source or {})
 
 
-def held_out_figures(structures: pd.DataFrame, kinds: Sequence[str], groups: Sequence[str], scorers: Sequence[str]) -> dict[str, float]:
+def held_out_figures(structures: pd.DataFrame, kinds: Sequence[str], groups: Sequence[str], scorers: Sequence[str],
+                     **fit: Any) -> dict[str, float]:
     """AUROC of the detector on what it was not fitted on: each left-out kind, and left-out cases pooled.
 
     ``kinds`` is ``clean`` or the corruption kind of each structure, ``groups`` its source case.
@@ -148,13 +154,13 @@ def held_out_figures(structures: pd.DataFrame, kinds: Sequence[str], groups: Seq
         train = kinds != kind
         test = ~train | ~corrupted
         if corrupted[train].any() and corrupted[test].any():
-            detector = fit_detector(structures[train], corrupted[train], scorers)
+            detector = fit_detector(structures[train], corrupted[train], scorers, **fit)
             figures[f"leave_out_{kind}"] = auroc(detector.predict(structures[test]), corrupted[test])
     held = np.full(len(kinds), np.nan)
     for group in sorted(set(groups)):
         test = groups == group
         if corrupted[~test].any() and (~corrupted[~test]).any():
-            held[test] = fit_detector(structures[~test], corrupted[~test], scorers).predict(structures[test])
+            held[test] = fit_detector(structures[~test], corrupted[~test], scorers, **fit).predict(structures[test])
     figures["leave_one_case_out"] = auroc(held, corrupted)
     kind_values = [v for k, v in figures.items() if k.startswith("leave_out_") and math.isfinite(v)]
     figures["leave_one_kind_out_mean"] = float(np.mean(kind_values)) if kind_values else math.nan
