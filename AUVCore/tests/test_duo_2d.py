@@ -89,3 +89,17 @@ def test_the_s_weights_alone_train_without_a_noise_head_and_predict(sample_cohor
     assert state["duo"] is False and not any(key.startswith("noise_head") for key in state["model"])
     assert load_checkpoint(out / LATEST, map_location="cpu")["config"]["duo_form"] == "weights"
     assert main(["predict", str(out), str(sample_cohort / "example_mr_sm.nii.gz"), "--out", str(tmp_path / "seg.nii.gz"), "--device", "cpu"]) == 0
+
+
+def test_a_coarser_in_plane_spacing_trains_on_smaller_slices_and_predicts_on_the_input_grid(
+        run_2d: tuple[Path, str], sample_cohort: Path, tmp_path: Path):
+    """--in-plane-spacing 6 on the 3 mm sample: the plan's slices are about half as wide, the prediction on the image's grid."""
+    out = tmp_path / "run"
+    assert main(["train", str(sample_cohort / "manifest.csv"), "--out", str(out), *TINY_2D, "--in-plane-spacing", "6"]) == 0
+    coarse, native = (json.loads((run / "plan.json").read_text()) for run in (out, run_2d[0]))
+    assert coarse["spacing"] == [0.0, 6.0, 6.0] and native["spacing"][1:] == [3.0, 3.0]
+    assert all(c <= n // 2 + 16 for c, n in zip(coarse["patch"][1:], native["patch"][1:]))
+    image = sample_cohort / "example_ct_sm.nii.gz"
+    predicted = tmp_path / "seg.nii.gz"
+    assert main(["predict", str(out), str(image), "--out", str(predicted), "--device", "cpu"]) == 0
+    assert sitk.ReadImage(str(predicted)).GetSize() == sitk.ReadImage(str(image)).GetSize()
