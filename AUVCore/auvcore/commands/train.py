@@ -22,6 +22,15 @@ from ..duo.config import DUO_FORMS, TrainConfig
 from ..errors import InputError
 
 
+def _one_or_each(text: str, kind: Callable[[str], Any], count: int, problem: str) -> list[Any]:
+    """Comma-separated values of ``kind``; one value stands for all ``count``."""
+    try:
+        values = [kind(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{problem}, got {text!r}") from None
+    return values * count if len(values) == 1 else values
+
+
 def parse_patch(text: str) -> tuple[int, int, int]:
     """``64``, ``32,96,128`` (slices, rows, columns), or ``1,192,192`` for the 2d configuration.
 
@@ -29,12 +38,7 @@ def parse_patch(text: str) -> tuple[int, int, int]:
         >>> parse_patch("64"), parse_patch("1,192,160")
         ((64, 64, 64), (1, 192, 160))
     """
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--patch must be one or three integers, got {text!r}") from None
-    if len(values) == 1:
-        values *= 3
+    values = _one_or_each(text, int, 3, "--patch must be one or three integers")
     if len(values) != 3 or min(values[1:]) < 8 or not (values[0] == 1 or values[0] >= 8):
         raise argparse.ArgumentTypeError(f"--patch needs one or three sizes of at least 8 (a 2d patch: 1,rows,columns), got {text!r}")
     return values[0], values[1], values[2]
@@ -47,12 +51,7 @@ def parse_in_plane_spacing(text: str) -> tuple[float, float]:
         >>> parse_in_plane_spacing("6"), parse_in_plane_spacing("1.5,2")
         ((6.0, 6.0), (1.5, 2.0))
     """
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--in-plane-spacing takes one or two sizes in mm, got {text!r}") from None
-    if len(values) == 1:
-        values *= 2
+    values = _one_or_each(text, float, 2, "--in-plane-spacing takes one or two sizes in mm")
     if len(values) != 2 or min(values) <= 0:
         raise argparse.ArgumentTypeError(f"--in-plane-spacing takes one or two positive sizes in mm, got {text!r}")
     return values[0], values[1]
