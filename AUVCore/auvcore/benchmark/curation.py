@@ -56,6 +56,7 @@ from .settings import BenchmarkSettings
 if TYPE_CHECKING:
     from ..duo.config import TrainConfig
 
+
 def split_cases(specs: Sequence[CaseSpec], fraction: float, how: str, seed: int = 0) -> tuple[list[CaseSpec], list[CaseSpec]]:
     """(training, test) cases; at least one of each."""
     if len(specs) < 4:
