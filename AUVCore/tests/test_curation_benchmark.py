@@ -32,7 +32,8 @@ def test_every_arm_is_reported_with_its_figures(benchmark: Path):
                                      "excluded", "precision", "recall"]
     assert summary.loc[summary["arm"] == "noisy", "gain"].item() == 0.0
     assert summary["mean_dice"].between(0, 1).all()
-    assert (benchmark / "benchmark.html").read_text().startswith("<!DOCTYPE html>")
+    page = (benchmark / "benchmark.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "sensitivity unknown" in page  # one seed: no seed-to-seed sd
 
 
 def test_the_oracle_removes_exactly_the_planted_cases(benchmark: Path):
@@ -104,3 +105,13 @@ def test_the_random_arm_is_not_the_planted_draw():
     settings = BenchmarkSettings(keep=0.5, filters=())
     for seed in range(3):
         assert arm_exclusions(pd.DataFrame({"case_id": ids}), planted, settings, seed)["random"] != planted
+
+
+@pytest.mark.parametrize(("oracle_gain", "noisy_sd", "oracle_sd", "verdict"),
+                         [(0.05, 0.01, 0.02, "sensitive"), (0.05, 0.03, 0.01, "NOT sensitive"), (-0.02, 0.001, 0.001, "NOT sensitive")])
+def test_the_benchmark_is_sensitive_only_when_the_oracle_gains_more_than_twice_either_arms_sd(oracle_gain, noisy_sd, oracle_sd, verdict):
+    from auvcore.benchmark.curation import sensitivity
+
+    summary = pd.DataFrame({"arm": ["noisy", "oracle", "random"], "gain": [0.0, oracle_gain, 0.01],
+                            "sd_dice": [noisy_sd, oracle_sd, 0.5]})  # the random arm's sd does not count
+    assert sensitivity(summary).split(":")[0] == verdict

@@ -268,6 +268,30 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def sensitivity(summary: pd.DataFrame) -> str:
+    """Whether the benchmark can judge a filter: the oracle's gain against twice the seed-to-seed sd.
+
+    The sd is the larger of the noisy and oracle arms' sd of the mean Dice over seeds; with one seed
+    there is none, and the benchmark says so rather than calling itself sensitive.
+
+    Example:
+        >>> table = pd.DataFrame({"arm": ["noisy", "oracle"], "gain": [0.0, 0.05], "sd_dice": [0.01, 0.02]})
+        >>> sensitivity(table)
+        'sensitive: the oracle gains 0.0500 mean Dice over the noisy baseline, more than twice the seed-to-seed sd (0.0200)'
+    """
+    arms = summary.set_index("arm")
+    if "oracle" not in arms.index:
+        return "sensitivity unknown: no oracle arm"
+    gain = float(arms.loc["oracle", "gain"])
+    spread = float(np.nanmax(arms.loc[["noisy", "oracle"], "sd_dice"].to_numpy(dtype=float), initial=np.nan))
+    if not np.isfinite(spread):
+        return f"sensitivity unknown: the oracle gains {gain:.4f} mean Dice, and one seed gives no seed-to-seed sd"
+    verdict = "sensitive" if gain > 2 * spread else "NOT sensitive"
+    relation = "more" if gain > 2 * spread else "not more"
+    return (f"{verdict}: the oracle gains {gain:.4f} mean Dice over the noisy baseline, {relation} than twice "
+            f"the seed-to-seed sd ({spread:.4f})")
+
+
 def write_page(summary: pd.DataFrame, runs: pd.DataFrame, correlations: pd.DataFrame, path: str | Path) -> None:
     """A self-contained HTML page: the summary table, each arm's gain with its confidence interval, and the correlations."""
     import html
@@ -287,6 +311,7 @@ def write_page(summary: pd.DataFrame, runs: pd.DataFrame, correlations: pd.DataF
     per_class = runs.pivot_table(index="arm", columns="class", values="dice", aggfunc="mean", sort=False)
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>AUV curation benchmark</title></head><body>"
             "<h1>Does curation give a better model?</h1>"
+            f"<p>{html.escape(sensitivity(summary))}.</p>"
             f"<img alt='gain per arm' src='{png_data_uri(figure)}'>"
             f"<h2>Arms</h2>{summary.to_html(index=False, float_format=lambda v: f'{v:.4f}', na_rep='')}"
             f"<h2>Dice per class on the clean test cases (mean over seeds)</h2>{per_class.to_html(float_format=lambda v: f'{v:.3f}', na_rep='')}"

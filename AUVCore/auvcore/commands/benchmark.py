@@ -29,7 +29,7 @@ def _duo_forms(text: str) -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..benchmark.curation import BenchmarkSettings, run_and_report
+    from ..benchmark.curation import BenchmarkSettings, run_and_report, sensitivity
 
     settings = BenchmarkSettings(
         rate=args.rate, keep=args.keep, test_fraction=args.test_fraction, split=args.split, seeds=args.seeds,
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"auv benchmark-curation: {stopped}", file=sys.stderr)
         return 130
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"benchmark: {sensitivity(summary)}")
     print(f"wrote {Path(args.out) / 'benchmark.csv'}, {Path(args.out) / 'correlations.csv'} and {Path(args.out) / 'benchmark.html'}")
     return 0
 
