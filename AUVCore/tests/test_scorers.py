@@ -197,7 +197,7 @@ def test_parse_scorers():
     assert parse_scorers("agreement, auv") == ("auv", "agreement")
     assert parse_scorers("all") == tuple(n for n in SCORERS if n != "cleanlab")  # it needs --oof: named, never implied
     assert parse_scorers("all,cleanlab") == SCORERS
-    assert parse_scorers("label_check") == ("auv", "agreement", "boundary_gradient", "consistency", "mahalanobis", "label_check")
+    assert parse_scorers("label_check") == ("auv", "agreement", "boundary_gradient", "boundary_distance", "consistency", "mahalanobis", "label_check")
     with pytest.raises(ValueError, match="unknown scorer"):
         parse_scorers("auv,nonsense")
 

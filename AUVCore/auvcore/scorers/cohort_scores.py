@@ -14,10 +14,13 @@ Cohort scorers, from the per-class inside-label prototypes of every case:
 Both need at least :data:`MIN_CASES_PER_CLASS` cases holding the class.
 
 ``label_check`` combines the scorers aimed at different label errors: for
-each class, the largest of the robust z-scores (over the cohort's cases
+each class, the sum of the positive robust z-scores (over the cohort's cases
 holding the class) of ``agreement`` (extent: shift, blob), ``boundary_gradient``
 (a boundary off the image edge: dilation, erosion), ``consistency`` (slice
-gaps: dropout) and ``mahalanobis`` (the wrong structure: swap).
+gaps: dropout), ``mahalanobis`` (the wrong structure: swap) and
+``boundary_distance`` (a boundary away from the model's: dilation, erosion,
+shift). A sum, not the largest: an error that moves two parts a little ranks
+above a clean structure where one part drifts by chance.
 """
 
 from __future__ import annotations
@@ -80,14 +83,16 @@ COHORT_SCORERS = {"prototype": prototype_scores, "mahalanobis": mahalanobis_scor
 
 
 def label_check_scores(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per case and class, the largest robust z-score of the parts' class values (NaN where none has one).
+    """Per case and class, the sum of the parts' positive robust z-scores (NaN where no part has a value).
 
     Example:
         >>> a = pd.DataFrame({"liver": [0.1, 0.1, 0.2, 0.9]})
         >>> b = pd.DataFrame({"liver": [5.0, 1.0, 1.0, 1.0]})
         >>> label_check_scores({"a": a, "b": b})["liver"].round(1).tolist()
         [2.3, 0.0, 0.7, 10.1]
+        >>> label_check_scores({"a": a, "b": a})["liver"].round(1).tolist()  # both parts see the last case
+        [0.0, 0.0, 1.3, 20.2]
     """
     z = [ScoreScale.fit(matrix, "mean").class_z(matrix) for matrix in parts.values()]
-    combined = pd.concat(z, axis=0, keys=range(len(z)))
-    return combined.groupby(level=1, sort=False).max()
+    combined = pd.concat(z, axis=0, keys=range(len(z))).clip(lower=0.0)
+    return combined.groupby(level=1, sort=False).sum(min_count=1)
