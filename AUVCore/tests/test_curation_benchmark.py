@@ -19,15 +19,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def benchmark(sample_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     slabs = build_slab_cohort(sample_cohort, tmp_path_factory.mktemp("slabs"), slices=6, stride=8, limit=2)
     out = tmp_path_factory.mktemp("benchmark")
-    assert main(["benchmark-curation", str(slabs), "--out", str(out), "--seeds", "0", "--filters", "auv,agreement,cleanlab",
+    assert main(["benchmark-curation", str(slabs), "--out", str(out), "--seeds", "0", "--filters", "auv@paper,agreement,cleanlab",
                  "--epochs", "1", "--steps-per-epoch", "1", "--base-filters", "4", "--classes", "liver,spleen",
-                 "--rate", "0.5", "--test-fraction", "0.34", "--duo-forms", "paper", "--oof-folds", "2", "--device", "cpu"]) == 0
+                 "--rate", "0.5", "--keep", "0.5", "--test-fraction", "0.34", "--duo-forms", "paper", "--oof-folds", "2", "--device", "cpu"]) == 0
     return out
 
 
 def test_every_arm_is_reported_with_its_figures(benchmark: Path):
     summary = pd.read_csv(benchmark / "benchmark.csv")
-    assert summary["arm"].tolist() == ["noisy", "oracle", "random", "filter:auv", "filter:agreement", "filter:cleanlab", "duo:paper", "duo+filter"]
+    assert summary["arm"].tolist() == ["noisy", "oracle", "random", "filter:auv@paper", "filter:agreement", "filter:cleanlab", "duo:paper", "duo+filter"]
     assert list(summary.columns) == ["arm", "mean_dice", "sd_dice", "gain", "gain_ci_low", "gain_ci_high", "oracle_share",
                                      "excluded", "precision", "recall"]
     assert summary.loc[summary["arm"] == "noisy", "gain"].item() == 0.0
@@ -47,6 +47,20 @@ def test_the_oracle_removes_exactly_the_planted_cases(benchmark: Path):
     # Every corruption hit a trained class, so filtering it can change the trained model.
     assert set(" ".join(planted["classes"]).split()) & {"liver", "spleen"}
     assert all(set(c.split()) & {"liver", "spleen"} for c in planted["classes"])
+
+
+def test_a_filter_with_its_own_aggregate_excludes_by_it(benchmark: Path):
+    """``auv@paper`` filters on the paper's AUV (min-max of -log S) while the other filters use the default aggregate."""
+    from auvcore.curation import load_exclusions, quantile_threshold
+
+    results = pd.read_csv(benchmark / "scores" / "results.csv")
+    neg_log = -np.log(results["S"].to_numpy())
+    paper_auv = (neg_log - neg_log.min()) / (neg_log.max() - neg_log.min())
+    expected = set(results.loc[paper_auv > quantile_threshold(pd.Series(paper_auv), 0.5), "case_id"].astype(str))
+    runs = pd.read_csv(benchmark / "benchmark_runs.csv")
+    run = runs.loc[runs["arm"] == "filter:auv@paper", "run"].iloc[0]
+    assert expected and load_exclusions(benchmark / "runs" / f"{run}.exclusions.json").excluded() == expected
+    assert json.loads((benchmark / "settings.json").read_text())["aggregate"] == "calibrated"
 
 
 def test_cleanlab_filters_on_out_of_fold_probabilities_of_the_training_cases(benchmark: Path):

@@ -10,7 +10,9 @@ with every scorer, then each arm trains the 2d configuration with each seed:
 * ``noisy``: every training case (the baseline);
 * ``oracle``: the planted cases removed (the ceiling of filtering);
 * ``random``: a random share removed (the floor);
-* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed
+* ``filter:<scorer>``: the cases above the scorer's ``keep`` quantile removed, on
+  case scores made with the benchmark's ``aggregate``, or with another one for
+  a filter written ``<scorer>@<aggregate>`` (``auv@paper``: the paper's AUV)
   (``filter:cleanlab`` reads out-of-fold probabilities of ``oof_folds`` models
   the benchmark trains on the noisy training cases first, :mod:`auvcore.duo.oof`);
 * ``duo:<form>``: every case, with DUO in each form of ``duo_forms``;
@@ -51,7 +53,7 @@ from ..results.structures import read_structures
 from ..scales import ClassSetWarning
 from ..scorers.registry import CLEANLAB, parse_scorers
 from .correlations import score_correlations
-from .settings import BenchmarkSettings
+from .settings import BenchmarkSettings, split_filter
 
 if TYPE_CHECKING:
     from ..duo.config import TrainConfig
@@ -76,6 +78,29 @@ def _write_manifest(specs: Sequence[CaseSpec], folder: Path) -> Path:
     rows = ["case_id,image,label,label_names", *(f"{s.case_id},{s.image},{s.label},labels.json" for s in specs)]
     atomic_write_bytes(folder / "manifest.csv", ("\n".join(rows) + "\n").encode())
     return folder / "manifest.csv"
+
+
+def filter_case_scores(results: pd.DataFrame, scores: Path, filters: Sequence[str], aggregate: str) -> pd.DataFrame:
+    """The results table with a column per filter written ``scorer@aggregate``: its case scores re-aggregated
+    from the case records in ``scores`` (the other filters read the scorer's own column)."""
+    from ..cohort.stage import cohort_scores
+    from ..results.case_record import read_case_record
+    from ..results.layout import ResultsFolder
+    from ..scales import cohort_auv
+    from ..scorers.registry import PAPER_SCORER
+
+    folder = ResultsFolder(scores)
+    records = [read_case_record(folder.case_json(str(case_id))) for case_id in results["case_id"]]
+    results = results.copy()
+    for name in filters:
+        scorer, how = split_filter(name, aggregate)
+        if "@" not in name:
+            continue
+        if scorer == PAPER_SCORER and how == "paper":
+            results[name] = cohort_auv(np.array([np.nan if r.S is None else r.S for r in records], dtype=np.float64)).values
+        else:
+            results[name] = cohort_scores(records, [scorer], how)[0][scorer]
+    return results
 
 
 #: Seeds the random arm apart from the planting (``default_rng(0)`` and ``default_rng([0, 0])`` draw the same
@@ -200,11 +225,12 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
                   for p in planted]).to_csv(out / "planted.csv", index=False)
     emit(f"benchmark: {len(training)} training cases ({len(planted)} planted), {len(tests)} clean test cases; "
          f"filters at keep {settings.keep} with --aggregate {settings.aggregate}")
-    scorers = parse_scorers(",".join((*settings.filters, "label_check")))
+    scorers = parse_scorers(",".join((*(split_filter(f, settings.aggregate)[0] for f in settings.filters), "label_check")))
     oof = str(_make_oof(manifest, out / "oof", settings, emit)) if CLEANLAB in scorers else None
     score_settings = ScoreSettings(scorers=scorers, aggregate=settings.aggregate, device=settings.device, oof=oof)
     case_scorer = CaseScorer(score_settings)  # one model for both cohorts
-    results = _score(noisy, out / "scores", score_settings, case_scorer)
+    results = filter_case_scores(_score(noisy, out / "scores", score_settings, case_scorer), out / "scores",
+                                 settings.filters, settings.aggregate)
     # The test cases have no out-of-fold probabilities: cleanlab is left out there.
     test_settings = replace(score_settings, scorers=tuple(n for n in scorers if n != CLEANLAB), oof=None)
     test_results = _score(tests, out / "test_scores", test_settings, case_scorer)

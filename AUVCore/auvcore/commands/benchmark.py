@@ -20,6 +20,21 @@ def _seeds(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"--seeds takes comma-separated integers, got {text!r}") from None
 
 
+def _filters(text: str) -> tuple[str, ...]:
+    from ..benchmark.settings import split_filter
+    from ..scorers.registry import SCORERS
+
+    filters = tuple(f.strip() for f in text.split(",") if f.strip())
+    for name in filters:
+        try:
+            scorer, _ = split_filter(name, "paper")
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        if scorer not in SCORERS:
+            raise argparse.ArgumentTypeError(f"filter {name!r}: unknown scorer {scorer!r}; choose from {', '.join(SCORERS)}")
+    return filters
+
+
 def _duo_forms(text: str) -> tuple[str, ...]:
     forms = () if text.strip() == "none" else tuple(f.strip() for f in text.split(",") if f.strip())
     unknown = [f for f in forms if f not in DUO_FORMS]
@@ -33,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = BenchmarkSettings(
         rate=args.rate, keep=args.keep, test_fraction=args.test_fraction, split=args.split, seeds=args.seeds,
-        filters=tuple(f.strip() for f in args.filters.split(",") if f.strip()), aggregate=args.aggregate, epochs=args.epochs,
+        filters=args.filters, aggregate=args.aggregate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
         batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms, oof_folds=args.oof_folds,
@@ -63,10 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--split", choices=("ordered", "random"), default=DEFAULTS.split,
                         help="ordered: the manifest's last cases are the test ones (slabs stay apart); default: %(default)s")
     parser.add_argument("--seeds", type=_seeds, default=DEFAULTS.seeds, help="training seeds (default: 0,1,2)")
-    parser.add_argument("--filters", default=",".join(DEFAULTS.filters), help="scorers to filter by (default: %(default)s)")
+    parser.add_argument("--filters", type=_filters, default=DEFAULTS.filters,
+                        help=f"scorers to filter by, each as SCORER or SCORER@AGGREGATE (default: {','.join(DEFAULTS.filters)})")
     parser.add_argument("--oof-folds", type=int, default=DEFAULTS.oof_folds,
                         help="folds of the out-of-fold models that filter:cleanlab reads (default: %(default)s)")
-    parser.add_argument("--aggregate", choices=AGGREGATES, default=DEFAULTS.aggregate, help="the filters' case scores (default: %(default)s)")
+    parser.add_argument("--aggregate", choices=AGGREGATES, default=DEFAULTS.aggregate, help="the filters' case scores, for a filter without @AGGREGATE (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs)
     parser.add_argument("--steps-per-epoch", type=int, default=DEFAULTS.steps_per_epoch)
     parser.add_argument("--base-filters", type=int, default=DEFAULTS.base_filters)
