@@ -475,17 +475,20 @@ def write_report(
     out_html = Path(out_html)
     structures, source = cohort_structures(results_dir, results)
     scale = StructureScale.of(structures, by or default_by(structures, exclusions), source)  # refused before any page is written
-    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html)
+    listed = suspect_structures(structures, scale, suspects)["case_id"].astype(str)
+    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html, also=listed)
     page = _render(results_dir, results, exclusions, keep, top, case_pages, structures, source, scale, suspects)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
 
 
-def write_case_pages(results_dir: Path, scored: pd.DataFrame, top: int, out_html: Path) -> dict[str, str]:
-    """A page per case of the top table (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
+def write_case_pages(results_dir: Path, scored: pd.DataFrame, top: int, out_html: Path,
+                     also: Iterable[str] = ()) -> dict[str, str]:
+    """A page per case of the top table and per case in ``also`` (the suspect structures' cases)
+    (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
     folder, pages = ResultsFolder(results_dir), out_html.with_name(out_html.stem + "_cases")
     links = {}
-    for case_id in _top_cases(scored, top)["case_id"]:
+    for case_id in dict.fromkeys([*_top_cases(scored, top)["case_id"].astype(str), *also]):
         if folder.case_json(case_id).is_file():
             page = write_case_page(folder, case_id, pages / f"{safe_file_name(case_id)}.html", f"../{out_html.name}")
             links[case_id] = f"{pages.name}/{page.name}"

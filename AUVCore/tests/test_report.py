@@ -129,6 +129,16 @@ def test_the_planted_structure_leads_the_suspect_list_with_where_to_look(planted
     assert f"{liver['agreement_z']:.2f}" in row and f">{int(liver['worst_slice'])}<" in row and centre in row
 
 
+def test_every_listed_structure_links_to_its_case_page_even_outside_the_top_cases(planted: Path):
+    page = write_report(planted, planted / "top1.html", by="agreement", suspects=5, top=1).read_text(encoding="utf-8")
+    table = page[page.index("<h2>Most suspect structures"):]
+    table = table[: table.index("</table>")]
+    links = dict(re.findall(r"<td class='case'><a href='([^']+)'>([^<]+)</a></td>", table))
+    listed = {case for case, _, _ in _suspects(page)}
+    assert len(listed) > 1 and set(links.values()) == listed  # more cases than the one top case, each linked
+    assert all((planted / link).is_file() for link in links)
+
+
 def test_thumbnail_colours_each_structure_by_its_z_on_the_fixed_scale(planted: Path):
     structures = read_structures(planted)
     scale = StructureScale.of(structures, "agreement")
