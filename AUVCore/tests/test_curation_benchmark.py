@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from auvcore.cli import main
+from auvcore.errors import InputError
 from auvcore.sample_data import build_slab_cohort
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -107,6 +108,25 @@ def test_a_stopped_arm_stops_the_benchmark_and_resumes_on_the_next_run(tmp_path:
         with pytest.raises(InterruptedError, match="noisy"):
             curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], set(), None, 0, "noisy", BenchmarkSettings())
     assert calls == [False, True]  # the second command resumes the stopped run
+
+
+def test_a_run_trained_for_other_settings_is_refused_not_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A rerun in the same --out with other exclusions (another aggregate, another keep) must not evaluate the old model."""
+    from auvcore.benchmark import curation
+    from auvcore.benchmark.settings import BenchmarkSettings
+    from auvcore.duo import trainer
+
+    monkeypatch.setattr(trainer, "train", lambda config: Path(config.out).mkdir(parents=True, exist_ok=True))
+    run = tmp_path / "runs" / "filter_label_check_s0"
+    run.parent.mkdir()
+    with pytest.raises(InterruptedError):  # no model.pt: as if stopped; the arm's settings are now on record
+        curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], {"a"}, None, 0, "filter:label_check", BenchmarkSettings())
+    with pytest.raises(InputError, match="other benchmark settings"):
+        curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], {"b"}, None, 0, "filter:label_check", BenchmarkSettings())
+    with pytest.raises(InputError, match="other benchmark settings"):
+        curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], {"a"}, None, 0, "filter:label_check", BenchmarkSettings(epochs=3))
+    with pytest.raises(InterruptedError):  # the same arm again: resumed, not refused
+        curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], {"a"}, None, 0, "filter:label_check", BenchmarkSettings())
 
 
 def test_the_random_arm_is_not_the_planted_draw():

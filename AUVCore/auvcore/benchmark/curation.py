@@ -33,6 +33,7 @@ of slices a class spans (:mod:`.correlations`; the paper's Table 4).
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import replace
@@ -186,16 +187,31 @@ def _training_config(manifest: Path, run: Path, settings: BenchmarkSettings, see
 
 def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], excluded: set[str], duo_form: str | None,
                         seed: int, arm: str, settings: BenchmarkSettings) -> pd.DataFrame:
-    """Train one arm's model (kept when ``run`` already holds it); its Dice per test case and class."""
+    """Train one arm's model (kept when ``run`` already holds it); its Dice per test case and class.
+
+    What the model was trained for is written beside it (``<run>.arm.json``); a run of the same name
+    trained for other settings (a rerun in the same ``--out`` with other options) is refused, not reused.
+    """
+    from dataclasses import asdict
+
     from ..duo.trainer import train
 
+    config = _training_config(manifest, run, settings, seed, duo_form, run.parent / f"{run.name}.exclusions.json")
+    # Where and how fast it runs does not change what is trained.
+    identity = {"excluded": sorted(excluded),
+                **{k: v for k, v in asdict(config).items() if k not in ("resume", "device", "workers", "log_every")}}
+    identity = json.loads(json.dumps(identity))  # tuples as lists, as read back
+    marker = run.parent / f"{run.name}.arm.json"
+    if run.exists() and (not marker.is_file() or json.loads(marker.read_text(encoding="utf-8")) != identity):
+        raise InputError(run, f"was trained for other benchmark settings than this run's arm {arm}; "
+                              "choose a new --out (or remove the folder to retrain it)")
+    write_json_atomic(marker, identity)
     exclusions = run.parent / f"{run.name}.exclusions.json"
     decisions = ExclusionList()
     for case_id in sorted(excluded):
         decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
     save_exclusions(exclusions, decisions)
     if not (run / "model.pt").exists():
-        config = _training_config(manifest, run, settings, seed, duo_form, exclusions)
         train(replace(config, resume=(run / "checkpoint_latest.pt").exists()))  # a stopped arm goes on where it was
         if not (run / "model.pt").exists():  # stopped by SIGTERM / SIGINT: the benchmark stops too
             raise InterruptedError(f"the training of arm {arm} in {run} was stopped; run the same command again to resume")
