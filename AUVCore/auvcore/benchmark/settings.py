@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..duo.config import DUO_FORMS
+from ..duo.config import DUO_FORMS, TrainConfig
 from ..scales import AGGREGATES
 
 #: The filters compared by default: the paper's measure with the paper's AUV, the label-aware scorers, the
@@ -39,8 +39,8 @@ class BenchmarkSettings:
     #: (rows, columns) mm to train at; None: the data's. Coarser makes the benchmark affordable on a CPU.
     in_plane_spacing: tuple[float, float] | None = None
     lr: float = 0.01
-    #: The DUO form of ``duo+filter``; every form in ``duo_forms`` is an arm ``duo:<form>``.
-    duo_form: str = "paper"
+    #: The DUO form of ``duo+filter`` (``auv train``'s default); every form in ``duo_forms`` is an arm ``duo:<form>``.
+    duo_form: str = TrainConfig.duo_form
     duo_forms: tuple[str, ...] = DUO_FORMS
     device: str = "auto"
     classes: tuple[str, ...] | None = None
