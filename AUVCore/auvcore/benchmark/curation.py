@@ -196,7 +196,8 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
 
     from ..duo.trainer import train
 
-    config = _training_config(manifest, run, settings, seed, duo_form, run.parent / f"{run.name}.exclusions.json")
+    exclusions = run.parent / f"{run.name}.exclusions.json"
+    config = _training_config(manifest, run, settings, seed, duo_form, exclusions)
     # Where and how fast it runs does not change what is trained.
     identity = {"excluded": sorted(excluded),
                 **{k: v for k, v in asdict(config).items() if k not in ("resume", "device", "workers", "log_every")}}
@@ -206,7 +207,6 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
         raise InputError(run, f"was trained for other benchmark settings than this run's arm {arm}; "
                               "choose a new --out (or remove the folder to retrain it)")
     write_json_atomic(marker, identity)
-    exclusions = run.parent / f"{run.name}.exclusions.json"
     decisions = ExclusionList()
     for case_id in sorted(excluded):
         decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
@@ -328,10 +328,9 @@ def sensitivity(summary: pd.DataFrame) -> str:
     spread = float(np.nanmax(arms.loc[["noisy", "oracle"], "sd_dice"].to_numpy(dtype=float), initial=np.nan))
     if not np.isfinite(spread):
         return f"sensitivity unknown: the oracle gains {gain:.4f} mean Dice, and one seed gives no seed-to-seed sd"
-    verdict = "sensitive" if gain > 2 * spread else "NOT sensitive"
-    relation = "more" if gain > 2 * spread else "not more"
-    return (f"{verdict}: the oracle gains {gain:.4f} mean Dice over the noisy baseline, {relation} than twice "
-            f"the seed-to-seed sd ({spread:.4f})")
+    sensitive = gain > 2 * spread
+    return (f"{'sensitive' if sensitive else 'NOT sensitive'}: the oracle gains {gain:.4f} mean Dice over the noisy "
+            f"baseline, {'more' if sensitive else 'not more'} than twice the seed-to-seed sd ({spread:.4f})")
 
 
 def write_page(summary: pd.DataFrame, runs: pd.DataFrame, correlations: pd.DataFrame, path: str | Path) -> None:
