@@ -90,13 +90,14 @@ def filter_case_scores(results: pd.DataFrame, scores: Path, filters: Sequence[st
     from ..scales import cohort_auv
     from ..scorers.registry import PAPER_SCORER
 
+    own = [name for name in filters if "@" in name]
+    if not own:  # every filter reads its scorer's column: no case record to read
+        return results
     folder = ResultsFolder(scores)
     records = [read_case_record(folder.case_json(str(case_id))) for case_id in results["case_id"]]
     results = results.copy()
-    for name in filters:
+    for name in own:
         scorer, how = split_filter(name, aggregate)
-        if "@" not in name:
-            continue
         if scorer == PAPER_SCORER and how == "paper":
             results[name] = cohort_auv(np.array([np.nan if r.S is None else r.S for r in records], dtype=np.float64)).values
         else:
