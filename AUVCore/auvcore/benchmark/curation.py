@@ -84,11 +84,9 @@ def _write_manifest(specs: Sequence[CaseSpec], folder: Path) -> Path:
 def filter_case_scores(results: pd.DataFrame, scores: Path, filters: Sequence[str], aggregate: str) -> pd.DataFrame:
     """The results table with a column per filter written ``scorer@aggregate``: its case scores re-aggregated
     from the case records in ``scores`` (the other filters read the scorer's own column)."""
-    from ..cohort.stage import cohort_scores
+    from ..cohort.stage import scorer_case_scores
     from ..results.case_record import read_case_record
     from ..results.layout import ResultsFolder
-    from ..scales import cohort_auv
-    from ..scorers.registry import PAPER_SCORER
 
     own = [name for name in filters if "@" in name]
     if not own:  # every filter reads its scorer's column: no case record to read
@@ -97,11 +95,7 @@ def filter_case_scores(results: pd.DataFrame, scores: Path, filters: Sequence[st
     records = [read_case_record(folder.case_json(str(case_id))) for case_id in results["case_id"]]
     results = results.copy()
     for name in own:
-        scorer, how = split_filter(name, aggregate)
-        if scorer == PAPER_SCORER and how == "paper":
-            results[name] = cohort_auv(np.array([np.nan if r.S is None else r.S for r in records], dtype=np.float64)).values
-        else:
-            results[name] = cohort_scores(records, [scorer], how)[0][scorer]
+        results[name] = scorer_case_scores(records, *split_filter(name, aggregate))
     return results
 
 

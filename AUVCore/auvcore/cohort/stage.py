@@ -86,8 +86,16 @@ def cohort_scores(
     return values, fitted
 
 
-def _total_scales(records: Sequence[CaseRecord]) -> np.ndarray:
+def total_scales(records: Sequence[CaseRecord]) -> np.ndarray:
+    """Each case's S, the paper's sum over classes (NaN for a case without one)."""
     return np.array([np.nan if r.S is None else r.S for r in records], dtype=np.float64)
+
+
+def scorer_case_scores(records: Sequence[CaseRecord], scorer: str, aggregate: Aggregate) -> np.ndarray:
+    """One scorer's case scores over ``records`` with ``aggregate``; ``auv`` with ``paper`` is the paper's AUV."""
+    if scorer == PAPER_SCORER and aggregate == "paper":
+        return cohort_auv(total_scales(records)).values
+    return cohort_scores(records, [scorer], aggregate)[0][scorer]
 
 
 def normalise_cohort(records: Sequence[CaseRecord], out: str | Path, settings: ScoreSettings) -> "pd.DataFrame":
@@ -99,7 +107,7 @@ def normalise_cohort(records: Sequence[CaseRecord], out: str | Path, settings: S
         warn_if_class_sets_differ(class_matrix(scored, PAPER_SCORER), "paper", "auv")
     others = [n for n in settings.scorers if not (paper_auv and n == PAPER_SCORER)]
     values, scales = cohort_scores(scored, others, settings.aggregate)
-    paper = cohort_auv(_total_scales(scored))
+    paper = cohort_auv(total_scales(scored))
     auv = paper.values if paper_auv else values.pop(PAPER_SCORER)
     if paper.reference.n_cases:  # a cohort where no case scored has no scale to save
         kept = {name: scale for name, scale in scales.items() if name not in CROSS_CASE}
@@ -114,7 +122,7 @@ def place_on_reference(records: Sequence[CaseRecord], out: str | Path, settings:
     others = [n for n in settings.scorers if not (paper_auv and n == PAPER_SCORER) and n not in CROSS_CASE]
     values, _ = cohort_scores(records, others, settings.aggregate, saved.scales)
     values.update({n: np.full(len(records), np.nan) for n in settings.scorers if n in CROSS_CASE})
-    auv = saved.scale.place(_total_scales(records)) if paper_auv else values.pop(PAPER_SCORER)
+    auv = saved.scale.place(total_scales(records)) if paper_auv else values.pop(PAPER_SCORER)
     return _write_scores(records, records, ResultsFolder(Path(out)), auv, values, settings, saved.scales)
 
 
