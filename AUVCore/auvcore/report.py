@@ -385,12 +385,13 @@ def render_report(results_dir: Path, results: pd.DataFrame, exclusions: Exclusio
     """The report's HTML text (see :func:`write_report`); ``case_pages``: case id -> link to its page."""
     structures, structures_source = cohort_structures(results_dir, results)
     scale = StructureScale.of(structures, by or default_by(structures, exclusions), structures_source)
-    return _render(results_dir, results, exclusions, keep, top, case_pages or {}, structures, structures_source, scale, suspects)
+    listed = suspect_structures(structures, scale, suspects)
+    return _render(results_dir, results, exclusions, keep, top, case_pages or {}, structures, structures_source, scale, listed)
 
 
 def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
             case_pages: dict[str, str], structures: pd.DataFrame, structures_source: str, scale: StructureScale,
-            suspects: int) -> str:
+            listed: pd.DataFrame) -> str:
     scored = scored_cases(results)
     threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
     decisions = exclusions.effective()
@@ -415,7 +416,6 @@ def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList,
     if len(scored):
         histogram = auv_histogram(scored["auv"].to_numpy(dtype=np.float64), threshold, keep, excluded_auv)
         sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{png_data_uri(histogram)}'>")
-    listed = suspect_structures(structures, scale, suspects)
     sections.append(f"<h2>Most suspect structures (top {len(listed)} by {html.escape(scale.column)})</h2>"
                     f"<p>{html.escape(scale.label)}. The worst slice is the index along the first axis of the "
                     "LPS-oriented volume (as in Slicer's review queue), its centre in LPS millimetres.</p>")
@@ -475,9 +475,9 @@ def write_report(
     out_html = Path(out_html)
     structures, source = cohort_structures(results_dir, results)
     scale = StructureScale.of(structures, by or default_by(structures, exclusions), source)  # refused before any page is written
-    listed = suspect_structures(structures, scale, suspects)["case_id"].astype(str)
-    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html, also=listed)
-    page = _render(results_dir, results, exclusions, keep, top, case_pages, structures, source, scale, suspects)
+    listed = suspect_structures(structures, scale, suspects)
+    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html, also=listed["case_id"].astype(str))
+    page = _render(results_dir, results, exclusions, keep, top, case_pages, structures, source, scale, listed)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
 
