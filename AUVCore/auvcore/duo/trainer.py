@@ -237,7 +237,7 @@ class Trainer:
                         self._save()
                         if context.is_main:
                             print_progress(state.epoch + 1, config.epochs, state.step, steps, loss, state.last_dice, "stopped")
-                        return 0
+                        return stop_flag.exit_status
                 dice: dict[str, float | None] | None = None
                 finished = state.epoch + 1
                 if self.val_cases and (finished % config.val_every == 0 or finished == config.epochs):
@@ -261,7 +261,8 @@ class Trainer:
 
 
 def train(config: TrainConfig) -> int:
-    """Run (or resume) one training run; returns the exit status (0 also after a clean stop)."""
+    """Run (or resume) one training run; returns the exit status: 0 when it finished, 128 + the signal's number
+    after a clean stop on SIGTERM / SIGINT (the checkpoint is saved; ``--resume`` goes on)."""
     context = start(config.device)
     try:
         return Trainer(config, context).run()
