@@ -133,3 +133,28 @@ def test_nnunet_raw_dataset_is_read_with_its_class_names(sample_cohort: Path, tm
     assert sorted(s.case_id for s in train + val) == ["ct001", "ct002"]
     plan = make_plan(train, [load_case(s.image, s.label) for s in train], classes=["liver", "spleen"], patch=PATCH)
     assert dict(zip(plan.classes, plan.label_ids)) == {"spleen": 1, "liver": 5}
+
+
+
+def test_a_case_smaller_than_the_patch_gets_its_foreground_patches(tmp_path: Path) -> None:
+    """The foreground indices are taken after padding: taken before, they pointed at other slices of the padded case."""
+    import SimpleITK as sitk
+
+    from auvcore.datasets import CaseSpec
+
+    image = np.random.default_rng(0).normal(size=(8, 20, 20)).astype(np.float32)
+    label = np.zeros((8, 20, 20), np.uint8)
+    label[7, 5:15, 5:15] = 1  # foreground in the last of 8 slices only
+    for array, name in ((image, "image.nii.gz"), (label, "label.nii.gz")):
+        volume = sitk.GetImageFromArray(array)
+        volume.SetSpacing((2.0, 2.0, 2.0))
+        sitk.WriteImage(volume, str(tmp_path / name))
+    spec = CaseSpec("small", tmp_path / "image.nii.gz", tmp_path / "label.nii.gz", {1: "blob"})
+    case = load_case(spec.image, spec.label)
+    patch = (1, 32, 32)
+    plan = make_plan([spec], [case], classes=["blob"], patch=patch)
+    dataset = PatchDataset(load_training_cases([spec], plan, [case]), patch, seed=3)
+    assert tuple(dataset.cases[0]["label"].shape[1:]) == (8, 32, 32)
+    with_blob = np.mean([bool((dataset[PatchKey(0, i)][1] > 0).any()) for i in range(90)])
+    # A third of the patches is centred on the blob; a background-centred one meets it 1 time in 8.
+    assert with_blob >= 0.3

@@ -52,7 +52,7 @@ from . import checkpoint as ckpt
 from .backbones import backbone_config, build_backbone
 from .case_split import select_cases, split_cases
 from .config import NOISE_FORMS, RESUMABLE_OVERRIDES, TrainConfig
-from .data import PatchDataset, PatchKey, load_training_cases, one_hot_channels
+from .data import PatchDataset, PatchKey, load_training_cases, one_hot_channels, prepare_case
 from .distributed import DistributedContext, start, stop
 from .inference import class_dice, predict_probabilities
 from .loss import SegmentationLoss
@@ -110,7 +110,7 @@ class Trainer:
         self.backbone = stored["backbone"] if stored else backbone_config(
             config.backbone, len(self.plan.classes), self.plan.patch, self.plan.spacing, config.base_filters)
         self.train_cases = load_training_cases(train_specs, self.plan, loaded)
-        self.val_cases = load_training_cases(val_specs, self.plan) if val_specs else []
+        self.val_cases = [prepare_case(load_case(s.image, s.label), s, self.plan) for s in val_specs]
         if context.is_main:
             print(f"auv train: {len(train_specs)} training and {len(val_specs)} validation cases, "
                   f"{len(excluded)} excluded, {len(self.plan.classes)} classes, {self.plan.config} patch {self.plan.patch} "
