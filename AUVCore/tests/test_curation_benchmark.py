@@ -149,3 +149,21 @@ def test_the_benchmark_is_sensitive_only_when_the_oracle_gains_more_than_twice_e
     summary = pd.DataFrame({"arm": ["noisy", "oracle", "random"], "gain": [0.0, oracle_gain, 0.01],
                             "sd_dice": [noisy_sd, oracle_sd, 0.5]})  # the random arm's sd does not count
     assert sensitivity(summary).split(":")[0] == verdict
+
+
+def test_the_duo_arm_is_the_duo_form_unless_forms_are_asked_for():
+    """Every form trains five more models a seed; by default only the form that duo+filter uses is an arm."""
+    import argparse
+
+    from auvcore.benchmark.settings import BenchmarkSettings
+    from auvcore.commands.benchmark import register
+    from auvcore.duo.config import DUO_FORMS, TrainConfig
+
+    assert BenchmarkSettings().duo_forms == (TrainConfig.duo_form,)
+    assert BenchmarkSettings(duo_form="boundary").duo_forms == ("boundary",)
+    parser = argparse.ArgumentParser().add_subparsers()
+    register(parser)
+    parse = parser.choices["benchmark-curation"].parse_args
+    assert parse(["data", "--out", "o", "--duo-forms", "all"]).duo_forms == DUO_FORMS
+    assert parse(["data", "--out", "o", "--duo-forms", "none"]).duo_forms == ()
+    assert parse(["data", "--out", "o"]).duo_forms is None

@@ -41,11 +41,16 @@ class BenchmarkSettings:
     lr: float = 0.01
     #: The DUO form of ``duo+filter`` (``auv train``'s default); every form in ``duo_forms`` is an arm ``duo:<form>``.
     duo_form: str = TrainConfig.duo_form
-    duo_forms: tuple[str, ...] = DUO_FORMS
+    #: None: ``duo_form`` alone (comparing every form, :data:`DUO_FORMS`, trains five more models a seed).
+    duo_forms: tuple[str, ...] | None = None
     device: str = "auto"
     classes: tuple[str, ...] | None = None
     #: Folds of the out-of-fold models ``filter:cleanlab`` reads (trained like an arm, without DUO).
     oof_folds: int = 3
+
+    def __post_init__(self) -> None:
+        if self.duo_forms is None:
+            object.__setattr__(self, "duo_forms", (self.duo_form,))
 
 
 def split_filter(name: str, default_aggregate: str) -> tuple[str, str]:

@@ -36,10 +36,12 @@ def _filters(text: str) -> tuple[str, ...]:
 
 
 def _duo_forms(text: str) -> tuple[str, ...]:
+    if text.strip() == "all":
+        return DUO_FORMS
     forms = () if text.strip() == "none" else tuple(f.strip() for f in text.split(",") if f.strip())
     unknown = [f for f in forms if f not in DUO_FORMS]
     if unknown:
-        raise argparse.ArgumentTypeError(f"unknown DUO form(s) {', '.join(unknown)}; choose from {', '.join(DUO_FORMS)} or 'none'")
+        raise argparse.ArgumentTypeError(f"unknown DUO form(s) {', '.join(unknown)}; choose from {', '.join(DUO_FORMS)}, 'all' or 'none'")
     return forms
 
 
@@ -96,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--plant-seed", type=int, default=DEFAULTS.plant_seed, help="seed of the planted cases (default: %(default)s)")
     parser.add_argument("--duo-form", choices=DUO_FORMS, default=DEFAULTS.duo_form, help="the form of duo+filter (default: %(default)s)")
     parser.add_argument("--duo-forms", type=_duo_forms, default=DEFAULTS.duo_forms,
-                        help="the DUO forms trained as arms duo:<form> (default: all; 'none' for no DUO arm)")
+                        help="the DUO forms trained as arms duo:<form>: comma-separated, 'all' or 'none' (default: --duo-form's)")
     parser.add_argument("--classes", help="comma-separated classes to train (default: all)")
     parser.add_argument("--device", default=DEFAULTS.device)
     parser.set_defaults(func=run)
