@@ -88,18 +88,21 @@ def test_every_scorer_is_correlated_with_the_noisy_models_test_dice(benchmark: P
 
 
 def test_a_stopped_arm_stops_the_benchmark_and_resumes_on_the_next_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A SIGTERM ends a training cleanly without model.pt; the benchmark must not evaluate it or go on."""
+    """A SIGTERM ends a training cleanly, with a checkpoint and a model.pt of the unfinished network; the benchmark
+    must not evaluate it or go on (it once did: it took model.pt for a finished run)."""
     from auvcore.benchmark import curation
     from auvcore.benchmark.settings import BenchmarkSettings
-    from auvcore.duo import trainer
+    from auvcore.duo import checkpoint, trainer
 
     calls = []
 
-    def stopped_training(config):  # what a run stopped by SIGTERM leaves: a checkpoint, no model
+    def stopped_training(config):  # what the trainer leaves when stopped in its first epoch
         calls.append(config.resume)
         Path(config.out).mkdir(parents=True, exist_ok=True)
-        (Path(config.out) / "checkpoint_latest.pt").write_bytes(b"")
-        return 0
+        state = {"model": {}, "plan": {}, "epoch": 0, "step": 23}
+        checkpoint.save_checkpoint(state, Path(config.out) / checkpoint.LATEST)
+        checkpoint.save_checkpoint(state, Path(config.out) / checkpoint.MODEL)
+        return 143
 
     monkeypatch.setattr(trainer, "train", stopped_training)
     run = tmp_path / "runs" / "noisy_s0"

@@ -189,6 +189,7 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
     """
     from dataclasses import asdict
 
+    from ..duo.checkpoint import LATEST, training_finished
     from ..duo.trainer import train
 
     exclusions = run.parent / f"{run.name}.exclusions.json"
@@ -206,9 +207,9 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
     for case_id in sorted(excluded):
         decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
     save_exclusions(exclusions, decisions)
-    if not (run / "model.pt").exists():
-        train(replace(config, resume=(run / "checkpoint_latest.pt").exists()))  # a stopped arm goes on where it was
-        if not (run / "model.pt").exists():  # stopped by SIGTERM / SIGINT: the benchmark stops too
+    if not training_finished(run, config.epochs):
+        train(replace(config, resume=(run / LATEST).exists()))  # a stopped arm goes on where it was
+        if not training_finished(run, config.epochs):  # stopped by SIGTERM / SIGINT: the benchmark stops too
             raise InterruptedError(f"the training of arm {arm} in {run} was stopped; run the same command again to resume")
     return _evaluate(run, tests, settings.device)
 

@@ -35,6 +35,16 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
         torch.save(state, temporary)
 
 
+def training_finished(run: str | Path, epochs: int) -> bool:
+    """Whether the run folder ``run`` holds a model trained for all ``epochs`` epochs.
+
+    ``model.pt`` is rewritten every epoch and on a clean stop too, so only the
+    checkpoint's epoch tells a finished run from a stopped one.
+    """
+    run = Path(run)
+    return (run / MODEL).is_file() and (run / LATEST).is_file() and int(load_checkpoint(run / LATEST)["epoch"]) >= epochs
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`; InputError naming the file otherwise."""
     path = Path(path)
