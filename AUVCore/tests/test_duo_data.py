@@ -135,7 +135,6 @@ def test_nnunet_raw_dataset_is_read_with_its_class_names(sample_cohort: Path, tm
     assert dict(zip(plan.classes, plan.label_ids)) == {"spleen": 1, "liver": 5}
 
 
-
 def test_a_case_smaller_than_the_patch_gets_its_foreground_patches(tmp_path: Path) -> None:
     """The foreground indices are taken after padding: taken before, they pointed at other slices of the padded case."""
     import SimpleITK as sitk

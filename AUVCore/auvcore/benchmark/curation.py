@@ -208,8 +208,8 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
         decisions.exclude(case_id, None, note=f"benchmark arm {arm}")
     save_exclusions(exclusions, decisions)
     if not training_finished(run, config.epochs):
-        train(replace(config, resume=(run / LATEST).exists()))  # a stopped arm goes on where it was
-        if not training_finished(run, config.epochs):  # stopped by SIGTERM / SIGINT: the benchmark stops too
+        # A stopped arm goes on where it was; stopped again (SIGTERM / SIGINT: exit status 130 / 143), the benchmark stops too.
+        if train(replace(config, resume=(run / LATEST).exists())) != 0:
             raise InterruptedError(f"the training of arm {arm} in {run} was stopped; run the same command again to resume")
     return _evaluate(run, tests, settings.device)
 
