@@ -132,6 +132,29 @@ def test_a_run_trained_for_other_settings_is_refused_not_reused(tmp_path: Path, 
         curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], {"a"}, None, 0, "filter:label_check", BenchmarkSettings())
 
 
+def test_the_duo_warm_up_reaches_the_duo_arms_alone_and_older_arms_still_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import json
+
+    from auvcore.benchmark import curation
+    from auvcore.benchmark.settings import BenchmarkSettings
+    from auvcore.duo import trainer
+
+    settings = BenchmarkSettings(duo_warmup=0.4)
+    assert curation._training_config(tmp_path, tmp_path, settings, 0, "paper").duo_warmup == 0.4
+    assert curation._training_config(tmp_path, tmp_path, settings, 0, None).duo_warmup == 0.0
+    monkeypatch.setattr(trainer, "train", lambda config: Path(config.out).mkdir(parents=True, exist_ok=True))
+    run = tmp_path / "runs" / "noisy_s0"
+    run.parent.mkdir()
+    with pytest.raises(InterruptedError):
+        curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], set(), None, 0, "noisy", settings)
+    marker = run.parent / "noisy_s0.arm.json"
+    older = json.loads(marker.read_text())
+    del older["duo_warmup"]  # as written before the setting existed
+    marker.write_text(json.dumps(older))
+    with pytest.raises(InterruptedError):  # resumed, not refused
+        curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], set(), None, 0, "noisy", settings)
+
+
 def test_the_random_arm_is_not_the_planted_draw():
     """The planting draws with default_rng([plant_seed, repeat]); the random arm must not repeat that draw."""
     from auvcore.benchmark.curation import arm_exclusions
@@ -170,3 +193,6 @@ def test_the_duo_arm_is_the_duo_form_unless_forms_are_asked_for():
     assert parse(["data", "--out", "o", "--duo-forms", "all"]).duo_forms == DUO_FORMS
     assert parse(["data", "--out", "o", "--duo-forms", "none"]).duo_forms == ()
     assert parse(["data", "--out", "o"]).duo_forms is None
+    assert parse(["data", "--out", "o", "--duo-warmup", "0.4"]).duo_warmup == 0.4
+    with pytest.raises(SystemExit):
+        parse(["data", "--out", "o", "--duo-warmup", "1"])

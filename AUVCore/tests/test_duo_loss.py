@@ -8,7 +8,7 @@ import pytest
 import torch
 from monai.losses import DiceLoss
 
-from auvcore.duo.config import DUO_FORMS
+from auvcore.duo.config import DUO_FORMS, NOISE_FORMS
 from auvcore.duo.forms import duo_targets
 from auvcore.duo.loss import SegmentationLoss
 from auvcore.duo.model import DUONet
@@ -199,3 +199,18 @@ def test_detached_form_does_not_let_the_segmentation_loss_reach_the_noise_head()
     assert not targets.dice.requires_grad and targets.noise_loss.requires_grad
     with pytest.raises(ValueError, match="unknown DUO form 'sideways'"):
         duo_targets("sideways", labels, logits, noise, torch.tensor(0.2))
+
+
+@pytest.mark.parametrize("form", sorted(NOISE_FORMS))
+def test_in_the_warm_up_every_form_trains_on_the_labels_as_given(form: str):
+    torch.manual_seed(0)
+    labels = (torch.rand(1, 1, 2, 8, 8) > 0.5).float()
+    logits = torch.randn(1, 1, 2, 8, 8)
+    noise = torch.randn(1, 1, 2, 8, 8, requires_grad=True)
+    scale = torch.tensor(0.3)
+    warm_up = duo_targets(form, labels, logits, noise, scale, purifying=False)
+    assert torch.equal(warm_up.dice, labels) and torch.equal(warm_up.bce, labels)
+    purifying = duo_targets(form, labels, logits, noise, scale)
+    assert not torch.equal(purifying.bce, labels)
+    # detached's head learns the residual in the warm-up too; it never reaches the segmentation targets
+    assert warm_up.noise_loss.requires_grad == (form == "detached")

@@ -173,7 +173,8 @@ def _training_config(manifest: Path, run: Path, settings: BenchmarkSettings, see
     from ..duo.config import TrainConfig
 
     return TrainConfig(dataset=str(manifest), out=str(run), config="2d", duo=duo_form is not None,
-                       duo_form=duo_form or settings.duo_form, epochs=settings.epochs,
+                       duo_form=duo_form or settings.duo_form, duo_warmup=settings.duo_warmup if duo_form else 0.0,
+                       epochs=settings.epochs,
                        steps_per_epoch=settings.steps_per_epoch, seed=seed, val_fraction=0.0,
                        exclusions=None if exclusions is None else str(exclusions), base_filters=settings.base_filters,
                        batch=settings.batch, in_plane_spacing=settings.in_plane_spacing, lr=settings.lr,
@@ -199,7 +200,9 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
                 **{k: v for k, v in asdict(config).items() if k not in ("resume", "device", "workers", "log_every")}}
     identity = json.loads(json.dumps(identity))  # tuples as lists, as read back
     marker = run.parent / f"{run.name}.arm.json"
-    if run.exists() and (not marker.is_file() or json.loads(marker.read_text(encoding="utf-8")) != identity):
+    # An arm trained before a setting existed was trained with its default.
+    stored = {"duo_warmup": 0.0, **json.loads(marker.read_text(encoding="utf-8"))} if marker.is_file() else None
+    if run.exists() and stored != identity:
         raise InputError(run, f"was trained for other benchmark settings than this run's arm {arm}; "
                               "choose a new --out (or remove the folder to retrain it)")
     write_json_atomic(marker, identity)

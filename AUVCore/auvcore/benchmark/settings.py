@@ -43,6 +43,8 @@ class BenchmarkSettings:
     duo_form: str = TrainConfig.duo_form
     #: None: ``duo_form`` alone (comparing every form, :data:`DUO_FORMS`, trains five more models a seed).
     duo_forms: tuple[str, ...] | None = None
+    #: Share of a DUO arm's epochs on the labels as given before the noise head purifies them (``auv train --duo-warmup``).
+    duo_warmup: float = TrainConfig.duo_warmup
     device: str = "auto"
     classes: tuple[str, ...] | None = None
     #: Folds of the out-of-fold models ``filter:cleanlab`` reads (trained like an arm, without DUO).

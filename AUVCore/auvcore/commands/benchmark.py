@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..datasets import discover_cases
 from .audit import kinds_argument, magnitude_argument
-from .train import parse_in_plane_spacing
+from .train import fraction_argument, parse_in_plane_spacing
 from ..duo.config import DUO_FORMS
 from ..scales import AGGREGATES
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         filters=args.filters, aggregate=args.aggregate, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, base_filters=args.base_filters, duo_form=args.duo_form, device=args.device,
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
-        batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms, oof_folds=args.oof_folds,
+        batch=args.batch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, kinds=args.kinds, magnitudes=dict(args.magnitude), plant_seed=args.plant_seed, duo_forms=args.duo_forms, duo_warmup=args.duo_warmup, oof_folds=args.oof_folds,
     )
     try:
         summary = run_and_report(discover_cases(args.dataset), args.out, settings)
@@ -97,6 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="a corruption's magnitude, as in auv audit (repeatable)")
     parser.add_argument("--plant-seed", type=int, default=DEFAULTS.plant_seed, help="seed of the planted cases (default: %(default)s)")
     parser.add_argument("--duo-form", choices=DUO_FORMS, default=DEFAULTS.duo_form, help="the form of duo+filter (default: %(default)s)")
+    parser.add_argument("--duo-warmup", type=fraction_argument("--duo-warmup"), default=DEFAULTS.duo_warmup, metavar="FRACTION",
+                        help="share of a DUO arm's epochs before the noise head purifies the labels (default: %(default)s)")
     parser.add_argument("--duo-forms", type=_duo_forms, default=DEFAULTS.duo_forms,
                         help="the DUO forms trained as arms duo:<form>: comma-separated, 'all' or 'none' (default: --duo-form's)")
     parser.add_argument("--classes", help="comma-separated classes to train (default: all)")

@@ -66,17 +66,21 @@ def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"--val-fraction must be in [0, 1), got {text}")
-    return value
+def fraction_argument(option: str) -> Callable[[str], float]:
+    """An argparse type for a share in [0, 1) whose error names ``option``."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"{option} must be in [0, 1), got {text}")
+        return value
+    return parse
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
     """The run's settings from parsed ``auv train`` arguments."""
     return TrainConfig(
         dataset=args.dataset, out=args.out, backbone=args.backbone, config=args.config, duo=args.duo, duo_form=args.duo_form,
+        duo_warmup=args.duo_warmup,
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, device=args.device,
         seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=getattr(args, "exclusions", None),
@@ -128,6 +132,9 @@ def add_training_options(parser: argparse.ArgumentParser, val_fraction: float = 
     parser.add_argument("--duo-form", choices=DUO_FORMS, default=TrainConfig.duo_form,
                         help="paper (SPEC's literal form), hard_dice, disagree, detached, boundary, or weights (S weights, no noise head); "
                         "default: %(default)s")
+    parser.add_argument("--duo-warmup", type=fraction_argument("--duo-warmup"), default=TrainConfig.duo_warmup, metavar="FRACTION",
+                        help="share of the epochs trained on the labels as given before DUO's noise head purifies them "
+                        "(default: %(default)s)")
     parser.add_argument("--epochs", type=_positive(int), default=TrainConfig.epochs, help="epochs to train (default: %(default)s)")
     parser.add_argument("--steps-per-epoch", type=_positive(int), default=TrainConfig.steps_per_epoch, help="optimiser steps per epoch (default: %(default)s)")
     parser.add_argument("--in-plane-spacing", type=parse_in_plane_spacing, metavar="MM[,MM]",
@@ -141,7 +148,7 @@ def add_training_options(parser: argparse.ArgumentParser, val_fraction: float = 
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--classes", help="comma-separated class names to train (default: every class in the labels)")
     parser.add_argument("--val-every", type=_positive(int), default=TrainConfig.val_every, help="validate every N epochs (and after the last)")
-    parser.add_argument("--val-fraction", type=_fraction, default=val_fraction,
+    parser.add_argument("--val-fraction", type=fraction_argument("--val-fraction"), default=val_fraction,
                         help="fraction of the training cases held out for validation (default: %(default)s)")
     parser.add_argument("--base-filters", type=_positive(int), default=TrainConfig.base_filters, help="filters of the first stage")
     parser.add_argument("--workers", type=int, default=TrainConfig.workers, help="data loader worker processes")

@@ -41,6 +41,8 @@ class TrainConfig:
     #: Which DUO (:mod:`auvcore.duo.forms`); ``paper`` is SPEC §6's literal form. ``disagree`` was the best
     #: form on the curation benchmark's selection seed, where ``paper`` and ``detached`` collapsed (README).
     duo_form: str = "disagree"
+    #: Share of the epochs DUO trains on the labels as given before the noise head purifies them (:mod:`auvcore.duo.forms`).
+    duo_warmup: float = 0.0
     epochs: int = 1000
     steps_per_epoch: int = 250
     #: Patches per step; None lets the plan pick it from the data (3d: 2; 2d: :func:`auvcore.duo.plan.default_batch_2d`).
@@ -71,7 +73,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = {"config": "3d", "duo_form": "paper", **data}  # runs made before these settings existed
+        data = {"config": "3d", "duo_form": "paper", "duo_warmup": 0.0, **data}  # runs made before these settings existed
         data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
         data["in_plane_spacing"] = None if data.get("in_plane_spacing") is None else tuple(data["in_plane_spacing"])
         data["classes"] = None if data.get("classes") is None else tuple(data["classes"])

@@ -16,6 +16,12 @@ The variants each address one part of that failure:
   where annotation noise lives;
 * ``weights``: the S-based class weights alone, no noise head.
 
+Every noise form can start with a warm-up (``TrainConfig.duo_warmup``): until
+the network has fitted the patterns most labels share, it trains on the labels
+as given (a network learns the clean patterns before it memorises the noise), so
+the noise head purifies against a prediction that means something. Without it,
+``detached`` purifies toward an untrained network's output from the first step.
+
 Example:
     >>> import torch
     >>> y = torch.zeros(1, 1, 1, 5, 5); y[..., 1:4, 1:4] = 1
@@ -52,9 +58,19 @@ def boundary_band(labels: torch.Tensor) -> torch.Tensor:
     return band.reshape(labels.shape) if labels.ndim == 5 else band
 
 
+def _residual_loss(labels: torch.Tensor, logits: torch.Tensor, noise: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``detached``'s head loss: its correction against the detached residual ``y - p``, squared."""
+    residual = labels - torch.sigmoid(logits.detach())
+    return (scale * noise.float() - residual).square().mean()
+
+
 def duo_targets(form: DuoForm, labels: torch.Tensor, logits: torch.Tensor, noise: torch.Tensor | None,
-                scale: torch.Tensor | None) -> Targets:
-    """The Dice and BCE targets of one DUO form (``labels`` one-hot, ``logits`` the network's)."""
+                scale: torch.Tensor | None, purifying: bool = True) -> Targets:
+    """The Dice and BCE targets of one DUO form (``labels`` one-hot, ``logits`` the network's).
+
+    With ``purifying`` False (the warm-up) every form trains on the labels as given; ``detached``'s head
+    still learns the residual, which does not reach the segmentation loss.
+    """
     zero = logits.new_zeros(())
     if form == "weights":
         return Targets(labels, labels, zero)
@@ -62,6 +78,8 @@ def duo_targets(form: DuoForm, labels: torch.Tensor, logits: torch.Tensor, noise
         raise ValueError(f"unknown DUO form {form!r}; choose one of {', '.join(DUO_FORMS)}")
     if noise is None or scale is None:
         raise ValueError(f"the DUO form {form!r} needs the noise head's output and scale")
+    if not purifying:
+        return Targets(labels, labels, _residual_loss(labels, logits, noise, scale) if form == "detached" else zero)
     if form == "paper":
         purified = purify(labels, noise, scale)
         return Targets(purified, purified, zero)
@@ -72,10 +90,8 @@ def duo_targets(form: DuoForm, labels: torch.Tensor, logits: torch.Tensor, noise
         purified = purify(labels, noise * wrong, scale)
         return Targets(purified, purified, zero)
     if form == "detached":
-        residual = labels - torch.sigmoid(logits.detach())
-        correction = scale * noise.float()
-        purified = (labels - correction.detach()).clamp(0.0, 1.0)
-        return Targets(purified, purified, (correction - residual).square().mean())
+        purified = (labels - (scale * noise.float()).detach()).clamp(0.0, 1.0)
+        return Targets(purified, purified, _residual_loss(labels, logits, noise, scale))
     band = boundary_band(labels)
     purified = purify(labels, noise * band, scale)
     return Targets(purified, purified, zero)

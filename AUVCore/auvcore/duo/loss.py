@@ -79,11 +79,13 @@ class SegmentationLoss(nn.Module):
         labels: torch.Tensor,
         noise: torch.Tensor | None = None,
         scale: torch.Tensor | None = None,
+        purifying: bool = True,
     ) -> LossParts:
         """Args:
             logits: (B, C, D, H, W) class-wise logits.
             labels: (B, C, D, H, W) one-hot labels in {0, 1} (one channel per class).
             noise, scale: the noise head's n(x) and eps_hat; required when ``duo``.
+            purifying: False in DUO's warm-up, when the noise head does not yet touch the label.
         """
         if logits.shape != labels.shape:
             raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} differ in shape")
@@ -92,7 +94,7 @@ class SegmentationLoss(nn.Module):
         regulariser = logits.new_zeros(())
         if self.duo:
             weights = class_weights(logits, labels, self.temperature)
-            targets = duo_targets(self.form, labels, logits, noise, scale)
+            targets = duo_targets(self.form, labels, logits, noise, scale, purifying)
             if noise is not None and self.form != "weights":
                 regulariser = noise_regulariser(noise)
             dice_target, bce_target, noise_loss = targets

@@ -124,6 +124,8 @@ class Trainer:
         self.amp = config.amp and context.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.loss = SegmentationLoss(duo=config.duo, form=config.duo_form)
+        #: Epochs before DUO's noise head purifies the labels.
+        self.warmup_epochs = round(config.duo_warmup * config.epochs)
         if stored:
             self._restore(stored)
         self.network = DistributedDataParallel(self.model) if context.active else self.model
@@ -184,7 +186,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=self.amp):
             out = self.network(image)
-        parts = self.loss(out.logits, target, out.noise, out.scale)
+        parts = self.loss(out.logits, target, out.noise, out.scale, purifying=self.state.epoch >= self.warmup_epochs)
         self.scaler.scale(parts.total).backward()
         self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRADIENT_CLIP)
