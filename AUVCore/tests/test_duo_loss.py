@@ -214,3 +214,18 @@ def test_in_the_warm_up_every_form_trains_on_the_labels_as_given(form: str):
     assert not torch.equal(purifying.bce, labels)
     # detached's head learns the residual in the warm-up too; it never reaches the segmentation targets
     assert warm_up.noise_loss.requires_grad == (form == "detached")
+
+
+def test_a_detached_head_that_fits_the_residual_gives_the_bootstrapping_target():
+    """Applying all of an exact correction would make the target the network's own prediction."""
+    from auvcore.duo.forms import DETACHED_SHARE
+
+    labels = (torch.rand(1, 1, 2, 8, 8) > 0.5).float()
+    logits = torch.randn(1, 1, 2, 8, 8)
+    predicted = torch.sigmoid(logits)
+    scale = torch.tensor(0.5)
+    noise = (labels - predicted) / scale  # the correction scale * n is the residual y - p
+    targets = duo_targets("detached", labels, logits, noise, scale)
+    expected = (1 - DETACHED_SHARE) * labels + DETACHED_SHARE * predicted
+    assert torch.allclose(targets.dice, expected, atol=1e-6)
+    assert float(targets.noise_loss) < 1e-10

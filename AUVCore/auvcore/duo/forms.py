@@ -11,7 +11,11 @@ The variants each address one part of that failure:
 * ``disagree``: purify only where the (detached) prediction and the label disagree;
 * ``detached``: the noise head learns the detached residual ``y - p`` (squared
   error), and the segmentation loss sees ``y_tilde`` without gradient into the
-  head, so the head cannot make the target easy;
+  head, so the head cannot make the target easy. Only a share of the learnt
+  correction is applied (:data:`DETACHED_SHARE`): a head that fits the residual
+  makes ``y - (y - p) = p``, a target that is the network's own prediction and
+  teaches nothing; with the share it is ``0.8 y + 0.2 p`` where the head is exact,
+  the bootstrapping target of Reed et al. (2015);
 * ``boundary``: purify only in a one-voxel band around the label's boundary,
   where annotation noise lives;
 * ``weights``: the S-based class weights alone, no noise head.
@@ -39,6 +43,8 @@ import torch.nn.functional as F
 from .config import DUO_FORMS, NOISE_FORMS, DuoForm
 from .noise_head import purify
 
+#: Share of ``detached``'s learnt correction applied to the label (1 - beta of bootstrapping's ``beta y + (1 - beta) p``).
+DETACHED_SHARE = 0.2
 
 
 class Targets(NamedTuple):
@@ -90,7 +96,7 @@ def duo_targets(form: DuoForm, labels: torch.Tensor, logits: torch.Tensor, noise
         purified = purify(labels, noise * wrong, scale)
         return Targets(purified, purified, zero)
     if form == "detached":
-        purified = (labels - (scale * noise.float()).detach()).clamp(0.0, 1.0)
+        purified = (labels - DETACHED_SHARE * (scale * noise.float()).detach()).clamp(0.0, 1.0)
         return Targets(purified, purified, _residual_loss(labels, logits, noise, scale))
     band = boundary_band(labels)
     purified = purify(labels, noise * band, scale)
