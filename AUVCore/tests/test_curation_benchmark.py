@@ -132,6 +132,30 @@ def test_a_run_trained_for_other_settings_is_refused_not_reused(tmp_path: Path, 
         curation._train_and_evaluate(run, tmp_path / "manifest.csv", [], {"a"}, None, 0, "filter:label_check", BenchmarkSettings())
 
 
+def test_an_arm_is_reused_where_it_was_trained_alike_and_refused_where_its_labels_differ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Another --duo-form does not change the noisy arm, nor does a copied benchmark folder; another planting does."""
+    import shutil
+
+    from auvcore.benchmark import curation
+    from auvcore.benchmark.settings import BenchmarkSettings
+    from auvcore.duo import trainer
+
+    monkeypatch.setattr(trainer, "train", lambda config: Path(config.out).mkdir(parents=True, exist_ok=True))
+
+    def train_noisy(out: Path, settings: BenchmarkSettings) -> None:
+        run = out / "runs" / "noisy_s0"
+        run.parent.mkdir(parents=True, exist_ok=True)
+        with pytest.raises(InterruptedError):  # reused (or resumed): the stub leaves no model
+            curation._train_and_evaluate(run, out / "manifest.csv", [], set(), None, 0, "noisy", settings)
+
+    train_noisy(tmp_path / "a", BenchmarkSettings(duo_form="detached"))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    train_noisy(tmp_path / "b", BenchmarkSettings(duo_form="paper", duo_warmup=0.4))
+    for other_planting in (BenchmarkSettings(rate=0.6), BenchmarkSettings(kinds=("swap",)), BenchmarkSettings(plant_seed=1)):
+        with pytest.raises(InputError, match="other benchmark settings"):
+            train_noisy(tmp_path / "b", other_planting)
+
+
 def test_the_duo_warm_up_reaches_the_duo_arms_alone_and_older_arms_still_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import json
 

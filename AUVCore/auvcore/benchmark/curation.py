@@ -16,7 +16,7 @@ with every scorer, then each arm trains the 2d configuration with each seed:
   (``filter:cleanlab`` reads out-of-fold probabilities of ``oof_folds`` models
   the benchmark trains on the noisy training cases first, :mod:`auvcore.duo.oof`);
 * ``duo:<form>``: every case, with DUO in each form of ``duo_forms``;
-* ``duo+filter``: DUO (``duo_form``) after the filter that found the planted cases best.
+* ``duo+filter``: DUO (``duo_form``) after the filter that found the planted cases best (no such arm without a filter).
 
 Arms that exclude the same cases with the same loss and seed share one trained model.
 
@@ -196,13 +196,13 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
     exclusions = run.parent / f"{run.name}.exclusions.json"
     config = _training_config(manifest, run, settings, seed, duo_form, exclusions)
     # Where and how fast it runs does not change what is trained.
-    identity = {"excluded": sorted(excluded),
+    identity = {"excluded": sorted(excluded), "planting": _planting(settings),
                 **{k: v for k, v in asdict(config).items() if k not in ("resume", "device", "workers", "log_every")}}
     identity = json.loads(json.dumps(identity))  # tuples as lists, as read back
     marker = run.parent / f"{run.name}.arm.json"
     # An arm trained before a setting existed was trained with its default.
     stored = {"duo_warmup": 0.0, **json.loads(marker.read_text(encoding="utf-8"))} if marker.is_file() else None
-    if run.exists() and stored != identity:
+    if run.exists() and (stored is None or _what_was_trained(stored) != _what_was_trained(identity)):
         raise InputError(run, f"was trained for other benchmark settings than this run's arm {arm}; "
                               "choose a new --out (or remove the folder to retrain it)")
     write_json_atomic(marker, identity)
@@ -215,6 +215,30 @@ def _train_and_evaluate(run: Path, manifest: Path, tests: Sequence[CaseSpec], ex
         if train(replace(config, resume=(run / LATEST).exists())) != 0:
             raise InterruptedError(f"the training of arm {arm} in {run} was stopped; run the same command again to resume")
     return _evaluate(run, tests, settings.device)
+
+
+def _planting(settings: BenchmarkSettings) -> dict:
+    """The settings that decide an arm's training labels: which cases train and what was planted in them."""
+    return {"rate": settings.rate, "kinds": list(settings.kinds or LABEL_KINDS), "magnitudes": dict(settings.magnitudes),
+            "plant_seed": settings.plant_seed, "test_fraction": settings.test_fraction, "split": settings.split}
+
+
+#: Where an arm's files live; a benchmark folder that is moved or copied holds the same trained arms.
+_ARM_LOCATION = ("dataset", "out", "exclusions")
+
+
+def _what_was_trained(record: dict) -> dict:
+    """An arm's recorded settings without where it lives and, for an arm without DUO, the DUO settings it ignored.
+
+    Example:
+        >>> a = {"dataset": "/a/manifest.csv", "duo": False, "duo_form": "paper", "lr": 0.05}
+        >>> _what_was_trained(a) == _what_was_trained({**a, "dataset": "/b/manifest.csv", "duo_form": "boundary"})
+        True
+        >>> _what_was_trained({**a, "duo": True}) == _what_was_trained({**a, "duo": True, "duo_form": "boundary"})
+        False
+    """
+    return {k: v for k, v in record.items()
+            if k not in _ARM_LOCATION and (record.get("duo") or not k.startswith("duo_"))}
 
 
 def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: BenchmarkSettings,
@@ -256,14 +280,7 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
     for seed in settings.seeds:
         arms = arm_exclusions(results, planted_ids, settings, seed)
         quality = {name: _precision_recall(excluded, planted_ids) for name, excluded in arms.items()}
-        filters = [n for n in arms if n.startswith("filter:")]
-        best = max(filters, key=lambda n: (np.nan_to_num(quality[n][0]), np.nan_to_num(quality[n][1]))) if filters else "noisy"
-        # (arm, excluded cases, DUO form or None, the arm whose exclusions it uses)
-        plans: list[tuple[str, set[str], str | None, str]] = [(name, excluded, None, name) for name, excluded in arms.items()]
-        plans += [(f"duo:{form}", set(), form, "noisy") for form in settings.duo_forms]
-        if settings.duo_forms:  # no DUO arm at all with --duo-forms none
-            plans.append(("duo+filter", arms[best], settings.duo_form, best))
-        for name, excluded, form, source in plans:
+        for name, excluded, form, source in arm_plans(arms, quality, settings):
             key = (frozenset(excluded), form, seed)
             if key not in trained:
                 run = out / "runs" / f"{name.replace(':', '_').replace('+', '_')}_s{seed}"
@@ -286,6 +303,32 @@ def run_benchmark(specs: Sequence[CaseSpec], out: str | Path, settings: Benchmar
     emit("benchmark: correlation with the noisy model's Dice on the test cases (auv: S per class, AUV per case)\n"
          + correlations[["level", "scorer", "against", "n", "pearson", "spearman"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return table, correlations
+
+
+ArmPlan = tuple[str, set[str], str | None, str]
+
+
+def arm_plans(arms: dict[str, set[str]], quality: dict[str, tuple[float, float]], settings: BenchmarkSettings) -> list[ArmPlan]:
+    """What each arm trains: (arm, excluded cases, DUO form or None, the arm whose exclusions it uses).
+
+    ``duo+filter`` takes the exclusions of the filter that found the planted cases best (precision,
+    then recall); without a filter arm it would be ``duo:<form>`` again, so it is left out, as every
+    DUO arm is with ``--duo-forms none``.
+
+    Example:
+        >>> s = BenchmarkSettings(duo_forms=("disagree",))
+        >>> [p[0] for p in arm_plans({"noisy": set(), "filter:fisher": {"a"}}, {"noisy": (0, 0), "filter:fisher": (1, 1)}, s)]
+        ['noisy', 'filter:fisher', 'duo:disagree', 'duo+filter']
+        >>> [p[0] for p in arm_plans({"noisy": set()}, {"noisy": (0, 0)}, s)]
+        ['noisy', 'duo:disagree']
+    """
+    plans: list[ArmPlan] = [(name, excluded, None, name) for name, excluded in arms.items()]
+    plans += [(f"duo:{form}", set(), form, "noisy") for form in settings.duo_forms]
+    filters = [name for name in arms if name.startswith("filter:")]
+    if settings.duo_forms and filters:
+        best = max(filters, key=lambda n: (np.nan_to_num(quality[n][0]), np.nan_to_num(quality[n][1])))
+        plans.append(("duo+filter", arms[best], settings.duo_form, best))
+    return plans
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
