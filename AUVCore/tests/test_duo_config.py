@@ -20,12 +20,12 @@ def test_auv_train_without_options_gives_the_config_defaults():
 
 
 def test_every_option_reaches_the_config():
-    args = build_parser().parse_args(["train", "Task01", "--out", "run", "--backbone", "swinunetr", "--config", "2d", "--no-duo", "--duo-form", "hard_dice", "--duo-warmup", "0.4", "--epochs", "7",
+    args = build_parser().parse_args(["train", "Task01", "--out", "run", "--backbone", "swinunetr", "--config", "2d", "--no-duo", "--duo-form", "hard_dice", "--duo-warmup", "0.25", "--epochs", "7",
                                       "--steps-per-epoch", "3", "--batch", "4", "--patch", "32,64,64", "--in-plane-spacing", "4,5", "--lr", "0.1",
                                       "--device", "cpu", "--seed", "1", "--val-every", "2", "--val-fraction", "0.5",
                                       "--exclusions", "e.json", "--classes", "liver, spleen", "--base-filters", "8",
                                       "--workers", "2", "--no-amp", "--log-every", "1", "--resume"])
-    expected = TrainConfig(dataset="Task01", out="run", backbone="swinunetr", config="2d", duo=False, duo_form="hard_dice", duo_warmup=0.4, epochs=7, steps_per_epoch=3, batch=4,
+    expected = TrainConfig(dataset="Task01", out="run", backbone="swinunetr", config="2d", duo=False, duo_form="hard_dice", duo_warmup=0.25, epochs=7, steps_per_epoch=3, batch=4,
                            patch=(32, 64, 64), in_plane_spacing=(4.0, 5.0), lr=0.1, device="cpu", seed=1, val_every=2, val_fraction=0.5, exclusions="e.json",
                            classes=("liver", "spleen"), base_filters=8, workers=2, amp=False, log_every=1, resume=True)
     assert train_config(args) == expected
