@@ -84,14 +84,27 @@ class ScoreScale:
     class_reference: dict[str, list[float]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False) -> "ScoreScale":
-        """The scale of a cohort: ``matrix`` has one row per case and one column per class (NaN = absent)."""
+    def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False, in_z_units: bool = False) -> "ScoreScale":
+        """The scale of a cohort: ``matrix`` has one row per case and one column per class (NaN = absent).
+
+        ``in_z_units``: the class values are already on a z scale shared by every class (``label_check``,
+        a sum of robust z), so they are taken as they are. Standardising them again divides by the spread of
+        a sum that is 0 for most structures of a class, and puts a clean structure of a quiet class above a
+        corrupted one of a busy class.
+
+        Example:
+            >>> import pandas as pd
+            >>> sums = pd.DataFrame({"liver": [0.0, 0.0, 0.1, 3.0], "aorta": [0.0, 2.0, 4.0, 6.0]})
+            >>> ScoreScale.fit(sums, "max", in_z_units=True).class_z(sums)["liver"].tolist()
+            [0.0, 0.0, 0.1, 3.0]
+        """
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         scale = cls(aggregate, negative_log)
         if aggregate != "paper":
             values = scale._class_values(matrix)
-            scale.class_stats = {str(column): robust_scale(values[column].to_numpy()) for column in values.columns}
+            scale.class_stats = {str(column): (0.0, 1.0) if in_z_units and values[column].notna().any()
+                                 else robust_scale(values[column].to_numpy()) for column in values.columns}
         if aggregate in CALIBRATED:
             z = scale.class_z(matrix)
             scale.class_reference = {str(c): sorted(float(v) for v in z[c] if np.isfinite(v)) for c in z.columns}

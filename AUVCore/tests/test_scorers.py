@@ -184,6 +184,22 @@ def test_mean_and_max_normalise_each_class_over_the_cases_holding_it():
     assert scale.place(outside)[0] == 1.0  # placed cases are clipped to the cohort's range
 
 
+def test_label_check_keeps_its_z_units_so_a_quiet_class_does_not_outrank_a_busy_one():
+    """label_check is a sum of positive robust z, 0 for most structures of a class; standardising it again by that
+    class's spread put a small chance sum in a quiet class above a large one in a busy class."""
+    from auvcore.scorers.registry import scale_options
+
+    sums = pd.DataFrame({"liver": [0.0, 0.0, 0.05, 0.0, 0.5], "aorta": [1.0, 2.0, 3.0, 4.0, 6.0]}, index=list("abcde"))
+    restandardised = ScoreScale.fit(sums, "max").class_z(sums)
+    assert restandardised.loc["e", "liver"] > restandardised.loc["e", "aorta"]  # what it did
+    z = ScoreScale.fit(sums, "max", **scale_options("label_check")).class_z(sums)
+    assert z.equals(sums) and z.loc["e", "aorta"] > z.loc["e", "liver"]
+    for name in ("mahalanobis", "auv"):
+        assert scale_options(name)["in_z_units"] is False
+    scale = ScoreScale.fit(sums, "calibrated", **scale_options("label_check"))
+    assert ScoreScale.from_dict(scale.to_dict()).class_z(sums).equals(sums)  # a saved reference keeps it
+
+
 def test_class_set_warning_only_for_the_paper_sum_over_different_class_sets():
     with pytest.warns(ClassSetWarning, match="1 to 2 classes"):
         assert warn_if_class_sets_differ(_matrix(), "paper", "auv")

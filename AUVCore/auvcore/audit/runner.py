@@ -40,7 +40,8 @@ from ..errors import InputError
 from ..imaging import read_image, write_array_like
 from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, json_number, safe_file_name
 from ..results.structures import structure_scorers
-from ..scorers import AGGREGATES, PAPER_SCORER, ScoreScale
+from ..scorers import AGGREGATES, ScoreScale
+from ..scorers.registry import scale_options
 from .corruptions import Corruption, applicable, eligible_classes, plant
 from .detector import DETECTOR_JSON, audit_structures, fit_detector, held_out_figures, save_detector
 from .metrics import detection_table, structure_detection
@@ -143,7 +144,7 @@ def _unit_scores(records: list[CaseRecord], kinds: list[str], planted_classes: l
                          "aggregate": aggregate, "score": float(v)} for unit, kind, v in zip(ids, kinds, column))
     for name in scorers:
         matrix = class_matrix(records, name)
-        z = ScoreScale.fit(matrix, "mean", negative_log=name == PAPER_SCORER).class_z(matrix)
+        z = ScoreScale.fit(matrix, "mean", **scale_options(name)).class_z(matrix)
         for unit, kind, corrupted, (_, row) in zip(ids, kinds, planted_classes, z.iterrows()):
             if kind in IMAGE_KINDS:
                 continue

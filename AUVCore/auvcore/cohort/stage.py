@@ -26,6 +26,7 @@ from ..results.structures import structures_table, write_structures
 from ..results.table import class_matrix, results_table, write_results
 from ..scales import Aggregate, ScoreScale, cohort_auv, warn_if_class_sets_differ
 from ..scorers import CLEANLAB, COHORT_SCORERS, CROSS_CASE, LABEL_CHECK, LABEL_CHECK_PARTS, PAPER_SCORER, label_check_scores
+from ..scorers.registry import scale_options
 from .cache import load_prototypes
 from .pipeline import Prototypes
 from .settings import ScoreSettings, scoring_identity
@@ -81,7 +82,7 @@ def cohort_scores(
             scale = scales.get(name)
             values[name] = scale.place(matrix) if scale is not None else np.full(len(records), np.nan)
             continue
-        fitted[name] = ScoreScale.fit(matrix, aggregate, negative_log=name == PAPER_SCORER)
+        fitted[name] = ScoreScale.fit(matrix, aggregate, **scale_options(name))
         values[name] = fitted[name].place(matrix)
     return values, fitted
 

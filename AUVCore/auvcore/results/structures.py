@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..files import atomic_write_bytes
 from ..scales import ScoreScale
-from ..scorers.registry import PAPER_SCORER, SCORER_INFO
+from ..scorers.registry import SCORER_INFO, scale_options
 from .case_record import CaseRecord
 from .layout import ResultsFolder
 from .table import class_matrix
@@ -70,7 +70,7 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
     z = {}
     for name in names:
         matrix = class_matrix(scored, name)
-        scale = (scales or {}).get(name) if scales is not None else ScoreScale.fit(matrix, "mean", negative_log=name == PAPER_SCORER)
+        scale = (scales or {}).get(name) if scales is not None else ScoreScale.fit(matrix, "mean", **scale_options(name))
         z[name] = scale.class_z(matrix) if scale is not None and scale.class_stats else None
     per_slice = [n for n in names if SCORER_INFO[n].per_slice]
     rows = []

@@ -106,3 +106,14 @@ def parse_scorers(text: str) -> tuple[str, ...]:
         raise ValueError(f"unknown scorer(s) {', '.join(unknown)}; choose from {', '.join(SCORERS)} or 'all'")
     wanted = {PAPER_SCORER, *names, *(LABEL_CHECK_PARTS if LABEL_CHECK in names else ())}
     return tuple(n for n in SCORERS if n in wanted)
+
+
+def scale_options(name: str) -> dict[str, bool]:
+    """How a scorer's class values are put on a cohort scale (:meth:`auvcore.scales.ScoreScale.fit`): ``auv``'s S as
+    -log S, and ``label_check``, already a sum of robust z, as it is.
+
+    Example:
+        >>> scale_options("label_check")
+        {'negative_log': False, 'in_z_units': True}
+    """
+    return {"negative_log": name == PAPER_SCORER, "in_z_units": name == LABEL_CHECK}
