@@ -39,7 +39,7 @@ class TrainConfig:
     config: str = "3d"
     duo: bool = True
     #: Which DUO (:mod:`auvcore.duo.forms`); ``paper`` is SPEC §6's literal form. ``disagree`` tied ``paper`` on the
-    #: curation benchmark's selection seeds and was the only form never to lose to no DUO by a seed-to-seed sd (README).
+    #: curation benchmark's selection seeds and, with ``boundary``, never lost to no DUO by a seed-to-seed sd (README).
     duo_form: str = "disagree"
     #: Share of the epochs DUO trains on the labels as given before the noise head purifies them (:mod:`auvcore.duo.forms`).
     #: Without it ``paper`` and ``disagree`` collapsed on a selection seed of the curation benchmark (README).
