@@ -29,7 +29,7 @@ from auvcore.scorers.case_scores import (
     image_auv,
     variance,
 )
-from auvcore.scorers.cohort_scores import mahalanobis_scores, prototype_scores
+from auvcore.scorers.cohort_scores import identity_scores, mahalanobis_scores, prototype_scores
 from auvcore.scales import cohort_auv
 
 DEPTH, SIZE = 4, 16
@@ -159,6 +159,30 @@ def test_prototype_and_mahalanobis_single_out_the_odd_case():
     assert prototype_scores(cases[:2]) == [{}, {}]  # fewer than 3 cases hold the class: no value
 
 
+def test_identity_finds_two_exchanged_labels_and_not_an_unusual_structure():
+    """A swap moves each of the two prototypes onto the other class's centre; an odd but correct structure moves
+    away from its own centre without coming closer to another's."""
+    rng = np.random.default_rng(5)
+    centres = {name: rng.normal(size=16) for name in ("vertebrae_L1", "vertebrae_L2", "spinal_cord", "aorta")}
+    cases = [{name: centre + rng.normal(0, 0.3, 16) for name, centre in centres.items()} for _ in range(12)]
+    cases[3]["vertebrae_L1"], cases[3]["spinal_cord"] = cases[3]["spinal_cord"], cases[3]["vertebrae_L1"]
+    cases[7]["aorta"] = rng.normal(size=16)  # unusual, but no other class
+    modalities = ["ct"] * 12
+    scores = pd.DataFrame(identity_scores(cases, modalities))
+    for name in ("vertebrae_L1", "spinal_cord"):
+        assert scores[name].idxmax() == 3 and scores[name][3] > 0 > scores[name].drop(index=3).max()
+    assert scores.loc[7, "aorta"] < 0  # mahalanobis' kind of finding, not identity's
+    assert scores.loc[3, "aorta"] < 0 and scores.loc[3, "vertebrae_L2"] < 0  # the case's other classes stay clean
+    # Modalities apart: where MR embeds the spinal cord as CT does a vertebra, clean MR cases are not swaps.
+    ct = [cases[i] for i in (0, 1, 2, 4, 5)]  # clean ones
+    mr = [{"vertebrae_L1": cases[i]["spinal_cord"], "spinal_cord": cases[i]["vertebrae_L1"], "aorta": cases[i]["aorta"]}
+          for i in (6, 8, 9, 10, 11)]
+    apart = pd.DataFrame(identity_scores(ct + mr, ["ct"] * 5 + ["mr"] * 5))
+    assert (apart["vertebrae_L1"] < 0).all()
+    pooled = pd.DataFrame(identity_scores(ct + mr, ["ct"] * 10))
+    assert (pooled["vertebrae_L1"] > apart["vertebrae_L1"]).all()  # one centre for both modalities blurs the classes
+
+
 def _matrix() -> pd.DataFrame:
     return pd.DataFrame({"liver": [0.9, 0.8, 0.7, 0.2], "spleen": [0.5, np.nan, 0.6, 0.55]}, index=list("abcd"))
 
@@ -213,7 +237,8 @@ def test_parse_scorers():
     assert parse_scorers("agreement, auv") == ("auv", "agreement")
     assert parse_scorers("all") == tuple(n for n in SCORERS if n != "cleanlab")  # it needs --oof: named, never implied
     assert parse_scorers("all,cleanlab") == SCORERS
-    assert parse_scorers("label_check") == ("auv", "agreement", "boundary_gradient", "boundary_distance", "consistency", "mahalanobis", "label_check")
+    assert parse_scorers("label_check") == ("auv", "agreement", "boundary_gradient", "boundary_distance", "consistency", "mahalanobis",
+                                            "identity", "label_check")
     with pytest.raises(ValueError, match="unknown scorer"):
         parse_scorers("auv,nonsense")
 

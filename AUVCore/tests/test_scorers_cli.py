@@ -29,7 +29,8 @@ def test_every_scorer_is_a_results_column_in_the_unit_interval(scored_all: Path)
 
 def test_case_json_holds_class_and_slice_values_and_the_prototypes_lie_beside_it(scored_all: Path):
     record = json.loads((scored_all / "cases" / "ct_full.json").read_text())
-    assert record["settings"]["scorers"] == ["auv", *(n for n in EXTRA if n != "label_check")]  # label_check: made at the cohort stage
+    cohort_stage = ("identity", "label_check")  # made at the cohort stage, from the prototypes and the other scorers
+    assert record["settings"]["scorers"] == ["auv", *(n for n in EXTRA if n not in cohort_stage)]
     agreement = record["scores"]["agreement"]
     assert set(agreement["classes"]) == {"liver", "spleen", "kidney_right", "stomach"}
     assert all(0 <= v <= 1 for v in agreement["classes"].values())

@@ -14,7 +14,7 @@ from ..files import file_sha256
 from ..imaging import DEFAULT_CT_WINDOW
 from ..scales import Aggregate
 from ..runtime_choices import PRECISIONS, RUNTIMES
-from ..scorers.registry import CLEANLAB, EXTERNAL, LABEL_CHECK, PAPER_SCORER
+from ..scorers.registry import CLEANLAB, EXTERNAL, IDENTITY, LABEL_CHECK, PAPER_SCORER
 
 Mode = Literal["classwise", "image"]
 
@@ -98,9 +98,10 @@ class ScoreSettings:
         if self.precision == "fp32":  # the default leaves existing keys and references as they were
             data.pop("precision")
         data["ct_window"] = list(self.ct_window)
-        # label_check (made from the others) and the external scorers come at the cohort stage; with auv
-        # alone the key is what it was before there were other scorers, so existing caches stay valid.
-        per_case = [name for name in self.scorers if name != LABEL_CHECK and name not in EXTERNAL]
+        # label_check (made from the others), identity (from the saved prototypes, which the cache checks
+        # for) and the external scorers come at the cohort stage; with auv alone the key is what it was
+        # before there were other scorers, so existing caches stay valid.
+        per_case = [name for name in self.scorers if name not in (LABEL_CHECK, IDENTITY) and name not in EXTERNAL]
         if per_case != [PAPER_SCORER]:
             data["scorers"] = per_case
         else:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], prototypes: Sequence[Prototypes],
                        oof: str | Path | None = None) -> list[CaseRecord]:
-    """The records with the cohort scorers' class values (``prototype``, ``mahalanobis``, ``label_check``,
+    """The records with the cohort scorers' class values (``prototype``, ``mahalanobis``, ``identity``, ``label_check``,
     and ``cleanlab`` from the ``auv oof`` folder ``oof``) in ``scores``."""
     records = list(records)
     if CLEANLAB in scorers:
@@ -48,7 +48,7 @@ def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], pr
         records = _with_class_values(records, CLEANLAB, cleanlab_scores(records, oof))
     for name in scorers:
         if name in COHORT_SCORERS:
-            records = _with_class_values(records, name, COHORT_SCORERS[name](prototypes))
+            records = _with_class_values(records, name, COHORT_SCORERS[name](prototypes, [str(r.modality) for r in records]))
     if LABEL_CHECK in scorers:
         combined = label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS})
         records = _with_class_values(records, LABEL_CHECK, [row.dropna().to_dict() for _, row in combined.iterrows()])

@@ -10,8 +10,18 @@ Cohort scorers, from the per-class inside-label prototypes of every case:
 * ``mahalanobis``: the Mahalanobis distance of the (unit) prototype to the
   cohort's distribution of that class's prototypes, with a Ledoit-Wolf
   shrunk covariance (few cases, many channels).
+* ``identity``: does the structure look like the class its label claims, or
+  like another class of the same case? For two classes a and b of a case, with
+  unit prototypes x_a, x_b and the element-wise median unit prototypes m_a, m_b
+  of the cases of the same modality: cos(x_a, m_b) + cos(x_b, m_a) - cos(x_a,
+  m_a) - cos(x_b, m_b), the largest over the case's other classes b. Two
+  exchanged labels (a swap, e.g. mislabelled vertebrae) make both terms of the
+  pair gain, where an unusual but correct structure gains in neither. Modalities
+  are kept apart because a class's CT and MR embeddings differ more than two
+  classes of one modality may; where too few cases of the modality hold a
+  class, its centre is the whole cohort's.
 
-Both need at least :data:`MIN_CASES_PER_CLASS` cases holding the class.
+Each needs at least :data:`MIN_CASES_PER_CLASS` cases holding the class.
 
 ``label_check`` combines the scorers aimed at different label errors: for
 each class, the sum of the positive robust z-scores (over the cohort's cases
@@ -25,12 +35,13 @@ above a clean structure where one part drifts by chance.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..scales import ScoreScale
+from .registry import IDENTITY
 
 MIN_CASES_PER_CLASS = 3
 
@@ -49,6 +60,56 @@ def prototype_scores(prototypes: Sequence[Mapping[str, np.ndarray]]) -> list[dic
 def mahalanobis_scores(prototypes: Sequence[Mapping[str, np.ndarray]]) -> list[dict[str, float]]:
     """``mahalanobis`` per case and class, with a Ledoit-Wolf covariance of the class's unit prototypes."""
     return _per_class(prototypes, _mahalanobis)
+
+
+def identity_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: Sequence[str]) -> list[dict[str, float]]:
+    """``identity`` per case and class: how much better the class and another class of its case fit each other's
+    centre (over the cases of the same modality, else the cohort) than their own; the largest over the case's
+    other classes.
+
+    Example:
+        >>> liver, spleen, kidney = np.eye(3)
+        >>> cases = [{"liver": liver, "spleen": spleen, "kidney": kidney}] * 3
+        >>> swapped = [*cases, {"liver": spleen, "spleen": liver, "kidney": kidney}]
+        >>> [round(s["liver"], 2) for s in identity_scores(swapped, ["ct"] * 4)]
+        [-2.0, -2.0, -2.0, 2.0]
+        >>> [round(s["liver"], 2) for s in identity_scores(swapped, ["ct", "ct", "ct", "mr"])]  # one MR case: the cohort's centres
+        [-2.0, -2.0, -2.0, 2.0]
+        >>> identity_scores(swapped[:2], ["ct"] * 2)  # fewer than 3 cases hold each class
+        [{}, {}]
+    """
+    units = [{name: _unit(vector) for name, vector in case.items() if np.all(np.isfinite(vector))} for case in prototypes]
+    cohort = _median_centres(units)
+    by_modality = {m: _median_centres([case for case, mine in zip(units, modalities) if mine == m]) for m in set(modalities)}
+    scores: list[dict[str, float]] = []
+    for case, modality in zip(units, modalities):
+        centres = {**cohort, **by_modality[modality]}
+        names = [name for name in case if name in centres]
+        if len(names) < 2:
+            scores.append({})
+            continue
+        vectors = np.stack([case[name] for name in names])
+        fit = vectors @ np.stack([centres[name] for name in names]).T  # fit[a, b] = cos(x_a, m_b)
+        own = np.diag(fit)
+        exchanged = fit + fit.T - own[:, None] - own[None, :]
+        np.fill_diagonal(exchanged, -np.inf)
+        scores.append({name: float(value) for name, value in zip(names, exchanged.max(axis=1))})
+    return scores
+
+
+def _median_centres(units: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each class's element-wise median unit prototype, where at least :data:`MIN_CASES_PER_CLASS` cases hold it."""
+    centres = {}
+    for name in {name for case in units for name in case}:
+        held = [case[name] for case in units if name in case]
+        if len(held) >= MIN_CASES_PER_CLASS:
+            centres[name] = _unit(np.median(np.stack(held), axis=0))
+    return centres
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float64)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
 def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure) -> list[dict[str, float]]:
@@ -78,8 +139,13 @@ def _mahalanobis(unit: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(model.mahalanobis(unit), 0.0))
 
 
-#: Scorers computed over the cohort from the per-class prototypes.
-COHORT_SCORERS = {"prototype": prototype_scores, "mahalanobis": mahalanobis_scores}
+CohortScorer = Callable[[Sequence[Mapping[str, np.ndarray]], Sequence[str]], list[dict[str, float]]]
+#: Scorers computed over the cohort from the cases' per-class prototypes and modalities.
+COHORT_SCORERS: dict[str, CohortScorer] = {
+    "prototype": lambda prototypes, _modalities: prototype_scores(prototypes),
+    "mahalanobis": lambda prototypes, _modalities: mahalanobis_scores(prototypes),
+    IDENTITY: identity_scores,
+}
 
 
 def label_check_scores(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

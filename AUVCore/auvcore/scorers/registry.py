@@ -21,8 +21,10 @@ Stage = Literal["measure", "case", "cohort", "combined", "external"]
 
 PAPER_SCORER = "auv"
 LABEL_CHECK = "label_check"
+#: The swap test: computed at the cohort stage from the prototypes that the cache already holds.
+IDENTITY = "identity"
 #: The scorers ``label_check`` combines, one per kind of label error they aim at.
-LABEL_CHECK_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis", "boundary_distance")
+LABEL_CHECK_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis", IDENTITY, "boundary_distance")
 #: Confident learning on out-of-fold probabilities of a trained segmenter (``auv oof``), not the foundation model.
 CLEANLAB = "cleanlab"
 
@@ -73,6 +75,8 @@ _ALL = (
     ScorerInfo("image_auv", "case", False, False, True, "1 - S of the image embeddings (label-free)", per_case=True),
     ScorerInfo("prototype", "cohort", False, True, True, "1 - cosine of the class prototype to the cohort's median"),
     ScorerInfo("mahalanobis", "cohort", False, True, True, "Mahalanobis distance of the class prototype in the cohort"),
+    ScorerInfo(IDENTITY, "cohort", False, True, True,
+               "how much better the class and another of its case fit each other's cohort prototype than their own (a swap)"),
     ScorerInfo(LABEL_CHECK, "combined", False, True, True, "sum of the positive robust z of " + ", ".join(LABEL_CHECK_PARTS)),
     ScorerInfo(CLEANLAB, "external", False, False, True,
                "1 - cleanlab's label quality of the structure under out-of-fold probabilities (needs --oof, from auv oof)"),
