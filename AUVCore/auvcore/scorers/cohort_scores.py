@@ -107,9 +107,10 @@ def _median_centres(units: Sequence[Mapping[str, np.ndarray]]) -> dict[str, np.n
     return centres
 
 
-def _unit(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float64)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` (one, or one per row) scaled to unit length, in float64."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure) -> list[dict[str, float]]:
@@ -120,16 +121,13 @@ def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure) -> list[
         if len(holders) < MIN_CASES_PER_CLASS:
             continue
         vectors = np.stack([np.asarray(prototypes[i][name], dtype=np.float64) for i in holders])
-        unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        for i, value in zip(holders, measure(unit)):
+        for i, value in zip(holders, measure(_unit(vectors))):
             scores[i][name] = float(value)
     return scores
 
 
 def _cosine_to_median(unit: np.ndarray) -> np.ndarray:
-    centre = np.median(unit, axis=0)
-    centre /= max(float(np.linalg.norm(centre)), 1e-12)
-    return 1.0 - unit @ centre
+    return 1.0 - unit @ _unit(np.median(unit, axis=0))
 
 
 def _mahalanobis(unit: np.ndarray) -> np.ndarray:
