@@ -14,6 +14,10 @@ results folder or placing a case on a saved scale needs no model.
   * ``mean`` / ``max``: each class is normalised over the cases that hold it,
     as a robust z-score (value - median) / (1.4826 MAD), then a case takes the
     mean or the max over its classes. For ``auv`` the class value is -log S_ic.
+    In a cohort of several modalities a case's class is normalised over the
+    cases of its own modality where at least :data:`MIN_CASES_PER_MODALITY` of
+    them hold the class (else over all): an MR liver is not unusual for not
+    looking like the CT livers.
   * ``calibrated`` / ``fisher``: each structure's robust z becomes a tail
     probability under its class's cohort distribution, combined per case with
     Šidák's min-p or Fisher's method (:mod:`auvcore.calibration`), so a case
@@ -41,6 +45,8 @@ AGGREGATES: tuple[str, ...] = ("paper", "mean", "max", "calibrated", "fisher")
 #: Aggregates whose case score is 1 - a p-value (:mod:`auvcore.calibration`): already on a fixed scale, no min-max.
 CALIBRATED: tuple[str, ...] = ("calibrated", "fisher")
 MAD_TO_SIGMA = 1.4826
+#: The fewest cases of one modality holding a class for the class to be normalised within that modality.
+MIN_CASES_PER_MODALITY = 3
 
 
 class ClassSetWarning(UserWarning):
@@ -71,9 +77,14 @@ class ScoreScale:
     Attributes:
         aggregate: ``paper``, ``mean`` or ``max``.
         negative_log: the class values are S (``auv``): use -log S.
-        class_stats: class -> (median, spread) of its values (all but ``paper``).
+        class_stats: class -> (median, spread) of its values over the cohort (all but ``paper``).
         low, high: the cohort's min and max of the aggregated value (0 and 1 for the calibrated ones).
         class_reference: class -> the cohort's sorted z of the class (the calibrated ones' tail probabilities).
+        modality_stats: modality -> class -> (median of the modality's cases, spread about their own modality's
+            medians over all cases), for the classes held by at least :data:`MIN_CASES_PER_MODALITY` cases of the
+            modality, in a cohort of several modalities. A case's class is put on its modality's statistics where
+            there are some, else on the cohort's. Only the centre is the modality's own: the spread and the
+            calibrated reference come from every case, as a few MR cases are too few to say how far is far.
     """
 
     aggregate: Aggregate
@@ -82,9 +93,11 @@ class ScoreScale:
     low: float = math.nan
     high: float = math.nan
     class_reference: dict[str, list[float]] = field(default_factory=dict)
+    modality_stats: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False, in_z_units: bool = False) -> "ScoreScale":
+    def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False, in_z_units: bool = False,
+            modalities: Sequence[str | None] | None = None) -> "ScoreScale":
         """The scale of a cohort: ``matrix`` has one row per case and one column per class (NaN = absent).
 
         ``in_z_units``: the class values are already on a z scale shared by every class (``label_check``,
@@ -92,25 +105,37 @@ class ScoreScale:
         a sum that is 0 for most structures of a class, and puts a clean structure of a quiet class above a
         corrupted one of a busy class.
 
+        ``modalities``: each row's modality (``ct``, ``mr``); with more than one, classes are normalised within
+        each modality where enough of its cases hold them.
+
         Example:
             >>> import pandas as pd
             >>> sums = pd.DataFrame({"liver": [0.0, 0.0, 0.1, 3.0], "aorta": [0.0, 2.0, 4.0, 6.0]})
             >>> ScoreScale.fit(sums, "max", in_z_units=True).class_z(sums)["liver"].tolist()
             [0.0, 0.0, 0.1, 3.0]
+            >>> livers = pd.DataFrame({"liver": [1.0, 2.0, 3.0, 4.0, 5.0, 21.0, 22.0, 23.0]})
+            >>> ct_mr = ["ct"] * 5 + ["mr"] * 3
+            >>> ScoreScale.fit(livers, "max").class_z(livers)["liver"].round(1).tolist()  # every MR liver looks unusual
+            [-0.8, -0.6, -0.3, -0.1, 0.1, 3.7, 3.9, 4.2]
+            >>> ScoreScale.fit(livers, "max", modalities=ct_mr).class_z(livers, ct_mr)["liver"].round(1).tolist()
+            [-1.3, -0.7, 0.0, 0.7, 1.3, -0.7, 0.0, 0.7]
         """
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         scale = cls(aggregate, negative_log)
         if aggregate != "paper":
             values = scale._class_values(matrix)
+
             scale.class_stats = {str(column): (0.0, 1.0) if in_z_units and values[column].notna().any()
                                  else robust_scale(values[column].to_numpy()) for column in values.columns}
+            if not in_z_units:
+                scale.modality_stats = _modality_stats(values, _modality_rows(modalities, values.index), scale.class_stats)
         if aggregate in CALIBRATED:
-            z = scale.class_z(matrix)
+            z = scale.class_z(matrix, modalities)
             scale.class_reference = {str(c): sorted(float(v) for v in z[c] if np.isfinite(v)) for c in z.columns}
             scale.low, scale.high = 0.0, 1.0
             return scale
-        raw = scale.raw(matrix)
+        raw = scale.raw(matrix, modalities)
         finite = raw[np.isfinite(raw)]
         if finite.size:
             scale.low, scale.high = float(finite.min()), float(finite.max())
@@ -123,7 +148,20 @@ class ScoreScale:
                 values = -np.log(values.where(values > 0))
         return values
 
-    def raw(self, matrix: pd.DataFrame) -> np.ndarray:
+    def _row_stats(self, column: str, modalities: Sequence[str | None] | None, rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's (median, spread) for ``column``: its modality's where :attr:`modality_stats` has them, else the
+        cohort's (NaN where neither has the class)."""
+        median, spread = np.full(rows, math.nan), np.full(rows, math.nan)
+        median[:], spread[:] = self.class_stats.get(column, (math.nan, math.nan))
+        if modalities is not None:
+            labels = np.array([str(m) for m in modalities], dtype=object)
+            for modality, stats in self.modality_stats.items():
+                if column in stats:
+                    mine = labels == modality
+                    median[mine], spread[mine] = stats[column]
+        return median, spread
+
+    def raw(self, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> np.ndarray:
         """The aggregated value of each case, before min-max (NaN where a case has no class value)."""
         if self.aggregate == "paper":
             total = matrix.astype("float64").sum(axis=1, min_count=1).to_numpy()
@@ -131,7 +169,7 @@ class ScoreScale:
                 return total
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.where(total > 0, -np.log(total), np.nan)
-        z = self.class_z(matrix)
+        z = self.class_z(matrix, modalities)
         if self.aggregate in CALIBRATED:
             from .calibration import combine, tail_probability
 
@@ -144,25 +182,24 @@ class ScoreScale:
         reduced = z.max(axis=1, skipna=True) if self.aggregate == "max" else z.mean(axis=1, skipna=True)
         return reduced.to_numpy(dtype=np.float64)
 
-    def class_z(self, matrix: pd.DataFrame) -> pd.DataFrame:
-        """Each class value as a robust z-score over the cohort's cases holding the class (``mean``/``max`` scales)."""
+    def class_z(self, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> pd.DataFrame:
+        """Each class value as a robust z-score over the cohort's cases holding the class (of the same modality
+        where :attr:`modality_stats` has it); ``modalities`` gives each row's."""
         import pandas as pd
 
         values = self._class_values(matrix)
         z = pd.DataFrame(index=values.index)
         for column in values.columns:
-            median, spread = self.class_stats.get(str(column), (math.nan, math.nan))
-            if not np.isfinite(median):
-                z[column] = np.nan
-            elif spread > 0:
-                z[column] = (values[column] - median) / spread
-            else:
-                z[column] = (values[column] - median) * 0.0  # one case, or all equal: no evidence either way
+            median, spread = self._row_stats(str(column), modalities, len(values))
+            centred = values[column].to_numpy(dtype=np.float64) - median
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # one case, or all equal: no evidence either way
+                z[column] = np.where(spread > 0, centred / spread, centred * 0.0)
         return z
 
-    def place(self, matrix: pd.DataFrame) -> np.ndarray:
+    def place(self, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> np.ndarray:
         """Case scores in [0, 1] on this scale (clipped); a cohort of one identical value gives 0."""
-        raw = self.raw(matrix)
+        raw = self.raw(matrix, modalities)
         span = self.high - self.low
         if not np.isfinite(span):
             return np.full(raw.shape, np.nan)
@@ -180,6 +217,8 @@ class ScoreScale:
         }
         if self.class_reference:
             data["class_reference"] = {k: list(v) for k, v in self.class_reference.items()}
+        if self.modality_stats:
+            data["modality_stats"] = {m: {k: list(v) for k, v in c.items()} for m, c in self.modality_stats.items()}
         return data
 
     @classmethod
@@ -191,7 +230,36 @@ class ScoreScale:
             float(data["low"]),
             float(data["high"]),
             {k: [float(x) for x in v] for k, v in data.get("class_reference", {}).items()},
+            {m: {k: (float(v[0]), float(v[1])) for k, v in c.items()} for m, c in data.get("modality_stats", {}).items()},
         )
+
+
+def _modality_rows(modalities: Sequence[str | None] | None, index: pd.Index) -> dict[str, np.ndarray]:
+    """Each modality's row mask, when the rows hold more than one modality (else nothing to keep apart)."""
+    if modalities is None:
+        return {}
+    labels = np.array([str(m) for m in modalities], dtype=object)
+    if len(labels) != len(index):
+        raise ValueError(f"{len(labels)} modalities for {len(index)} cases")
+    kinds = sorted(set(labels))
+    return {m: labels == m for m in kinds} if len(kinds) > 1 else {}
+
+
+def _modality_stats(values: pd.DataFrame, rows: Mapping[str, np.ndarray],
+                    pooled: Mapping[str, tuple[float, float]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per modality and class: its cases' median, and the robust spread of every case about its own modality's
+    median (the cohort's where its modality has too few cases of the class)."""
+    stats: dict[str, dict[str, tuple[float, float]]] = {m: {} for m in rows}
+    for column in values.columns:
+        held = {m: values.loc[mine, column].dropna().to_numpy() for m, mine in rows.items()}
+        centres = {m: float(np.median(v)) for m, v in held.items() if v.size >= MIN_CASES_PER_MODALITY}
+        if not centres:
+            continue
+        residuals = np.concatenate([v - centres.get(m, pooled[str(column)][0]) for m, v in held.items()])
+        spread = robust_scale(residuals)[1]
+        for modality, centre in centres.items():
+            stats[modality][str(column)] = (centre, spread)
+    return {m: s for m, s in stats.items() if s}
 
 
 def warn_if_class_sets_differ(matrix: pd.DataFrame, aggregate: Aggregate, what: str) -> bool:

@@ -117,3 +117,32 @@ def test_structures_placed_on_a_reference_use_its_class_statistics(cohort):
     place_on_reference(records[:1], placed.root, settings, load_reference(folder.reference))
     again = read_structures(placed.root).set_index(["case_id", "class"])
     assert again.loc[("a", "liver"), "agreement_z"] == pytest.approx(fitted.loc[("a", "liver"), "agreement_z"])
+
+
+def test_a_mixed_cohort_judges_each_structure_against_its_own_modality(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Four CT and three MR cases whose agreement sits on different levels: no MR case is suspect for being MR,
+    the one odd CT liver still is, and a new MR case is placed on the saved MR statistics."""
+    monkeypatch.setattr("auvcore.cohort.stage.scoring_identity", lambda settings: {**settings.key_dict(), "weights": "w"})
+    settings = ScoreSettings(scorers=("auv", "agreement"), aggregate="calibrated")
+
+    def case(case_id: str, modality: str, agreement: float) -> CaseRecord:
+        return _case(case_id, 0.25, 0.25, agreement).updated(modality=modality)
+
+    records = [case("ct1", "ct", 0.10), case("ct2", "ct", 0.11), case("ct3", "ct", 0.12), case("ct4", "ct", 0.13),
+               case("ct_odd", "ct", 0.30), case("mr1", "mr", 0.50), case("mr2", "mr", 0.52), case("mr3", "mr", 0.54)]
+    folder = ResultsFolder(tmp_path)
+    _write(folder, records)
+    table = normalise_cohort(records, folder.root, settings).set_index("case_id")
+    assert table["agreement"].idxmax() == "ct_odd"
+    assert table.loc[["mr1", "mr2", "mr3"], "agreement"].max() < table.loc["ct_odd", "agreement"]
+    z = read_structures(folder.root).set_index(["case_id", "class"])["agreement_z"]
+    assert z[("mr2", "liver")] == pytest.approx(0.0)  # the median MR case, not 0.5 - 0.12 above the cohort's median
+    assert z[("ct_odd", "liver")] > 5
+
+    saved = load_reference(folder.reference)
+    assert set(saved.scales["agreement"].modality_stats) == {"ct", "mr"}
+    newcomer = [case("mr_new", "mr", 0.52)]
+    placed = ResultsFolder(folder.root / "placed")
+    _write(placed, newcomer)
+    place_on_reference(newcomer, placed.root, settings, saved)
+    assert read_structures(placed.root).set_index("class").loc["liver", "agreement_z"] == pytest.approx(0.0)

@@ -40,6 +40,7 @@ from ..errors import InputError
 from ..imaging import read_image, write_array_like
 from ..results import STRUCTURES_CSV, CaseRecord, ResultsFolder, json_number, safe_file_name
 from ..results.structures import structure_scorers
+from ..results.table import case_modalities
 from ..scorers import AGGREGATES, ScoreScale
 from ..scorers.registry import scale_options
 from .corruptions import Corruption, applicable, eligible_classes, plant
@@ -142,9 +143,10 @@ def _unit_scores(records: list[CaseRecord], kinds: list[str], planted_classes: l
         for name, column in values.items():
             rows.extend({"repeat": repeat, "level": "case", "unit": unit, "kind": kind, "scorer": name,
                          "aggregate": aggregate, "score": float(v)} for unit, kind, v in zip(ids, kinds, column))
+    modalities = case_modalities(records)
     for name in scorers:
         matrix = class_matrix(records, name)
-        z = ScoreScale.fit(matrix, "mean", **scale_options(name)).class_z(matrix)
+        z = ScoreScale.fit(matrix, "mean", **scale_options(name), modalities=modalities).class_z(matrix, modalities)
         for unit, kind, corrupted, (_, row) in zip(ids, kinds, planted_classes, z.iterrows()):
             if kind in IMAGE_KINDS:
                 continue

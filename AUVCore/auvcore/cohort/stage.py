@@ -23,7 +23,7 @@ from ..results.case_record import CaseRecord, ScorerValues, json_number, write_c
 from ..results.layout import ResultsFolder
 from ..results.reference import SavedReference, save_reference
 from ..results.structures import structures_table, write_structures
-from ..results.table import class_matrix, results_table, write_results
+from ..results.table import case_modalities, class_matrix, results_table, write_results
 from ..scales import Aggregate, ScoreScale, cohort_auv, warn_if_class_sets_differ
 from ..scorers import CLEANLAB, COHORT_SCORERS, CROSS_CASE, LABEL_CHECK, LABEL_CHECK_PARTS, PAPER_SCORER, label_check_scores
 from ..scorers.registry import scale_options
@@ -50,7 +50,7 @@ def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], pr
         if name in COHORT_SCORERS:
             records = _with_class_values(records, name, COHORT_SCORERS[name](prototypes, [str(r.modality) for r in records]))
     if LABEL_CHECK in scorers:
-        combined = label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS})
+        combined = label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS}, case_modalities(records))
         records = _with_class_values(records, LABEL_CHECK, [row.dropna().to_dict() for _, row in combined.iterrows()])
     return records
 
@@ -76,14 +76,15 @@ def cohort_scores(
     """
     values: dict[str, np.ndarray] = {}
     fitted: dict[str, ScoreScale] = {}
+    modalities = case_modalities(records)
     for name in scorers:
         matrix = class_matrix(records, name)
         if scales is not None:
             scale = scales.get(name)
-            values[name] = scale.place(matrix) if scale is not None else np.full(len(records), np.nan)
+            values[name] = scale.place(matrix, modalities) if scale is not None else np.full(len(records), np.nan)
             continue
-        fitted[name] = ScoreScale.fit(matrix, aggregate, **scale_options(name))
-        values[name] = fitted[name].place(matrix)
+        fitted[name] = ScoreScale.fit(matrix, aggregate, **scale_options(name), modalities=modalities)
+        values[name] = fitted[name].place(matrix, modalities)
     return values, fitted
 
 

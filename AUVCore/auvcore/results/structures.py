@@ -31,7 +31,7 @@ from ..scales import ScoreScale
 from ..scorers.registry import SCORER_INFO, scale_options
 from .case_record import CaseRecord
 from .layout import ResultsFolder
-from .table import class_matrix
+from .table import case_modalities, class_matrix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,10 +68,11 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
     names = structure_scorers(scorers)
     scored = [r for r in records if r.ok]
     z = {}
+    modalities = case_modalities(scored)
     for name in names:
         matrix = class_matrix(scored, name)
-        scale = (scales or {}).get(name) if scales is not None else ScoreScale.fit(matrix, "mean", **scale_options(name))
-        z[name] = scale.class_z(matrix) if scale is not None and scale.class_stats else None
+        scale = (scales or {}).get(name) if scales is not None else ScoreScale.fit(matrix, "mean", **scale_options(name), modalities=modalities)
+        z[name] = scale.class_z(matrix, modalities) if scale is not None and scale.class_stats else None
     per_slice = [n for n in names if SCORER_INFO[n].per_slice]
     rows = []
     for record in scored:

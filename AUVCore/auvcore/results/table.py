@@ -68,6 +68,11 @@ def class_matrix(records: Sequence[CaseRecord], scorer: str) -> "pd.DataFrame":
     return pd.DataFrame(rows, index=[r.case_id for r in records], dtype="float64")
 
 
+def case_modalities(records: Sequence[CaseRecord]) -> list[str | None]:
+    """Each case's modality, in the order of :func:`class_matrix`'s rows (classes are normalised within it)."""
+    return [record.modality for record in records]
+
+
 def write_results(table: "pd.DataFrame", folder: str | Path) -> None:
     """Write ``results.csv`` and ``results.parquet`` into ``folder``, each atomically."""
     results = ResultsFolder(Path(folder))

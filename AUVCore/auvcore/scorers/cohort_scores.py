@@ -21,7 +21,9 @@ Cohort scorers, from the per-class inside-label prototypes of every case:
   classes of one modality may; where too few cases of the modality hold a
   class, its centre is the whole cohort's.
 
-Each needs at least :data:`MIN_CASES_PER_CLASS` cases holding the class.
+Each needs at least :data:`MIN_CASES_PER_CLASS` cases holding the class. In a cohort of several modalities
+``prototype`` and ``mahalanobis`` compare a case with the cases of its own modality where that many hold the
+class.
 
 ``label_check`` combines the scorers aimed at different label errors: for
 each class, the sum of the positive robust z-scores (over the cohort's cases
@@ -46,20 +48,27 @@ from .registry import IDENTITY
 MIN_CASES_PER_CLASS = 3
 
 
-def prototype_scores(prototypes: Sequence[Mapping[str, np.ndarray]]) -> list[dict[str, float]]:
-    """``prototype`` per case and class: 1 - cos to the class's element-wise median prototype.
+def prototype_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: Sequence[str | None] | None = None) -> list[dict[str, float]]:
+    """``prototype`` per case and class: 1 - cos to the class's element-wise median prototype (over the cases of
+    the same modality where at least :data:`MIN_CASES_PER_CLASS` of them hold the class, else over all).
 
     Example:
-        >>> cases = [{"liver": np.array([1.0, 0.0])}] * 3 + [{"liver": np.array([0.0, 1.0])}]
+        >>> cases = [{"liver": np.array([1.0, 0.0])}] * 5 + [{"liver": np.array([0.0, 1.0])}]
         >>> [round(s["liver"], 3) for s in prototype_scores(cases)]
-        [0.0, 0.0, 0.0, 1.0]
+        [0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+        >>> mr = [{"liver": np.array([0.6, 0.8])}] * 3
+        >>> [round(s["liver"], 2) for s in prototype_scores(cases + mr)]  # the MR livers are judged against the CT ones
+        [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.4, 0.4, 0.4]
+        >>> [round(s["liver"], 2) for s in prototype_scores(cases + mr, ["ct"] * 6 + ["mr"] * 3)]
+        [0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]
     """
-    return _per_class(prototypes, _cosine_to_median)
+    return _per_class(prototypes, _cosine_to_median, modalities)
 
 
-def mahalanobis_scores(prototypes: Sequence[Mapping[str, np.ndarray]]) -> list[dict[str, float]]:
-    """``mahalanobis`` per case and class, with a Ledoit-Wolf covariance of the class's unit prototypes."""
-    return _per_class(prototypes, _mahalanobis)
+def mahalanobis_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: Sequence[str | None] | None = None) -> list[dict[str, float]]:
+    """``mahalanobis`` per case and class, with a Ledoit-Wolf covariance of the class's unit prototypes (of the
+    same modality, as :func:`prototype_scores`)."""
+    return _per_class(prototypes, _mahalanobis, modalities)
 
 
 def identity_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: Sequence[str]) -> list[dict[str, float]]:
@@ -113,16 +122,27 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure) -> list[dict[str, float]]:
+def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure,
+               modalities: Sequence[str | None] | None = None) -> list[dict[str, float]]:
+    """``measure`` over each class's holders: those of a modality with enough of them among themselves, the rest
+    (or all, without ``modalities``) among every holder."""
     scores: list[dict[str, float]] = [{} for _ in prototypes]
+    labels = [None] * len(prototypes) if modalities is None else [str(m) for m in modalities]
     classes = sorted({name for case in prototypes for name in case})
     for name in classes:
         holders = [i for i, case in enumerate(prototypes) if name in case and np.all(np.isfinite(case[name]))]
         if len(holders) < MIN_CASES_PER_CLASS:
             continue
-        vectors = np.stack([np.asarray(prototypes[i][name], dtype=np.float64) for i in holders])
-        for i, value in zip(holders, measure(_unit(vectors))):
-            scores[i][name] = float(value)
+        groups = [[i for i in holders if labels[i] == m] for m in sorted(set(labels[i] for i in holders), key=str)]
+        own = [g for g in groups if len(g) >= MIN_CASES_PER_CLASS] if len(groups) > 1 else []
+        rest = sorted(set(holders) - {i for g in own for i in g})
+        for group, judged in [*((g, g) for g in own), (holders, rest)]:
+            if not judged:
+                continue
+            vectors = np.stack([np.asarray(prototypes[i][name], dtype=np.float64) for i in group])
+            for i, value in zip(group, measure(_unit(vectors))):
+                if i in judged:
+                    scores[i][name] = float(value)
     return scores
 
 
@@ -140,14 +160,15 @@ def _mahalanobis(unit: np.ndarray) -> np.ndarray:
 CohortScorer = Callable[[Sequence[Mapping[str, np.ndarray]], Sequence[str]], list[dict[str, float]]]
 #: Scorers computed over the cohort from the cases' per-class prototypes and modalities.
 COHORT_SCORERS: dict[str, CohortScorer] = {
-    "prototype": lambda prototypes, _modalities: prototype_scores(prototypes),
-    "mahalanobis": lambda prototypes, _modalities: mahalanobis_scores(prototypes),
+    "prototype": prototype_scores,
+    "mahalanobis": mahalanobis_scores,
     IDENTITY: identity_scores,
 }
 
 
-def label_check_scores(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per case and class, the sum of the parts' positive robust z-scores (NaN where no part has a value).
+def label_check_scores(parts: Mapping[str, pd.DataFrame], modalities: Sequence[str | None] | None = None) -> pd.DataFrame:
+    """Per case and class, the sum of the parts' positive robust z-scores (NaN where no part has a value); the z
+    are within each row's modality (``modalities``) where enough cases of it hold the class.
 
     Example:
         >>> a = pd.DataFrame({"liver": [0.1, 0.1, 0.2, 0.9]})
@@ -157,6 +178,6 @@ def label_check_scores(parts: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         >>> label_check_scores({"a": a, "b": a})["liver"].round(1).tolist()  # both parts see the last case
         [0.0, 0.0, 1.3, 20.2]
     """
-    z = [ScoreScale.fit(matrix, "mean").class_z(matrix) for matrix in parts.values()]
+    z = [ScoreScale.fit(matrix, "mean", modalities=modalities).class_z(matrix, modalities) for matrix in parts.values()]
     combined = pd.concat(z, axis=0, keys=range(len(z))).clip(lower=0.0)
     return combined.groupby(level=1, sort=False).sum(min_count=1)
