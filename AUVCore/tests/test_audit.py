@@ -265,5 +265,28 @@ def test_the_detector_fits_benchmark_prints_each_fit_held_out(tmp_path: Path):
     script = Path(__file__).resolve().parents[2] / "Testing" / "benchmarks" / "detector_fits.py"
     output = subprocess.run([sys.executable, str(script), str(tmp_path / "structures.csv")], capture_output=True, text=True, check=True).stdout
     lines = output.strip().splitlines()
-    assert len(lines) == 6 and all("leave-one-kind-out" in line and "dropout" in line for line in lines)
+    assert len(lines) == 8 and all("leave-one-kind-out" in line and "dropout" in line for line in lines)
     assert sum("(product)" in line for line in lines) == 2
+
+
+def test_the_detector_is_drawn_towards_label_check_and_judged_beside_it():
+    """Held hard, the fit is label_check's own ranking (every other weight 0); the held-out figures carry the
+    unfitted label_check on the same structures."""
+    from auvcore.audit.detector import held_out_figures
+    from auvcore.audit.metrics import auroc
+
+    rng = np.random.default_rng(2)
+    clean = pd.DataFrame({"a_z": rng.normal(size=200), "label_check_z": np.abs(rng.normal(size=200))})
+    bad = pd.DataFrame({"a_z": rng.normal(3, 0.5, size=8), "label_check_z": rng.normal(2.5, 1.0, size=8)})
+    table = pd.concat([clean, bad], ignore_index=True).assign(slices=10, voxels=1000, modality="ct")
+    corrupted = np.array([False] * 200 + [True] * 8)
+    held = fit_detector(table, corrupted, ("a", "label_check"), c=1e-6)
+    weights = dict(zip(held.features, held.coefficients))
+    assert weights["label_check_z"] > 0.5 and all(abs(w) < 1e-3 for name, w in weights.items() if name != "label_check_z")
+    towards_zero = dict(zip(held.features, fit_detector(table, corrupted, ("a", "label_check"), c=1e-6, prior=None).coefficients))
+    assert all(abs(w) < 1e-3 for w in towards_zero.values())
+
+    kinds = ["clean"] * 200 + ["dilate"] * 4 + ["swap"] * 4
+    figures = held_out_figures(table, kinds, [f"case{i % 10}" for i in range(208)], ("a", "label_check"))
+    assert figures["unfitted_label_check"] == pytest.approx(auroc(table["label_check_z"].to_numpy(), corrupted))
+    assert 0.5 < figures["unfitted_label_check_kind_mean"] <= 1.0

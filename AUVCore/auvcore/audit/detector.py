@@ -7,11 +7,16 @@ slice count, the log of its voxel count and its modality; the label is whether
 the audit corrupted it.
 
 An audit plants few errors (tens of structures), so the fit is constrained:
-strong L2 regularisation, and the weight of every z is at least 0. Each z is
-oriented so that higher is more unusual; a negative weight would be a pattern
-of this audit's few corruptions, and it is what made an unconstrained fit miss
-a kind of error it had not seen (label dropout, found by one scorer only).
-It is judged on what it was not fitted on:
+the weight of every z is at least 0, and a strong L2 penalty draws the weights
+towards ``label_check`` (its weight that of a fit on it alone, every other 0),
+not towards 0. Each z is oriented so that higher is more unusual; a negative
+weight would be a pattern of this audit's few corruptions, and it is what made
+an unconstrained fit miss a kind of error it had not seen (label dropout, found
+by one scorer only). Drawn towards 0, the fit also forgot the parts of
+``label_check`` that the kinds it was fitted on did not need; drawn towards
+``label_check``, it departs from that fixed sum only as far as the audit shows.
+It is judged on what it was not fitted on, beside the unfitted ``label_check``
+on the same structures:
 
 * leave-one-kind-out: fitted without one corruption kind, tested on that kind
   against the clean structures;
@@ -46,6 +51,7 @@ import pandas as pd
 from ..errors import InputError
 from ..files import write_json_atomic
 from ..results.case_record import CaseRecord
+from ..scorers.registry import LABEL_CHECK
 from .metrics import auroc
 
 DETECTOR_JSON = "detector.json"
@@ -100,11 +106,14 @@ class Detector:
                    dict(data.get("source") or {}))
 
 
-def _fit_logistic(x: np.ndarray, labels: np.ndarray, non_negative: np.ndarray, c: float) -> tuple[np.ndarray, float]:
-    """Class-balanced, L2-regularised logistic regression (L-BFGS-B) with the ``non_negative`` columns' weights >= 0.
+def _fit_logistic(x: np.ndarray, labels: np.ndarray, non_negative: np.ndarray, c: float,
+                  prior: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Class-balanced logistic regression (L-BFGS-B) with the ``non_negative`` columns' weights >= 0, its weights
+    drawn towards ``prior`` (0 by default) by an L2 penalty of strength 1 / ``c``.
 
     Returns (coefficients, intercept) for standardised ``x``.
     """
+    prior = np.zeros(x.shape[1]) if prior is None else prior
     from scipy.optimize import minimize
 
     weights = np.where(labels, 0.5 / labels.mean(), 0.5 / (1.0 - labels.mean()))  # each class weighs half
@@ -113,19 +122,21 @@ def _fit_logistic(x: np.ndarray, labels: np.ndarray, non_negative: np.ndarray, c
         margin = x @ theta[1:] + theta[0]
         per_row = np.where(labels, np.logaddexp(0.0, -margin), np.logaddexp(0.0, margin))
         residual = weights * (1.0 / (1.0 + np.exp(-margin)) - labels)
-        value = float(weights @ per_row + 0.5 / c * theta[1:] @ theta[1:])
-        return value, np.concatenate([[residual.sum()], x.T @ residual + theta[1:] / c])
+        offset = theta[1:] - prior
+        value = float(weights @ per_row + 0.5 / c * offset @ offset)
+        return value, np.concatenate([[residual.sum()], x.T @ residual + offset / c])
 
     bounds = [(None, None), *((0.0, None) if keep else (None, None) for keep in non_negative)]
-    result = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds)
+    result = minimize(loss, np.concatenate([[0.0], prior]), jac=True, method="L-BFGS-B", bounds=bounds)
     return result.x[1:], float(result.x[0])
 
 
 def fit_detector(structures: pd.DataFrame, corrupted: Sequence[bool], scorers: Sequence[str], source: dict | None = None,
-                 c: float = REGULARISATION_C, constrained: bool = True) -> Detector:
+                 c: float = REGULARISATION_C, constrained: bool = True, prior: str | None = LABEL_CHECK) -> Detector:
     """Fit on one row per structure; ``corrupted`` says which the audit planted.
 
-    ``c`` and ``constrained`` (every z's weight >= 0) are the product's choice; other values are for comparing fits
+    ``c``, ``constrained`` (every z's weight >= 0) and ``prior`` (the scorer whose z the weights are drawn towards,
+    where the table has it; None: towards 0) are the product's choice; other values are for comparing fits
     (``Testing/benchmarks/detector_fits.py``).
     """
     features = feature_table(structures, scorers)
@@ -136,14 +147,24 @@ def fit_detector(structures: pd.DataFrame, corrupted: Sequence[bool], scorers: S
     if labels.all() or not labels.any():
         raise ValueError("the detector needs corrupted and clean structures")
     z_columns = np.asarray([constrained and name.endswith("_z") for name in features.columns])
-    coefficients, intercept = _fit_logistic((x - mean) / scale, labels, z_columns, c)
+    standard = (x - mean) / scale
+    centre = None
+    if prior is not None and f"{prior}_z" in features.columns:
+        # the prior's weight: a fit on that z alone (weakly held); the full fit is drawn towards it, not towards 0
+        column = list(features.columns).index(f"{prior}_z")
+        alone, _ = _fit_logistic(standard[:, [column]], labels, z_columns[[column]], 1.0)
+        centre = np.zeros(x.shape[1])
+        centre[column] = alone[0]
+    coefficients, intercept = _fit_logistic(standard, labels, z_columns, c, centre)
     return Detector(tuple(scorers), tuple(features.columns), tuple(mean.tolist()), tuple(scale.tolist()),
                     tuple(coefficients.tolist()), intercept, source or {})
 
 
 def held_out_figures(structures: pd.DataFrame, kinds: Sequence[str], groups: Sequence[str], scorers: Sequence[str],
                      **fit: Any) -> dict[str, float]:
-    """AUROC of the detector on what it was not fitted on: each left-out kind, and left-out cases pooled.
+    """AUROC of the detector on what it was not fitted on: each left-out kind, and left-out cases pooled; and, where
+    the table has its z, of the unfitted ``label_check`` on the same structures (the kinds' mean, and every
+    structure: the figures a fitted detector has to beat to be worth using).
 
     ``kinds`` is ``clean`` or the corruption kind of each structure, ``groups`` its source case.
     """
@@ -164,6 +185,12 @@ def held_out_figures(structures: pd.DataFrame, kinds: Sequence[str], groups: Seq
     figures["leave_one_case_out"] = auroc(held, corrupted)
     kind_values = [v for k, v in figures.items() if k.startswith("leave_out_") and math.isfinite(v)]
     figures["leave_one_kind_out_mean"] = float(np.mean(kind_values)) if kind_values else math.nan
+    if f"{LABEL_CHECK}_z" in structures:
+        fixed = structures[f"{LABEL_CHECK}_z"].fillna(0.0).to_numpy(dtype=np.float64)
+        per_kind = [auroc(fixed[(kinds == kind) | ~corrupted], corrupted[(kinds == kind) | ~corrupted])
+                    for kind in sorted(set(kinds) - {"clean"})]
+        figures[f"unfitted_{LABEL_CHECK}_kind_mean"] = float(np.nanmean(per_kind)) if per_kind else math.nan
+        figures[f"unfitted_{LABEL_CHECK}"] = auroc(fixed, corrupted)
     return figures
 
 

@@ -82,7 +82,9 @@ def _detector_section(held_out: dict[str, float]) -> list[str]:
     rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{value:.3f}</td></tr>" for name, value in held_out.items())
     return ["<h2>Fitted detector, on held-out structures</h2>",
             "<p>AUROC of the detector (<code>detector.json</code>) fitted without the kind or the source case it is "
-            "tested on: leave-one-kind-out per kind and their mean, and leave-one-case-out pooled over the cases.</p>",
+            "tested on: leave-one-kind-out per kind and their mean, and leave-one-case-out pooled over the cases; "
+            "<code>unfitted_label_check</code>: the fixed sum on the same structures (the kinds' mean, and every "
+            "structure), the figures the detector has to beat to be worth using.</p>",
             f"<table><tr><th>held out</th><th>AUROC</th></tr>{rows}</table>"]
 
 

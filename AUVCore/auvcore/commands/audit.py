@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         print("\nAUROC, corrupted against clean cases (0.5 = chance):")
         print(summary(result.figures, "case").to_string())
     if result.held_out:
-        print("\ndetector on held-out structures (AUROC; fitted without the kind or the case it is tested on):")
+        print("\ndetector on held-out structures (AUROC; fitted without the kind or the case it is tested on; "
+              "unfitted_label_check: the fixed sum on the same structures, the figures to beat):")
         for name, value in result.held_out.items():
             print(f"  {name}: {value:.3f}")
         print(f"detector: {Path(args.out) / DETECTOR_JSON} (auv score --detector)")
