@@ -14,10 +14,11 @@ results folder or placing a case on a saved scale needs no model.
   * ``mean`` / ``max``: each class is normalised over the cases that hold it,
     as a robust z-score (value - median) / (1.4826 MAD), then a case takes the
     mean or the max over its classes. For ``auv`` the class value is -log S_ic.
-    In a cohort of several modalities a case's class is normalised over the
-    cases of its own modality where at least :data:`MIN_CASES_PER_MODALITY` of
-    them hold the class (else over all): an MR liver is not unusual for not
-    looking like the CT livers.
+    In a cohort of several modalities a case's class is centred on the median
+    of the cases of its own modality where at least
+    :data:`MIN_CASES_PER_MODALITY` of them hold the class (else on the
+    cohort's), with the spread taken about those medians over every case: an
+    MR liver is not unusual for not looking like the CT livers.
   * ``calibrated`` / ``fisher``: each structure's robust z becomes a tail
     probability under its class's cohort distribution, combined per case with
     Šidák's min-p or Fisher's method (:mod:`auvcore.calibration`), so a case
@@ -119,13 +120,15 @@ class ScoreScale:
             [-0.8, -0.6, -0.3, -0.1, 0.1, 3.7, 3.9, 4.2]
             >>> ScoreScale.fit(livers, "max", modalities=ct_mr).class_z(livers, ct_mr)["liver"].round(1).tolist()
             [-1.3, -0.7, 0.0, 0.7, 1.3, -0.7, 0.0, 0.7]
+            >>> unknown = ["ct"] * 5 + [None] * 3  # no modality saved: the cohort's statistics
+            >>> ScoreScale.fit(livers, "max", modalities=unknown).class_z(livers, unknown)["liver"].round(1).tolist()
+            [-0.8, -0.6, -0.3, -0.1, 0.1, 3.7, 3.9, 4.2]
         """
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
         scale = cls(aggregate, negative_log)
         if aggregate != "paper":
             values = scale._class_values(matrix)
-
             scale.class_stats = {str(column): (0.0, 1.0) if in_z_units and values[column].notna().any()
                                  else robust_scale(values[column].to_numpy()) for column in values.columns}
             if not in_z_units:
@@ -154,7 +157,7 @@ class ScoreScale:
         median, spread = np.full(rows, math.nan), np.full(rows, math.nan)
         median[:], spread[:] = self.class_stats.get(column, (math.nan, math.nan))
         if modalities is not None:
-            labels = np.array([str(m) for m in modalities], dtype=object)
+            labels = np.array([m or "" for m in modalities], dtype=object)
             for modality, stats in self.modality_stats.items():
                 if column in stats:
                     mine = labels == modality
@@ -235,13 +238,14 @@ class ScoreScale:
 
 
 def _modality_rows(modalities: Sequence[str | None] | None, index: pd.Index) -> dict[str, np.ndarray]:
-    """Each modality's row mask, when the rows hold more than one modality (else nothing to keep apart)."""
+    """Each modality's row mask, when the rows hold more than one modality (else nothing to keep apart); rows of
+    unknown modality (None: records written before it was saved) belong to none and keep the cohort's statistics."""
     if modalities is None:
         return {}
-    labels = np.array([str(m) for m in modalities], dtype=object)
-    if len(labels) != len(index):
-        raise ValueError(f"{len(labels)} modalities for {len(index)} cases")
-    kinds = sorted(set(labels))
+    if len(modalities) != len(index):
+        raise ValueError(f"{len(modalities)} modalities for {len(index)} cases")
+    labels = np.array([m or "" for m in modalities], dtype=object)
+    kinds = sorted(set(labels) - {""})
     return {m: labels == m for m in kinds} if len(kinds) > 1 else {}
 
 

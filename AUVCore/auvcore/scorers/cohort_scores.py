@@ -71,7 +71,7 @@ def mahalanobis_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalitie
     return _per_class(prototypes, _mahalanobis, modalities)
 
 
-def identity_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: Sequence[str]) -> list[dict[str, float]]:
+def identity_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: Sequence[str | None]) -> list[dict[str, float]]:
     """``identity`` per case and class: how much better the class and another class of its case fit each other's
     centre (over the cases of the same modality, else the cohort) than their own; the largest over the case's
     other classes.
@@ -89,10 +89,10 @@ def identity_scores(prototypes: Sequence[Mapping[str, np.ndarray]], modalities: 
     """
     units = [{name: _unit(vector) for name, vector in case.items() if np.all(np.isfinite(vector))} for case in prototypes]
     cohort = _median_centres(units)
-    by_modality = {m: _median_centres([case for case, mine in zip(units, modalities) if mine == m]) for m in set(modalities)}
+    by_modality = {m: _median_centres([case for case, mine in zip(units, modalities) if mine == m]) for m in set(modalities) if m}
     scores: list[dict[str, float]] = []
     for case, modality in zip(units, modalities):
-        centres = {**cohort, **by_modality[modality]}
+        centres = {**cohort, **by_modality.get(modality, {})}
         names = [name for name in case if name in centres]
         if len(names) < 2:
             scores.append({})
@@ -125,15 +125,15 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure,
                modalities: Sequence[str | None] | None = None) -> list[dict[str, float]]:
     """``measure`` over each class's holders: those of a modality with enough of them among themselves, the rest
-    (or all, without ``modalities``) among every holder."""
+    (of unknown modality, or all without ``modalities``) among every holder."""
     scores: list[dict[str, float]] = [{} for _ in prototypes]
-    labels = [None] * len(prototypes) if modalities is None else [str(m) for m in modalities]
+    labels = [None] * len(prototypes) if modalities is None else [m or None for m in modalities]
     classes = sorted({name for case in prototypes for name in case})
     for name in classes:
         holders = [i for i, case in enumerate(prototypes) if name in case and np.all(np.isfinite(case[name]))]
         if len(holders) < MIN_CASES_PER_CLASS:
             continue
-        groups = [[i for i in holders if labels[i] == m] for m in sorted(set(labels[i] for i in holders), key=str)]
+        groups = [[i for i in holders if labels[i] == m] for m in sorted({labels[i] for i in holders} - {None})]
         own = [g for g in groups if len(g) >= MIN_CASES_PER_CLASS] if len(groups) > 1 else []
         rest = sorted(set(holders) - {i for g in own for i in g})
         for group, judged in [*((g, g) for g in own), (holders, rest)]:
