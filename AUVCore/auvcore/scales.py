@@ -151,17 +151,15 @@ class ScoreScale:
                 values = -np.log(values.where(values > 0))
         return values
 
-    def _row_stats(self, column: str, modalities: Sequence[str | None] | None, rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's (median, spread) for ``column``: its modality's where :attr:`modality_stats` has them, else the
-        cohort's (NaN where neither has the class)."""
-        median, spread = np.full(rows, math.nan), np.full(rows, math.nan)
+    def _row_stats(self, column: str, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's (median, spread) for ``column``: its modality's (``labels``, :func:`_modality_labels`) where
+        :attr:`modality_stats` has them, else the cohort's (NaN where neither has the class)."""
+        median, spread = np.full(len(labels), math.nan), np.full(len(labels), math.nan)
         median[:], spread[:] = self.class_stats.get(column, (math.nan, math.nan))
-        if modalities is not None:
-            labels = np.array([m or "" for m in modalities], dtype=object)
-            for modality, stats in self.modality_stats.items():
-                if column in stats:
-                    mine = labels == modality
-                    median[mine], spread[mine] = stats[column]
+        for modality, stats in self.modality_stats.items():
+            if column in stats:
+                mine = labels == modality
+                median[mine], spread[mine] = stats[column]
         return median, spread
 
     def raw(self, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> np.ndarray:
@@ -191,9 +189,10 @@ class ScoreScale:
         import pandas as pd
 
         values = self._class_values(matrix)
+        labels = _modality_labels(modalities, len(values))
         z = pd.DataFrame(index=values.index)
         for column in values.columns:
-            median, spread = self._row_stats(str(column), modalities, len(values))
+            median, spread = self._row_stats(str(column), labels)
             centred = values[column].to_numpy(dtype=np.float64) - median
             with np.errstate(divide="ignore", invalid="ignore"):
                 # one case, or all equal: no evidence either way
@@ -237,14 +236,19 @@ class ScoreScale:
         )
 
 
-def _modality_rows(modalities: Sequence[str | None] | None, index: pd.Index) -> dict[str, np.ndarray]:
-    """Each modality's row mask, when the rows hold more than one modality (else nothing to keep apart); rows of
-    unknown modality (None: records written before it was saved) belong to none and keep the cohort's statistics."""
+def _modality_labels(modalities: Sequence[str | None] | None, rows: int) -> np.ndarray:
+    """Each row's modality as an array, "" where unknown (None: records written before it was saved, or no
+    ``modalities`` given): such rows belong to no modality and keep the cohort's statistics."""
     if modalities is None:
-        return {}
-    if len(modalities) != len(index):
-        raise ValueError(f"{len(modalities)} modalities for {len(index)} cases")
-    labels = np.array([m or "" for m in modalities], dtype=object)
+        return np.full(rows, "", dtype=object)
+    if len(modalities) != rows:
+        raise ValueError(f"{len(modalities)} modalities for {rows} cases")
+    return np.array([m or "" for m in modalities], dtype=object)
+
+
+def _modality_rows(modalities: Sequence[str | None] | None, index: pd.Index) -> dict[str, np.ndarray]:
+    """Each modality's row mask, when the rows hold more than one known modality (else nothing to keep apart)."""
+    labels = _modality_labels(modalities, len(index))
     kinds = sorted(set(labels) - {""})
     return {m: labels == m for m in kinds} if len(kinds) > 1 else {}
 

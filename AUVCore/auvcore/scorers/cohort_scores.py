@@ -135,8 +135,8 @@ def _per_class(prototypes: Sequence[Mapping[str, np.ndarray]], measure,
             continue
         groups = [[i for i in holders if labels[i] == m] for m in sorted({labels[i] for i in holders} - {None})]
         own = [g for g in groups if len(g) >= MIN_CASES_PER_CLASS] if len(groups) > 1 else []
-        rest = sorted(set(holders) - {i for g in own for i in g})
-        for group, judged in [*((g, g) for g in own), (holders, rest)]:
+        rest = set(holders) - {i for g in own for i in g}
+        for group, judged in [*((g, set(g)) for g in own), (holders, rest)]:
             if not judged:
                 continue
             vectors = np.stack([np.asarray(prototypes[i][name], dtype=np.float64) for i in group])
@@ -157,7 +157,7 @@ def _mahalanobis(unit: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(model.mahalanobis(unit), 0.0))
 
 
-CohortScorer = Callable[[Sequence[Mapping[str, np.ndarray]], Sequence[str]], list[dict[str, float]]]
+CohortScorer = Callable[[Sequence[Mapping[str, np.ndarray]], Sequence[str | None]], list[dict[str, float]]]
 #: Scorers computed over the cohort from the cases' per-class prototypes and modalities.
 COHORT_SCORERS: dict[str, CohortScorer] = {
     "prototype": prototype_scores,
