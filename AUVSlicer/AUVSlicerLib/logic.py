@@ -139,11 +139,9 @@ class AUVLogic:
 
     @staticmethod
     def showChart(chartNode) -> None:
-        """Show the chart in a layout with a plot view, beside the slices."""
-        layoutManager = slicer.app.layoutManager() if hasattr(slicer, "app") else None
-        if layoutManager is None:
+        """Show the chart in a plot view; the plots logic switches layout only when the user's has no plot view."""
+        if not hasattr(slicer, "app"):
             return
-        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotView)
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
 
     def explainStructure(self, cohort, caseId: str, structure: str):
@@ -201,7 +199,7 @@ class AUVLogic:
 
     def showQueueEntry(self, cohort, entry, colormap: str = "viridis", score: str = "auv") -> ShownStructure:
         """Load the entry's case unless it is loaded, highlight its structure and jump the views to its worst slice."""
-        loaded = self.caseLoader.loaded if self.caseLoader is not None else None
+        loaded = self.caseLoader.current() if self.caseLoader is not None else None
         if loaded is None or loaded.case_id != entry.case_id:
             loaded, _ = self.loadCohortCase(cohort, entry.case_id, colormap, "case", score)
         segmentation = loaded.segmentation_node.GetSegmentation()
