@@ -67,7 +67,7 @@ class AUVSlicer(ScriptedLoadableModule):
             "(LiteMedSAM embedded, MedSAM2 with your checkpoint), colours each structure by how unusual its score is "
             "for that structure in a reference cohort, and turns a scored cohort into a review queue with verdicts. "
             "Needs Slicer {minimum} or later and the PyTorch extension. "
-            "See the <a href=\"https://github.com/auv-slicer/AUVSlicer#readme\">documentation</a>.").format(
+            "See the <a href=\"https://github.com/auv-slicer/SlicerAUV#readme\">documentation</a>.").format(
             minimum=MINIMUM_SLICER)
         self.parent.acknowledgementText = _(
             "Method: \"Delving Aleatoric Uncertainty in Medical Image Segmentation via Vision Foundation Models\" "
