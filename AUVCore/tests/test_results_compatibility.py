@@ -29,8 +29,9 @@ from auvcore.cli import main
 from auvcore.results import SCHEMA_VERSION, CaseRecord, read_case_record
 
 GOLDEN = Path(__file__).parent / "data" / "golden_small_cohort"
-#: What differs between two runs of the same scoring: where the files were, how long it took, the versions.
-VOLATILE = ("image", "label", "timings", "versions")
+#: What differs between two runs of the same scoring: where the files were, how long it took, the versions,
+#: and the cache key, which hashes the core's version (a new release rescores every case, on purpose).
+VOLATILE = ("image", "label", "timings", "versions", "cache_key")
 #: Keys added since the golden files were written (each class's voxel count, for structures.csv;
 #: the runtime that ran the model).
 ADDED = {"voxels", "runtime"}

@@ -32,7 +32,8 @@ Jobs and dependencies:
 - ``job_runner``: job state from a process's output (PROGRESS lines by ``auvcore.results``); a subprocess runner.
 - ``qt_job``: the same job on a ``qt.QProcess`` for Slicer's GUI thread.
 - ``process_tree``: Stop ends the job's whole process tree (the CTK launcher forwards no signal).
-- ``dependencies``: what is missing, and installing it with consent; ``installers``: how.
+- ``dependencies``: what is missing (PyTorch; exactly the bundled AUVCore), whether PyTorch loads (in its own
+  process), and installing it with consent; ``installers``: how.
 
 Importing this package imports nothing else; the files AUVSlicer.py imports when Slicer loads it
 (``logic`` and what it imports at the top) need neither ``auvcore`` nor anything it brings.

@@ -78,6 +78,10 @@ def _export_segmentation(scene, segmentation_node, volume_node, values: dict[str
     for segment_id in values:
         segment_ids.InsertNextValue(segment_id)
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "AUV export label")
+    # The export adds a "<segmentation>_ColorTable" node to the scene unless the label map already shows a
+    # user colour table (vtkSlicerSegmentationsModuleLogic::ExportSegmentsToLabelmapNode): give it ours.
+    labelmap.CreateDefaultDisplayNodes()
+    labelmap.GetDisplayNode().SetAndObserveColorNodeID(names.GetID())
     try:
         ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
             segmentation_node, segment_ids, labelmap, volume_node, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY,

@@ -8,6 +8,8 @@ on unload; the user's own nodes are never touched.
 Example (with the slicer-core wheel or inside Slicer):
     >>> loader = CaseLoader(scene)                                                    # doctest: +SKIP
     >>> case = loader.load("ct.nii.gz", "seg.nii.gz", {1: "spleen"}, case_id="ct1")  # doctest: +SKIP
+    >>> loader.current() is case                                                      # doctest: +SKIP
+    True
     >>> loader.unload()                                                               # doctest: +SKIP
 """
 
@@ -70,6 +72,13 @@ class CaseLoader:
             raise InputError(label, "cannot be imported as a segmentation") from error
         finally:
             remove_node_and_dependents(self.scene, labelmap)
+
+    def current(self) -> SceneCase | None:
+        """The loaded case, or None once its nodes left the scene (Close Scene removes them without telling us)."""
+        if self.loaded is not None and any(node.GetScene() is not self.scene
+                                           for node in (self.loaded.volume_node, self.loaded.segmentation_node)):
+            self.unload()
+        return self.loaded
 
     def unload(self) -> None:
         """Remove the nodes of the loaded case, if they are still in the scene."""

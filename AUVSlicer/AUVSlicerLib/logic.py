@@ -13,7 +13,7 @@ Example (inside Slicer, or headless with the slicer-core wheel):
 
 from __future__ import annotations
 
-import os
+import importlib
 import shutil
 import sys
 from dataclasses import dataclass
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import slicer
 
-from .dependencies import bundled_auvcore, check_dependencies, install_missing
-from .installers import install_torch, pip_install
+from .dependencies import check_dependencies, install_missing, shipped_auvcore
+from .installers import install_torch, pip_install, pip_uninstall
 
 #: Fill opacity of the other structures while one is reviewed.
 DIMMED_OPACITY = 0.15
@@ -63,9 +63,11 @@ class AUVLogic:
 
     @staticmethod
     def installDependencies(confirm) -> bool:
-        """Install PyTorch and the bundled AUVCore if missing, after ``confirm(message)`` agreed."""
-        return install_missing(check_dependencies(), confirm, install_torch, pip_install,
-                               bundled_auvcore(os.path.dirname(os.path.dirname(__file__))))
+        """Install PyTorch and the bundled AUVCore if missing (or another AUVCore version), after ``confirm(message)``."""
+        installed = install_missing(check_dependencies(), confirm, install_torch, pip_install, shipped_auvcore(),
+                                    pip_uninstall)
+        importlib.invalidate_caches()  # so this process finds the packages that were just installed
+        return installed
 
     @staticmethod
     def exportCase(volumeNode, labelNode, folder):
@@ -139,11 +141,9 @@ class AUVLogic:
 
     @staticmethod
     def showChart(chartNode) -> None:
-        """Show the chart in a layout with a plot view, beside the slices."""
-        layoutManager = slicer.app.layoutManager() if hasattr(slicer, "app") else None
-        if layoutManager is None:
+        """Show the chart in a plot view; the plots logic switches layout only when the user's has no plot view."""
+        if not hasattr(slicer, "app"):
             return
-        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotView)
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
 
     def explainStructure(self, cohort, caseId: str, structure: str):
@@ -201,7 +201,7 @@ class AUVLogic:
 
     def showQueueEntry(self, cohort, entry, colormap: str = "viridis", score: str = "auv") -> ShownStructure:
         """Load the entry's case unless it is loaded, highlight its structure and jump the views to its worst slice."""
-        loaded = self.caseLoader.loaded if self.caseLoader is not None else None
+        loaded = self.caseLoader.current() if self.caseLoader is not None else None
         if loaded is None or loaded.case_id != entry.case_id:
             loaded, _ = self.loadCohortCase(cohort, entry.case_id, colormap, "case", score)
         segmentation = loaded.segmentation_node.GetSegmentation()

@@ -48,11 +48,13 @@ class ReviewPanel:
         self._fillQueueTable()
 
     def onStartReview(self) -> None:
-        with self.dialogs.errors("Failed to build the review queue."):
-            self.queue = self.logic.openReview(self.cohort, self.node.colorScore)
-            self._fillQueueTable()
-            self._showCurrentStructure()
-        self.updateButtons()
+        try:
+            with self.dialogs.errors("Failed to build the review queue."):
+                self.queue = self.logic.openReview(self.cohort, self.node.colorScore)
+                self._fillQueueTable()
+                self._showCurrentStructure()
+        finally:  # the dialog raises again (slicer.util.tryWithErrorDisplay)
+            self.updateButtons()
 
     def updateButtons(self) -> None:
         self.ui.startReviewButton.enabled = self.cohort is not None

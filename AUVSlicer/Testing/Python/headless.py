@@ -44,3 +44,30 @@ class HeadlessScene:
         self.segmentations_logic.SetMRMLScene(None)
         self.color_logic.SetMRMLScene(None)
         self.scene.Clear(True)
+
+
+def plot_view_x(series_node) -> list[float]:
+    """Where Slicer's plot view draws a series' points along x (``qMRMLPlotView.cxx``, v5.10.0 and v5.12.3): at the
+    x column's values only for the types that require one (``vtkMRMLPlotSeriesNode::IsXColumnRequired``: Scatter
+    and ScatterBar); Line and Bar use the row index 0, 1, 2 ... whatever the x column holds."""
+    table = series_node.GetTableNode().GetTable()
+    if not series_node.IsXColumnRequired():
+        return [float(row) for row in range(table.GetNumberOfRows())]
+    column = table.GetColumnByName(series_node.GetXColumnName())
+    return [float(column.GetValue(row)) for row in range(table.GetNumberOfRows())]
+
+
+class LayoutManager:
+    """``slicer.app.layoutManager()`` as far as ``setLayout`` goes: ``qMRMLLayoutManager::setLayout`` writes the
+    scene's layout node's view arrangement (the layout descriptions themselves are the application's)."""
+
+    def __init__(self, layout_node) -> None:
+        self.layout_node = layout_node
+
+    def layout(self) -> int:
+        return self.layout_node.GetViewArrangement()
+
+    def setLayout(self, layout: int) -> None:
+        if layout != self.layout():
+            self.layout_node.RemoveAllMaximizedViewNodes()
+            self.layout_node.SetViewArrangement(layout)
