@@ -269,7 +269,7 @@ class AUVSlicerTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Verdicts with the keyboard's actions")
         widget.panel.review.onVerdictNeedsFix()
         widget.panel.review.onVerdictCorrect()
-        self.assertEqual(load_review(folder / "review.json").counts(), {"correct": 1, "needs_fix": 1, "unsure": 0})
+        self.assertEqual(load_review(folder / "review.json").counts(), {"correct": 1, "needs_fix": 1, "unsure": 0, "fixed": 0})
         self.assertIn("reviewed 2 of", widget.ui.reviewProgressLabel.text)
         self.delayDisplay("Test passed")
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
+from .results.layout import ResultsFolder
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 #: Suffixes that mark a label file beside its image in a flat folder.
@@ -190,3 +191,30 @@ def discover_cases(dataset: str | Path) -> list[CaseSpec]:
                 raise InputError(root, f"has {image_dir}/ but no {label_dir}/")
             return _check_unique(_from_image_label_folders(root, root / image_dir, root / label_dir), root)
     return _check_unique(_from_flat_folder(root), root)
+
+
+def results_folder_cases(folder: ResultsFolder) -> list[CaseSpec]:
+    """The cases of a results folder (its ``results.csv``), with the class names their records hold.
+
+    Paths are those the results table holds (relative ones are tried inside the folder); the labels are
+    the scored sources: :func:`auvcore.results.labels_in_use` says which correction replaces them.
+
+    Raises:
+        InputError: naming the table, when it cannot be read or lacks case_id and image.
+    """
+    from .results import read_case_record
+
+    try:
+        with folder.results_csv.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, csv.Error, UnicodeDecodeError) as error:
+        raise InputError(folder.results_csv, f"cannot be read: {error}") from None
+    if rows and not {"case_id", "image"} <= set(rows[0]):
+        raise InputError(folder.results_csv, "is not a results table (it needs case_id and image)")
+    specs = []
+    for row in rows:
+        case_id, label = row["case_id"], (row.get("label") or "").strip()
+        record_path = folder.case_json(case_id)
+        names = {c.id: c.name for c in read_case_record(record_path).classes} if record_path.exists() else {}
+        specs.append(CaseSpec(case_id, folder.recorded_path(row["image"]), folder.recorded_path(label) if label else None, names))
+    return _check_unique(specs, folder.results_csv)

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import html
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -45,7 +46,8 @@ from .imaging import detect_modality, load_case, normalise_intensity
 from .report_defaults import DEFAULT_SUSPECTS, DEFAULT_TOP
 from .results import STRUCTURES_CSV, CaseRecord, ResultsFolder, read_case_record, read_results, read_structures, safe_file_name, structures_table
 from .results.colours import COLORMAPS, UNDEFINED_COLOUR, Z_RANGE, map_colour
-from .results.review import Review, load_review
+from .results.corrections import Correction, load_corrections
+from .results.review import FIXED, Review, Verdict, load_review
 from .scorers.registry import PAPER_SCORER
 
 #: The colour map of structure colours (the Slicer module's default).
@@ -344,11 +346,65 @@ def _review_list(results_dir: Path) -> str:
     if not review.verdicts:
         return "<p>No structure has a verdict yet (review them in the Slicer module).</p>"
     counts = ", ".join(f"{n} {name.replace('_', ' ')}" for name, n in review.counts().items())
-    rows = [f"<tr><td>{html.escape(v.case_id)}</td><td>{html.escape(v.structure)}</td><td>{v.verdict}</td>"
+    rows = [f"<tr><td>{html.escape(v.case_id)}</td><td>{html.escape(v.structure)}</td><td>{_verdict_cell(v)}</td>"
             f"<td>{html.escape(v.note)}</td><td>{html.escape(v.time)}</td></tr>"
             for v in sorted(review.verdicts.values(), key=lambda v: (v.verdict != "needs_fix", v.case_id, v.structure))]
     return (f"<p>{len(review.verdicts)} structures reviewed: {counts}.</p><table><tr><th>case</th><th>structure</th>"
             "<th>verdict</th><th>note</th><th>time</th></tr>" + "".join(rows) + "</table>")
+
+
+def _correction_anchor(case_id: str) -> str:
+    return f"correction-{safe_file_name(case_id)}"
+
+
+def _verdict_cell(verdict: Verdict) -> str:
+    """A ``fixed`` verdict links to its correction in the Corrections section."""
+    if verdict.verdict != FIXED:
+        return verdict.verdict
+    return f"<a href='#{_correction_anchor(verdict.case_id)}'>{FIXED}</a> ({html.escape(verdict.correction)})"
+
+
+def _score_change(correction: Correction, structure: str, structures: pd.DataFrame, scale: StructureScale,
+                  rescored: bool) -> str:
+    """The structure's review score when the correction was saved, and now where the case was rescored with it."""
+    before = correction.scores_before.get(structure, {}).get(scale.column)
+    text = "n/a" if before is None else f"{before:.2f}"
+    if not rescored:
+        return f"{text} → not rescored yet"
+    row = structures[(structures["case_id"] == correction.case_id) & (structures["class"] == structure)]
+    after = row[scale.column].iloc[0] if len(row) and scale.column in row else None
+    return f"{text} → {'n/a' if after is None or pd.isna(after) else f'{after:.2f}'}"
+
+
+def _corrections_list(results_dir: Path, results: pd.DataFrame, structures: pd.DataFrame, scale: StructureScale) -> str:
+    """Every case's current correction: its changed structures, their voxels and Dice to the original, the score
+    before -> after, who saved it and when (``review.json``, :mod:`auvcore.results.corrections`)."""
+    folder = ResultsFolder(results_dir)
+    corrections = load_corrections(folder)
+    if not corrections:
+        return ("<p>No label is corrected yet (Fix and Save correction in the Slicer module's review write "
+                "<code>corrections/</code>).</p>")
+    labels = dict(zip(results["case_id"].astype(str), results["label"].astype(str))) if "label" in results else {}
+    rows = []
+    for case_id in sorted(corrections):
+        current = corrections[case_id][-1]
+        rescored = os.path.abspath(folder.recorded_path(labels.get(case_id, ""))) == os.path.abspath(folder.root / current.file)
+        for number, change in enumerate(current.changes):
+            anchor = f" id='{_correction_anchor(case_id)}'" if number == 0 else ""
+            rows.append(
+                f"<tr{anchor}><td>{html.escape(case_id)}</td><td>{html.escape(change.structure)}</td>"
+                f"<td class='number'>+{change.added} / -{change.removed}</td>"
+                f"<td class='number'>{'n/a' if change.dice is None else f'{change.dice:.3f}'}</td>"
+                f"<td class='number'>{html.escape(_score_change(current, change.structure, structures, scale, rescored))}</td>"
+                f"<td>{html.escape(current.reviewer)}</td><td>{html.escape(current.time)}</td>"
+                f"<td>{html.escape(current.file)}{' (proposal accepted)' if current.proposal else ''}</td></tr>")
+    return (f"<p>{len(corrections)} case(s) have a corrected label, which <code>auv filter</code>, the exports and "
+            "<code>auv train</code> use unless given <code>--original-labels</code>. Voxels added / removed and the Dice "
+            f"are against the source label; the score is {html.escape(scale.column)}, when the correction was saved → "
+            "after rerunning <code>auv score</code> on the folder (which rescores the corrected cases only).</p>"
+            "<table><tr><th>case</th><th>structure</th><th>voxels</th><th>Dice to the original</th>"
+            f"<th>{html.escape(scale.column)} before → after</th><th>reviewer</th><th>saved</th><th>file</th></tr>"
+            + "".join(rows) + "</table>")
 
 
 def _failed_list(results: pd.DataFrame, scored_ids: set[str]) -> str:
@@ -429,6 +485,8 @@ def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList,
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
     sections.append("<h2>Annotation review</h2>")
     sections.append(_review_list(results_dir))
+    sections.append("<h2 id='corrections'>Corrections</h2>")
+    sections.append(_corrections_list(results_dir, results, structures, scale))
     sections.append("<h2>Cases without AUV</h2>")
     sections.append(_failed_list(results, set(scored["case_id"])))
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

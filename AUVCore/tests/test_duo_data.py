@@ -102,7 +102,7 @@ def test_exclusions_filter_training_cases(sample_cohort: Path, tmp_path: Path) -
     path = tmp_path / "exclusions.json"
     save_exclusions(path, exclusions)
     config = TrainConfig(dataset=str(sample_cohort / "manifest.csv"), out=str(tmp_path / "run"), exclusions=str(path))
-    train, val, excluded = select_cases(config)
+    train, val, excluded, _ = select_cases(config)
     assert excluded == {"ct_fast_model"}
     assert "ct_fast_model" not in {s.case_id for s in train + val}
     assert len(train) + len(val) == 3 and len(val) == 1
@@ -129,7 +129,7 @@ def test_nnunet_raw_dataset_is_read_with_its_class_names(sample_cohort: Path, tm
         (raw / "labelsTr" / f"{case}.nii.gz").symlink_to(sample_cohort / label)
     (raw / "dataset.json").write_text('{"channel_names": {"0": "CT"}, "labels": {"background": 0, "spleen": 1, "liver": 5},'
                                       ' "numTraining": 2, "file_ending": ".nii.gz"}')
-    train, val, _ = select_cases(TrainConfig(dataset=str(raw), out=str(tmp_path / "run")))
+    train, val, _, _ = select_cases(TrainConfig(dataset=str(raw), out=str(tmp_path / "run")))
     assert sorted(s.case_id for s in train + val) == ["ct001", "ct002"]
     plan = make_plan(train, [load_case(s.image, s.label) for s in train], classes=["liver", "spleen"], patch=PATCH)
     assert dict(zip(plan.classes, plan.label_ids)) == {"spleen": 1, "liver": 5}

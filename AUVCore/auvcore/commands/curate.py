@@ -13,6 +13,7 @@ Example (shell):
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ..curation import (
@@ -30,11 +31,17 @@ from ..curation import (
 )
 from ..errors import InputError
 from ..report_defaults import DEFAULT_SUSPECTS, DEFAULT_TOP
-from ..results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, ResultsFolder, read_results
+from ..results import EXCLUSIONS_JSON, RETAINED_MANIFEST_CSV, SPLITS_JSON, ResultsFolder, labels_in_use, read_results
 
 
 #: Columns of the results table that are not case scores (``S`` and ``S_<class>`` are the measure's raw values).
 NOT_SCORES = frozenset({"case_id", "S", "status", "error", "backbone", "mode", "image", "label"})
+
+
+def add_original_labels_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--original-labels``: the commands that read labels use a case's correction unless asked not to."""
+    parser.add_argument("--original-labels", action="store_true",
+                        help=f"{what} the source labels, not the corrections saved in the results folder (corrections/)")
 
 
 def _keep_fraction(text: str) -> float:
@@ -78,7 +85,13 @@ def run_filter(args: argparse.Namespace) -> int:
         _check_column(results, by, ResultsFolder(results_dir).results_csv)
         exclusions.apply_quantile(results, keep, by)
     retained = retained_cases(results, exclusions)
-    rows = results[results["case_id"].isin(retained)]
+    rows = results[results["case_id"].isin(retained)].copy()
+    folder = ResultsFolder(results_dir)
+    labels = labels_in_use(folder, dict(zip(rows["case_id"], rows["label"].where(rows["label"].notna(), None))),
+                           original=args.original_labels)
+    corrected = set(labels.corrected)
+    rows["label"] = [os.path.abspath(labels.path(case)) if case in corrected else label
+                     for case, label in zip(rows["case_id"], rows["label"])]
     write_manifest(rows, out / RETAINED_MANIFEST_CSV)
     scored = scored_cases(results, by)
     rule = exclusions.rule
@@ -90,6 +103,7 @@ def run_filter(args: argparse.Namespace) -> int:
     unscored = sorted(set(results["case_id"]) - set(scored["case_id"]))
     if unscored:
         print(f"{len(unscored)} case(s) without {by} (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
+    print(labels.summary(folder))
     print(f"wrote {target}")
     print(f"wrote {out / RETAINED_MANIFEST_CSV}")
     if len(retained) >= 2:
@@ -155,6 +169,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     filter_parser.add_argument("--out", help="folder for the three files (default: RESULTS)")
     filter_parser.add_argument("--folds", type=int, default=NNUNET_FOLDS, help="cross-validation folds (default 5)")
     filter_parser.add_argument("--seed", type=int, default=NNUNET_SEED, help="split seed (default nnU-Net's 12345)")
+    add_original_labels_option(filter_parser, "the retained manifest names")
     filter_parser.set_defaults(func=run_filter)
 
     exclude_parser = subparsers.add_parser("exclude", help="exclude a case by hand")

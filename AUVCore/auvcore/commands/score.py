@@ -19,10 +19,12 @@ from ..backend_registry import available_backends
 from ..datasets import CaseSpec, discover_cases, read_label_names
 from ..errors import InputError
 from ..imaging import DEFAULT_CT_WINDOW
-from ..results import CaseRecord, ResultsFolder, SavedReference, load_reference
+from ..results import CaseRecord, ResultsFolder, SavedReference, labels_in_use, load_reference, read_case_record, write_case_record
+from ..results.corrections import BEFORE_CORRECTION, scores_before_correction
 from ..runtime_choices import PRECISIONS, RUNTIMES
 from ..scales import AGGREGATES, ClassSetWarning
 from ..scorers.registry import SCORERS, parse_scorers
+from .curate import add_original_labels_option
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -110,6 +112,35 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
     return discover_cases(target)
 
 
+def _with_corrections(specs: list[CaseSpec], out: str, original: bool) -> tuple[list[CaseSpec], dict[str, dict]]:
+    """The cases with the corrected labels saved in OUT (unless ``original``), and what each corrected case's
+    record keeps of its scores from before its correction."""
+    folder = ResultsFolder(Path(out))
+    if not folder.review.exists():
+        return specs, {}
+    in_use = labels_in_use(folder, {s.case_id: s.label for s in specs}, original=original)
+    print(in_use.summary(folder))
+    corrected, before = set(in_use.corrected), {}
+    for spec in specs:
+        if spec.case_id in corrected and folder.case_json(spec.case_id).exists():
+            kept = scores_before_correction(read_case_record(folder.case_json(spec.case_id)), in_use.path(spec.case_id))
+            if kept is not None:
+                before[spec.case_id] = kept
+    return [CaseSpec(s.case_id, s.image, in_use.path(s.case_id), s.class_names) if s.case_id in corrected else s
+            for s in specs], before
+
+
+def _keep_before(records: list[CaseRecord], before: dict[str, dict], out: str) -> list[CaseRecord]:
+    """Records of corrected cases with their scores from before the correction (written at once)."""
+    kept = []
+    for record in records:
+        if record.ok and record.case_id in before and record.extra.get(BEFORE_CORRECTION) != before[record.case_id]:
+            record = record.updated(extra={**record.extra, BEFORE_CORRECTION: before[record.case_id]})
+            write_case_record(ResultsFolder(Path(out)).case_json(record.case_id), record)
+        kept.append(record)
+    return kept
+
+
 def _reference(args: argparse.Namespace, settings: ScoreSettings) -> SavedReference | None:
     if not args.reference:
         return None
@@ -179,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     reference = _reference(args, settings)
-    specs = _specs(args)
+    specs, before = _with_corrections(_specs(args), args.out, args.original_labels)
     scorer = CaseScorer(settings)
     if args.shard:
         score_cases(specs, args.out, settings, scorer, progress=not args.no_progress, shard=args.shard)
@@ -187,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     ranks = _torchrun_shard()
     if ranks is None:
-        records = score_cases(specs, args.out, settings, scorer, progress=not args.no_progress)
+        records = _keep_before(score_cases(specs, args.out, settings, scorer, progress=not args.no_progress), before, args.out)
         return _report(_finalise(records, args.out, settings, reference), args.out)
     # torchrun: each rank scores its shard into the shared folder; rank 0 merges once all are done.
     import torch.distributed as dist
@@ -198,7 +229,8 @@ def run(args: argparse.Namespace) -> int:
         dist.barrier()
         if ranks[0] != 0:
             return 0
-        return _report(_finalise(load_records(specs, args.out, settings), args.out, settings, reference), args.out)
+        records = _keep_before(load_records(specs, args.out, settings), before, args.out)
+        return _report(_finalise(records, args.out, settings, reference), args.out)
     finally:
         dist.destroy_process_group()
 
@@ -207,9 +239,10 @@ def merge(args: argparse.Namespace) -> int:
     from ..cohort import load_records
 
     settings = settings_from(args)
-    specs = discover_cases(args.target)
     out = str(ResultsFolder.find(args.out).root)  # the folder, or its results.csv
-    return _report(_finalise(load_records(specs, out, settings), out, settings, _reference(args, settings)), out)
+    specs, before = _with_corrections(discover_cases(args.target), out, args.original_labels)
+    records = _keep_before(load_records(specs, out, settings), before, out)
+    return _report(_finalise(records, out, settings, _reference(args, settings)), out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -227,6 +260,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reference", help="reference.json of a scored cohort: place the cases on its AUV scale")
     parser.add_argument("--detector", help="detector.json of `auv audit --fit`: a detector column per structure (structures.csv) and case")
     parser.add_argument("--shard", type=parse_shard, metavar="I/N", help="score only every N-th case from the I-th (job arrays); then auv merge")
+    add_original_labels_option(parser, "score")
     add_scoring_options(parser)
     parser.set_defaults(func=run)
 
@@ -235,5 +269,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     merger.add_argument("target", metavar="DATASET")
     merger.add_argument("--out", required=True, help="the results folder the shards wrote to (or its results.csv)")
     merger.add_argument("--reference", help="place the cases on this saved cohort's scale instead")
+    add_original_labels_option(merger, "merge the scores of")
     add_scoring_options(merger)
     merger.set_defaults(func=merge)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..duo.config import DUO_FORMS, TrainConfig
 from ..errors import InputError
+from .curate import add_original_labels_option
 
 
 def _one_or_each(text: str, kind: Callable[[str], Any], count: int, problem: str) -> list[Any]:
@@ -84,6 +85,7 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, batch=args.batch, patch=args.patch, in_plane_spacing=args.in_plane_spacing, lr=args.lr, device=args.device,
         seed=args.seed, val_every=args.val_every, val_fraction=args.val_fraction, exclusions=getattr(args, "exclusions", None),
+        original_labels=getattr(args, "original_labels", False),
         classes=tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None,
         base_filters=args.base_filters, workers=args.workers, amp=args.amp, log_every=args.log_every, resume=getattr(args, "resume", False),
     )
@@ -160,9 +162,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a segmentation network (DynUNet/SwinUNETR) with or without DUO",
                                   description="nnU-Net-style training with DUO (SPEC §6). Writes RUN/checkpoint_latest.pt, "
                                               "RUN/model.pt, RUN/metrics.jsonl, RUN/plan.json; prints PROGRESS lines.")
-    train.add_argument("dataset", help="nnU-Net raw dataset folder, or a CSV manifest (case_id,image,label[,label_names])")
+    train.add_argument("dataset", help="nnU-Net raw dataset folder, a CSV manifest (case_id,image,label[,label_names]), or a "
+                       "results folder of `auv score` (its cases, with their corrected labels and its exclusions.json)")
     train.add_argument("--out", required=True, help="run folder")
-    train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only")
+    train.add_argument("--exclusions", help="exclusion list JSON (auv filter); train on the retained cases only, with the "
+                       "corrected labels of the results folder it lies in")
+    add_original_labels_option(train, "train on")
     add_training_options(train)
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.set_defaults(func=run_train)

@@ -58,6 +58,8 @@ class TrainConfig:
     val_every: int = 5
     val_fraction: float = 0.2
     exclusions: str | None = None
+    #: Train on the source labels even where the results folder holds corrections (``--original-labels``).
+    original_labels: bool = False
     classes: tuple[str, ...] | None = None
     base_filters: int = 32
     workers: int = 0
@@ -74,7 +76,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = {"config": "3d", "duo_form": "paper", "duo_warmup": 0.0, **data}  # runs made before these settings existed
+        # Runs made before these settings existed (and before corrections were read: they keep their labels).
+        data = {"config": "3d", "duo_form": "paper", "duo_warmup": 0.0, "original_labels": True, **data}
         data["patch"] = None if data.get("patch") is None else tuple(data["patch"])
         data["in_plane_spacing"] = None if data.get("in_plane_spacing") is None else tuple(data["in_plane_spacing"])
         data["classes"] = None if data.get("classes") is None else tuple(data["classes"])

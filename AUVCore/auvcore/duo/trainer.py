@@ -100,7 +100,8 @@ class Trainer:
             overrides = {k: getattr(config, k) for k in RESUMABLE_OVERRIDES}
             config = replace(TrainConfig.from_dict(stored["config"]), **overrides, resume=True)
         self.config = config
-        train_specs, val_specs, excluded = select_cases(config)
+        selection = select_cases(config)
+        train_specs, val_specs, excluded = selection.train, selection.validation, selection.excluded
         loaded = [load_case(s.image, s.label) for s in train_specs]
         self.plan = Plan.from_dict(stored["plan"]) if stored else make_plan(
             train_specs, loaded, config.classes, config.patch, config.seed, config.config, config.batch,
@@ -115,7 +116,8 @@ class Trainer:
             print(f"auv train: {len(train_specs)} training and {len(val_specs)} validation cases, "
                   f"{len(excluded)} excluded, {len(self.plan.classes)} classes, {self.plan.config} patch {self.plan.patch} "
                   f"x {self.batch}, "
-                  f"spacing {tuple(round(s, 3) for s in self.plan.spacing)}, DUO {'on' if config.duo else 'off'}", flush=True)
+                  f"spacing {tuple(round(s, 3) for s in self.plan.spacing)}, DUO {'on' if config.duo else 'off'}\n"
+                  f"auv train: {selection.labels}", flush=True)
 
         torch.manual_seed(config.seed)
         self.noise_head = config.duo and config.duo_form in NOISE_FORMS

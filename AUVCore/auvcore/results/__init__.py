@@ -8,12 +8,24 @@ reads or writes a results folder goes through this package.
 * :mod:`.table`: the results table (``results.csv`` / ``results.parquet``);
 * :mod:`.reference`: the cohort's saved scales (``reference.json``);
 * :mod:`.progress`: the ``PROGRESS`` lines of scoring and training;
-* :mod:`.review`: reviewers' verdicts on structures (``review.json``).
+* :mod:`.review`: reviewers' verdicts on structures (``review.json``);
+* :mod:`.corrections`: corrected label maps (``corrections/<case>``) and which label a command uses.
 """
 
 from .case_record import SCHEMA_VERSION, CaseRecord, ClassRecord, ScorerValues, json_number, read_case_record, write_case_record
+from .corrections import (
+    Correction,
+    LabelChoice,
+    LabelsInUse,
+    StructureChange,
+    label_for,
+    labels_in_use,
+    load_corrections,
+    save_correction,
+)
 from .layout import (
     CASES_DIR,
+    CORRECTIONS_DIR,
     EXCLUSIONS_JSON,
     REFERENCE_JSON,
     RESULTS_CSV,
@@ -27,13 +39,16 @@ from .layout import (
 )
 from .progress import CaseProgress, EpochProgress, Progress, format_case_progress, format_epoch_progress, parse_progress_line
 from .reference import SavedReference, load_reference, save_reference
-from .review import VERDICTS, Review, Verdict, clear_verdict, load_review, record_verdict
+from .review import ALL_VERDICTS, FIXED, VERDICTS, Review, Verdict, clear_verdict, load_review, record_verdict
 from .structures import read_structures, structures_table, write_structures
 from .table import class_matrix, read_results, results_table, write_results
 
 __all__ = [
+    "ALL_VERDICTS",
     "CASES_DIR",
+    "CORRECTIONS_DIR",
     "EXCLUSIONS_JSON",
+    "FIXED",
     "REFERENCE_JSON",
     "RESULTS_CSV",
     "RESULTS_PARQUET",
@@ -46,18 +61,25 @@ __all__ = [
     "CaseProgress",
     "CaseRecord",
     "ClassRecord",
+    "Correction",
     "EpochProgress",
+    "LabelChoice",
+    "LabelsInUse",
     "Progress",
     "ResultsFolder",
     "Review",
     "SavedReference",
     "ScorerValues",
+    "StructureChange",
     "Verdict",
     "class_matrix",
     "clear_verdict",
     "format_case_progress",
     "format_epoch_progress",
     "json_number",
+    "label_for",
+    "labels_in_use",
+    "load_corrections",
     "load_reference",
     "load_review",
     "parse_progress_line",
@@ -67,6 +89,7 @@ __all__ = [
     "record_verdict",
     "results_table",
     "safe_file_name",
+    "save_correction",
     "save_reference",
     "structures_table",
     "write_case_record",

@@ -9,7 +9,8 @@ report, the audit and the Slicer module read::
     OUT/cases/<case>.features.npz          the feature cache of auv explain and the module (auvcore.explain.cache)
     OUT/reference.json                     the cohort's scales, to place new cases
     OUT/exclusions.json                    curation decisions
-    OUT/review.json                        structure verdicts of a review
+    OUT/review.json                        structure verdicts of a review, and the corrections' records
+    OUT/corrections/<case>.nii.gz          a reviewer's corrected label map (the source's extension where it has one)
 
 Example:
     >>> folder = ResultsFolder(Path("out"))
@@ -34,6 +35,7 @@ REVIEW_JSON = "review.json"
 STRUCTURES_CSV = "structures.csv"
 RETAINED_MANIFEST_CSV = "retained_manifest.csv"
 SPLITS_JSON = "splits_final.json"
+CORRECTIONS_DIR = "corrections"
 PROTOTYPES_SUFFIX = ".prototypes.npz"
 FEATURES_SUFFIX = ".features.npz"
 
@@ -70,6 +72,12 @@ class ResultsFolder:
             raise InputError(path, f"is not a results folder nor its {RESULTS_CSV} (give the folder `auv score --out` wrote)")
         raise InputError(path, "does not exist (run `auv score` first, or give its output folder)")
 
+    @staticmethod
+    def holds_results(path: str | Path) -> bool:
+        """Whether ``path`` is a folder ``auv score`` wrote (a results table and a cases folder)."""
+        path = Path(path)
+        return (path / RESULTS_CSV).is_file() and (path / CASES_DIR).is_dir()
+
     @property
     def results_csv(self) -> Path:
         return self.root / RESULTS_CSV
@@ -97,6 +105,14 @@ class ResultsFolder:
     @property
     def structures_csv(self) -> Path:
         return self.root / STRUCTURES_CSV
+
+    @property
+    def corrections_dir(self) -> Path:
+        return self.root / CORRECTIONS_DIR
+
+    def correction(self, case_id: str, extension: str = ".nii.gz") -> Path:
+        """Where the current correction of ``case_id`` lies (:mod:`.corrections` picks ``extension``)."""
+        return self.corrections_dir / f"{safe_file_name(case_id)}{extension}"
 
     def case_json(self, case_id: str) -> Path:
         return self.cases_dir / f"{safe_file_name(case_id)}.json"

@@ -248,7 +248,7 @@ def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_onc
     assert panel.review.queue.verdict_of(panel.review.queue.current) is None
     shortcuts["3"]()
     assert panel.ui.reviewProgressLabel.text == "reviewed 3 of 8"
-    assert load_review(tmp_path / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 1}
+    assert load_review(tmp_path / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 1, "fixed": 0}
     name, _content, selected = panel.tables[-1]
     assert name == "reviewQueueTableWidget" and selected == str(panel.review.queue.position + 1)
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"]

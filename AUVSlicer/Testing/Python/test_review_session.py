@@ -79,7 +79,7 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
     assert crashed.returncode == 9
     assert (scored_cohort / REVIEW_JSON).read_bytes() == before
     assert len(json.loads(before)["verdicts"]) == 3 and load_review(scored_cohort / REVIEW_JSON).counts() == {
-        "correct": 1, "needs_fix": 1, "unsure": 1}
+        "correct": 1, "needs_fix": 1, "unsure": 1, "fixed": 0}
     # Reopened after the crash, the queue shows where the reviewer left off.
     assert logic.openReview(logic.openCohort(str(scored_cohort)), "agreement").progress() == "reviewed 3 of 12"
 

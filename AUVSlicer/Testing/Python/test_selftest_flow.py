@@ -43,7 +43,7 @@ def test_the_self_test_flow_runs_on_the_shipped_cohort_in_well_under_a_minute(sc
 
     panel.shortcuts()["2"]()
     panel.shortcuts()["1"]()
-    assert load_review(folder / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 0}
+    assert load_review(folder / REVIEW_JSON).counts() == {"correct": 1, "needs_fix": 1, "unsure": 0, "fixed": 0}
     assert panel.ui.reviewProgressLabel.text == "reviewed 2 of 12"
     assert not [entry for entry in panel.dialogs.shown if entry[0] == "error"], panel.dialogs.shown
     assert time.monotonic() - started < 60
