@@ -20,7 +20,7 @@ from ..imaging import detect_modality, load_case, normalise_intensity
 from ..results.case_record import CaseRecord, ClassRecord, ScorerValues, json_number
 from ..scorers import CASE_SCORERS, NEEDS_PROTOTYPES, CaseInputs, class_prototypes
 from ..spectrum import class_spectra
-from .settings import ScoreSettings, checkpoint_identity, package_versions, runtime_identity
+from .settings import SCORES_GENERATION, ScoreSettings, checkpoint_identity, package_versions, runtime_identity
 
 #: A case's class prototypes by class name (the cohort scorers compare them across cases).
 Prototypes = dict[str, np.ndarray]
@@ -74,7 +74,7 @@ class CaseScorer:
             "weights": self._weights,
             "settings": self.settings.key_dict(),
             "class_names": {str(k): v for k, v in sorted(spec.class_names.items())},
-            "auvcore": package_versions().get("auvcore", "unknown"),
+            "auvcore": SCORES_GENERATION,
         }
         if self.runtime["name"] != "torch":  # torch, the reference, keeps the keys it always had
             identity["runtime"] = self.runtime
