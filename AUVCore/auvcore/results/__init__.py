@@ -8,7 +8,9 @@ reads or writes a results folder goes through this package.
 * :mod:`.table`: the results table (``results.csv`` / ``results.parquet``);
 * :mod:`.reference`: the cohort's saved scales (``reference.json``);
 * :mod:`.progress`: the ``PROGRESS`` lines of scoring and training;
-* :mod:`.review`: reviewers' verdicts on structures (``review.json``).
+* :mod:`.review`: reviewers' verdicts on structures (``review.json``);
+* :mod:`.structures`: the structures table (``structures.csv``);
+* :mod:`.writer_lock`: one writer at a time per folder, and who holds it.
 """
 
 from .case_record import SCHEMA_VERSION, CaseRecord, ClassRecord, ScorerValues, json_number, read_case_record, write_case_record
@@ -30,6 +32,7 @@ from .reference import SavedReference, load_reference, save_reference
 from .review import VERDICTS, Review, Verdict, clear_verdict, load_review, record_verdict
 from .structures import read_structures, structures_table, write_structures
 from .table import class_matrix, read_results, results_table, write_results
+from .writer_lock import FolderBusyError, Holder, held_by, writer_lock
 
 __all__ = [
     "CASES_DIR",
@@ -47,6 +50,8 @@ __all__ = [
     "CaseRecord",
     "ClassRecord",
     "EpochProgress",
+    "FolderBusyError",
+    "Holder",
     "Progress",
     "ResultsFolder",
     "Review",
@@ -57,6 +62,7 @@ __all__ = [
     "clear_verdict",
     "format_case_progress",
     "format_epoch_progress",
+    "held_by",
     "json_number",
     "load_reference",
     "load_review",
@@ -72,4 +78,5 @@ __all__ = [
     "write_case_record",
     "write_results",
     "write_structures",
+    "writer_lock",
 ]
