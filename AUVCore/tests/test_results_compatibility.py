@@ -32,8 +32,9 @@ GOLDEN = Path(__file__).parent / "data" / "golden_small_cohort"
 #: What differs between two runs of the same scoring: where the files were, how long it took, the versions.
 VOLATILE = ("image", "label", "timings", "versions")
 #: Keys added since the golden files were written (each class's voxel count, for structures.csv;
-#: the runtime that ran the model).
-ADDED = {"voxels", "runtime"}
+#: the runtime that ran the model; each structure's centre on its slices, the image's content hash and the
+#: label-names file of a case; the structures' scales and look-alike counts of a reference).
+ADDED = {"voxels", "runtime", "structure_centres_lps", "image_sha256", "label_names", "structure_scales", "lookalikes"}
 TOLERANCE = 1e-6
 #: The scorers of the golden files: those their case records were scored with, and label_check (made from them).
 GOLDEN_SCORERS = ",".join([*json.loads((GOLDEN / "cases" / "ct_full.json").read_text())["settings"]["scorers"], "label_check"])

@@ -78,7 +78,8 @@ class ReviewPanel:
         verdict = self.queue.verdict_of(entry)
         self.ui.reviewStructureLabel.text = (
             f"{self.queue.position + 1}. {entry.case_id} / {entry.structure}: {self.queue.score} {entry.value:.4g}, "
-            f"z {entry.z:.2f}; views at its {shown.where}" + (f". Verdict: {verdict.describe()}" if verdict else ""))
+            f"z {entry.z:.2f}; views at its {shown.where}" + ("" if entry.judged else f". Its z is not comparable: {entry.why}")
+            + (f". Verdict: {verdict.describe()}" if verdict else ""))
         self.ui.reviewNoteLineEdit.text = verdict.note if verdict else ""
 
     def _moveTo(self, move: Callable) -> None:
