@@ -32,6 +32,8 @@ def _case_spec(args: argparse.Namespace, target: Path) -> CaseSpec:
     """The case to explain: IMAGE with --label, or a scored case of a results folder."""
     from ..explain.view import read_scored_case
 
+    if not target.exists():
+        raise InputError(target, "does not exist (give an image with --label LABEL, or a results folder of `auv score` with --case ID)")
     if _is_results_folder(target):
         if not args.case:
             raise InputError(target, "is a results folder: say which case to explain with --case ID")
@@ -56,7 +58,7 @@ def _print_view(view: ClassView, heading: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain.cohort_values import class_values
+    from ..explain.cohort_values import class_values, cohort_source
     from ..explain.compare import parse_compare, plant_copy
     from ..explain.live import compute_class_view
     from ..explain.page import write_explain_page
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         copy_view = compute_class_view(copy.spec, view.name, settings)
         _print_view(copy_view, f"planted {copy.title}")
         planted = (copy_view, copy)
-    page = write_explain_page(view, args.out, cohort, planted, f"The cases of {reference}" if reference else "")
+    page = write_explain_page(view, args.out, cohort, planted, cohort_source(reference, view.name, cohort) if cohort else "")
     print(f"page: {page.html}")
     print(f"pictures: {', '.join(str(p) for p in page.pngs)}")
     print(f"numbers: {page.summary}; {time.perf_counter() - started:.1f} s")
