@@ -229,9 +229,9 @@ def where_to_look(row: pd.Series, scale: StructureScale, record: CaseRecord | No
     index = row.get("worst_slice")
     if index is None or pd.isna(index):
         return WhereToLook(None, None, (None, None, None))
-    centre = tuple(None if pd.isna(row.get(c)) else float(row[c]) for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s"))
+    r, a, s = (None if pd.isna(row.get(c)) else float(row[c]) for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s"))
     scorer = row.get("worst_slice_scorer")
-    return WhereToLook(int(index), None if scorer is None or pd.isna(scorer) else str(scorer), centre)  # type: ignore[arg-type]
+    return WhereToLook(int(index), None if scorer is None or pd.isna(scorer) else str(scorer), (r, a, s))
 
 
 def _worst_slice_note(scale: StructureScale) -> str:
@@ -538,7 +538,8 @@ class Ranking:
         """Case id -> its listed structures (and the first ``apart`` of those ranked apart), each at the worst slice
         the cohort page names, as its case page shows them first."""
         flagged: dict[str, list[FlaggedStructure]] = {}
-        rows = [(f"#{rank} of the cohort report by {self.scale.column}", row) for rank, (_, row) in enumerate(self.listed.iterrows(), start=1)]
+        rows = [(f"#{rank} of the cohort report, ranked by {self.scale.by}", row)
+                for rank, (_, row) in enumerate(self.listed.iterrows(), start=1)]
         rows += [(f"listed apart in the cohort report ({row['judged_against']}: too few cases of its class and modality)", row)
                  for _, row in self.apart.head(apart).iterrows()]
         for what, row in rows:

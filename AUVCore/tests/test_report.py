@@ -166,7 +166,7 @@ def test_a_listed_structure_links_to_its_place_on_its_case_page_at_its_worst_sli
     flagged = case_page[case_page.index("<h2>Listed in the cohort report"):case_page.index("<h2>Energy spectra")]
     record = read_case_record(planted / "cases" / f"{PLANTED_CASE}.json")
     _, index = worst_slice(record, "liver", ["agreement"])
-    assert "id='structure-liver'" in flagged and "#1 of the cohort report by agreement_z" in flagged
+    assert "id='structure-liver'" in flagged and "#1 of the cohort report, ranked by agreement: agreement_z" in flagged
     assert f"shown at that slice, {index}" in flagged
 
 

@@ -11,6 +11,7 @@ from ..datasets import CaseSpec, read_label_names
 from ..errors import InputError
 from ..imaging import DEFAULT_CT_WINDOW
 from ..results import ResultsFolder
+from ..scorers.registry import LABEL_CHECK
 
 if TYPE_CHECKING:
     from ..cohort import ScoreSettings
@@ -53,8 +54,13 @@ def _print_view(view: ClassView, heading: str) -> None:
 
     print(f"{heading}: {view.name} in {view.case_id} ({view.rows} slices; {view.source})")
     print("  " + spectrum_text(view).replace("\n", "\n  "))
+    from ..explain.page import LABEL_CHECK_READING
+
+    fit, fit_source = view.mask_fit()
+    print(f"  mask fit: Dice of the model's mask and the label = {'—' if fit is None else f'{fit:.4f}'} ({fit_source}; not what S measures)")
     for name, value in view.scores.items():
-        print(f"  {name} = {'—' if value is None else f'{value:.6f}'}")
+        meaning = f" ({LABEL_CHECK_READING})" if name == LABEL_CHECK else ""
+        print(f"  {name} = {'—' if value is None else f'{value:.6f}'}{meaning}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -112,13 +112,16 @@ def _facts(view: ClassView) -> str:
     return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()) + "</table>"
 
 
+#: What a ``label_check`` value is, wherever one is shown without its cohort.
+LABEL_CHECK_READING = "a sum of robust z-scores across the cohort (0: typical for this structure; 3 or more: unusual)"
+
+
 def _scorer_reading(name: str) -> str:
     """What a scorer's value means, for the scores table (the registry's one-line summary)."""
     info = SCORER_INFO.get(name)
     meaning = info.summary if info is not None else ""
     if name == LABEL_CHECK:
-        return (f"a sum of robust z-scores across the cohort (0: typical for this structure; 3 or more: unusual): {meaning}; "
-                "higher = more suspect")
+        return f"{LABEL_CHECK_READING}: {meaning}; higher = more suspect"
     return f"{meaning}; higher = more suspect" if meaning else "higher = more suspect"
 
 
