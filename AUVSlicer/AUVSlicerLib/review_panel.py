@@ -125,7 +125,9 @@ class ReviewPanel:
         verdict = self.queue.verdict_of(entry)
         self.ui.reviewStructureLabel.text = (
             f"{self.queue.position + 1}. {entry.case_id} / {entry.structure}: {self.queue.score} {entry.value:.4g}, "
-            f"z {entry.z:.2f}; views at its {self.shown.where}" + (f". Verdict: {verdict.describe()}" if verdict else ""))
+            f"z {entry.z:.2f}; views at its {self.shown.where}"
+            + ("" if entry.judged else f". Its z is not comparable: {entry.why}")
+            + (f". Verdict: {verdict.describe()}" if verdict else ""))
         return verdict
 
     def _showCorrectionStatus(self) -> None:
