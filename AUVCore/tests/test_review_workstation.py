@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import http.client
 import shutil
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,6 +28,24 @@ from auvcore.review.worst_slices import where_to_look
 from auvcore.workstation.driver import ReviewPage, ReviewServer, open_chromium
 from auvcore.workstation.scene import FOCUS_FILL
 
+from .test_report import CHROMIUM
+
+
+def _offscreen_rendering_problem() -> str:
+    """Why the views cannot be drawn here ("" when they can), checked in a process of its own: this one loads
+    PyTorch's triton, whose LLVM clashes with the LLVM of Mesa's renderer in one process (the server never imports
+    PyTorch)."""
+    check = subprocess.run([sys.executable, "-m", "auvcore.workstation.offscreen"], capture_output=True, text=True,
+                           timeout=120)
+    return "" if check.returncode == 0 else (check.stderr.strip() or check.stdout.strip())
+
+
+OFFSCREEN_PROBLEM = _offscreen_rendering_problem()
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(bool(OFFSCREEN_PROBLEM), reason=OFFSCREEN_PROBLEM or "the views render"),
+]
+
 #: The queue is ranked (and coloured) by a per-slice scorer, so each structure has a worst slice.
 SCORE = "agreement"
 #: JPEG frames blur colours by a few levels.
@@ -36,7 +56,7 @@ BRUSH_REACH_MM = 30.0
 
 @pytest.fixture(scope="module")
 def browser():
-    with open_chromium() as chromium:
+    with open_chromium(CHROMIUM) as chromium:
         yield chromium
 
 

@@ -87,7 +87,11 @@ class ReviewApp(TrameApp):
             from trame_slicer.app.ui import SegmentEditorUI
 
             self.editor = SegmentEditorLogic(self.server, self.slicer)
-            editor_ui = lambda: self.editor.set_ui(SegmentEditorUI())  # noqa: E731 (built inside the Fix tab)
+
+            def editor_ui() -> SegmentEditorUI:  # built inside the Fix tab
+                ui = SegmentEditorUI()
+                self.editor.set_ui(ui)
+                return ui
         self._pending: str | None = None
         self.state.update({"auv_title": f"AUV review: {folder.root.name}", "auv_read_only": read_only,
                            "auv_explain": {"images": [], "text": "", "problem": "", "busy": ""}, "trame__title": "AUV review"})

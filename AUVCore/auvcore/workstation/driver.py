@@ -3,7 +3,7 @@
 :class:`ReviewServer` runs ``auv review`` as its own process (the address it
 prints is read back) and stops or kills it; :func:`open_chromium` starts the
 system's Chromium through Playwright's Python API (Playwright's own browsers are
-never downloaded: ``executable_path``, ``AUV_CHROMIUM`` or ``/usr/bin/chromium``),
+never downloaded: ``executable_path``, ``AUV_CHROMIUM`` or ``chromium`` on the path),
 headless, with a fresh profile and without its background network traffic;
 :class:`ReviewPage` reads the page: a view's pixels from the browser's own
 screenshot, the moment a view's image changes.
@@ -21,6 +21,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def open_chromium(executable: str | None = None) -> Iterator[Any]:
     """The system's Chromium, headless, through Playwright (a fresh temporary profile per browser)."""
     from playwright.sync_api import sync_playwright
 
-    path = executable or os.environ.get("AUV_CHROMIUM") or DEFAULT_CHROMIUM
+    path = executable or os.environ.get("AUV_CHROMIUM") or shutil.which("chromium") or DEFAULT_CHROMIUM
     if not Path(path).exists():
         raise RuntimeError(f"{path} does not exist: install Chromium (Debian: sudo apt-get install chromium) or set "
                            "AUV_CHROMIUM to its executable")

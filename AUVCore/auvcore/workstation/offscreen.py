@@ -7,6 +7,10 @@ makes sure it works before the server starts, and says what to install when it
 does not. ``python -m auvcore.workstation.offscreen`` runs the check (the set-up
 script does).
 
+Mesa's CPU renderer and PyTorch's triton each bring their own LLVM: a process
+that opened a GL context and then imports triton (torchvision does) crashes. The
+server never imports PyTorch; a process that needs both imports PyTorch first.
+
 Example:
     >>> check_offscreen_rendering()   # doctest: +SKIP
     'vtkEGLRenderWindow'

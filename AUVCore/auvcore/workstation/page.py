@@ -127,11 +127,13 @@ def _fix(handlers: PageHandlers, segment_editor_ui: Callable[..., Any]) -> None:
                   id="auv-fix"):
         html.Div("Edit {{ auv_current.structure }} of {{ auv_current.case_id }} on the views; Save (S) writes "
                  "corrections/{{ auv_current.case_id }} and the verdict fixed.", classes="text-caption pa-2")
-        with html.Div(classes="d-flex flex-wrap px-2"):
+        with html.Div(classes="d-flex flex-wrap align-center px-2") as buttons:
             _key_button("Save correction", "S", handlers, color="primary", id="auv-save")
             v3.VBtn("Discard edits", click=(handlers.on_unsaved_answer, "['discard']"), size="small", classes="ma-1",
                     variant="tonal", id="auv-discard")
-        segment_editor_ui()
+        editor = segment_editor_ui()
+        with buttons:
+            editor.build_undo_redo_buttons()
 
 
 def _dialogs(handlers: PageHandlers) -> None:
@@ -156,7 +158,8 @@ def _dialogs(handlers: PageHandlers) -> None:
 
 def build_page(server, handlers: PageHandlers, layout_manager, read_only: bool,
                segment_editor_ui: Callable[..., Any] | None) -> VAppLayout:
-    """The page: app bar, the drawer's tabs, the views; ``segment_editor_ui`` builds the editor (None: read-only)."""
+    """The page: app bar, the drawer's tabs, the views; ``segment_editor_ui`` builds the editor and returns it (None:
+    read-only); its undo and redo buttons go beside Save."""
     with VAppLayout(server, theme="dark") as layout:
         client.Style("html { overflow-y: hidden; } .v-table td, .v-table th { padding: 0 6px !important; }")
         client.Script(KEY_SCRIPT)
