@@ -99,9 +99,11 @@ class ReviewPanel:
         self.ui.backToReviewButton.enabled = self.fixing
 
     def _fillQueueTable(self) -> None:
-        from auvcore.review.queue_table import review_table_content
+        content = None
+        if self.queue is not None:  # without a queue the core is not needed (it may not be installed yet)
+            from auvcore.review.queue_table import review_table_content
 
-        content = review_table_content(self.queue) if self.queue is not None else None
+            content = review_table_content(self.queue)
         current = str(self.queue.position + 1) if self.queue is not None else None
         self.fill_table(self.ui.reviewQueueTableWidget, content, current)
         self.ui.reviewProgressLabel.text = content.summary if content else "No review started."
