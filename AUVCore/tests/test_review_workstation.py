@@ -111,6 +111,24 @@ def _stroke(page: ReviewPage) -> None:
     mouse.up()
 
 
+def _open_fix_and_paint(page: ReviewPage) -> None:
+    """F, then a paint stroke once the views have settled (the Fix panel resizes them), drawn before going on."""
+    page.press("F")
+    page.page.locator("#auv-fix").wait_for()
+    page.page.wait_for_timeout(500)
+    page.wait_until_still()
+    _stroke(page)
+    page.wait_until_still(new_frame=True)
+
+
+def _save(page: ReviewPage) -> str:
+    """S, and the page's answer: "Saved corrections/..." (anything else fails the test, saying what it was)."""
+    page.press("S")
+    message = page.wait_for_message("Saved corrections/", "Nothing to save")
+    assert message.startswith("Saved corrections/"), message
+    return message
+
+
 def _far_from_the_stroke(label: sitk.Image, ras: tuple[float, float, float]) -> np.ndarray:
     """Voxels (z, y, x) farther than the brush reaches from the axial line through ``ras`` along the view's width."""
     size = label.GetSize()
@@ -153,13 +171,8 @@ def test_the_queue_colours_verdicts_and_a_saved_fix_in_chromium(scored_all: Path
         third, _, third_slice = _expected(folder, 2)
         source = folder.recorded_path(read_case_record(folder.case_json(third.case_id)).label)
         source_hash = file_sha256(source)
-        page.press("F")
-        page.page.locator("#auv-fix").wait_for()
-        page.page.wait_for_timeout(500)
-        _stroke(page)
-        page.page.wait_for_timeout(800)
-        page.press("S")
-        page.page.locator("#auv-message").filter(has_text="Saved corrections/").wait_for(timeout=60_000)
+        _open_fix_and_paint(page)
+        _save(page)
 
         correction = folder.root / "corrections" / f"{third.case_id}.nii.gz"
         assert file_sha256(source) == source_hash  # the source is only read
@@ -235,19 +248,14 @@ def test_a_server_killed_during_a_save_leaves_the_previous_files_whole(scored_al
     server = ReviewServer.start(folder.root, "--score", SCORE)
     try:
         page = ReviewPage.open(browser, server.address)
-        page.press("F")
-        page.page.locator("#auv-fix").wait_for()
-        page.page.wait_for_timeout(500)
-        _stroke(page)
-        page.page.wait_for_timeout(500)
-        page.press("S")
-        page.page.locator("#auv-message").filter(has_text="Saved corrections/").wait_for(timeout=60_000)
+        _open_fix_and_paint(page)
+        _save(page)
         first = label_for(folder, entry.case_id, source)
         first_voxels = sitk.GetArrayFromImage(sitk.ReadImage(str(first.path)))
 
         page.page.locator("#auv-fix .mdi-eraser").first.click()  # now erase across the structure, and save again
         _stroke(page)
-        page.page.wait_for_timeout(500)
+        page.wait_until_still(new_frame=True)
         lines = len(server.lines)
         page.press("S")
         server.wait_for(f"writing the correction of {entry.case_id}", 60, after=lines)
@@ -280,13 +288,8 @@ def test_two_reviewers_on_one_folder_keep_every_verdict_and_both_corrections(sco
         for page in (ana, ben):  # both fix the first structure, from the same source
             page.page.locator("#auv-queue tbody tr").first.click()
             page.wait_for_text("auv-current-title", "1 of")
-            page.press("F")
-            page.page.locator("#auv-fix").wait_for()
-            page.page.wait_for_timeout(500)
-            _stroke(page)
-            page.page.wait_for_timeout(500)
-        ana.press("S")
-        ana.page.locator("#auv-message").filter(has_text="Saved corrections/").wait_for(timeout=60_000)
+            _open_fix_and_paint(page)
+        _save(ana)
         ben.press("S")  # Ben opened the case before Ana saved: he is told, and saving anyway keeps both
         ben.page.locator("#auv-conflict").filter(has_text="after you opened the case").wait_for(timeout=60_000)
         ben.page.locator("#auv-conflict button").filter(has_text="Save anyway").click()

@@ -211,3 +211,25 @@ class ReviewPage:
 
     def wait_for_text(self, element_id: str, text: str, timeout_s: float = 60.0) -> None:
         self.page.locator(f"#{element_id}").filter(has_text=text).wait_for(timeout=timeout_s * 1000)
+
+    def wait_until_still(self, orientation: str = "axial", quiet_ms: float = 700.0, new_frame: bool = False,
+                         timeout_s: float = 60.0) -> None:
+        """Wait until the view has shown no new frame for ``quiet_ms`` (and, with ``new_frame``, shown one first):
+        the server has drawn what it was sent (mouse events reach it on their own channel, ahead of any key)."""
+        self.watch_frames(orientation)
+        start, deadline = self.now(), time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            frames = self.frames(orientation)
+            if (frames or not new_frame) and self.now() - max([start, *frames]) >= quiet_ms:
+                return
+            self.page.wait_for_timeout(100)
+        raise TimeoutError(f"the {orientation} view {'kept changing' if self.frames(orientation) else 'showed no new frame'}"
+                           f" for {timeout_s:g} s")
+
+    def wait_for_message(self, *texts: str, timeout_s: float = 60.0) -> str:
+        """The page's message once it holds one of ``texts``, else the last message shown (for the failure)."""
+        found = self.page.wait_for_function(
+            "(texts) => { const m = document.getElementById('auv-message');"
+            " const t = m ? m.innerText : ''; return texts.some((x) => t.includes(x)) ? t : null; }",
+            arg=list(texts), timeout=timeout_s * 1000)
+        return str(found.json_value())
