@@ -1,15 +1,25 @@
-"""The documentation site: its command reference is the parsers', and it builds with no broken link."""
+"""The documentation site: its command reference is the parsers', it builds with no broken link, and its
+screenshots are taken from a real run's pages."""
 
 from __future__ import annotations
 
+import doctest
+import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from auvcore.cli_reference import cli_reference
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 CLI_PAGE = REPOSITORY / "docs" / "reference" / "cli.md"
+SCREENSHOTS_SCRIPT = REPOSITORY / "Testing" / "docs" / "screenshots.py"
+DOCSTRINGS_EXTENSION = REPOSITORY / "Testing" / "docs" / "griffe_docstrings.py"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_the_command_reference_page_is_what_the_parsers_say():
@@ -39,3 +49,46 @@ def test_the_site_builds_strictly(tmp_path: Path):
                             cwd=REPOSITORY, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "index.html").is_file() and (tmp_path / "reference" / "cli" / "index.html").is_file()
+
+
+def _module_of(path: Path, name: str):
+    """A script of ``Testing/docs`` imported from its file (``Testing/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_api_pages_docstring_rewrite_does_what_its_example_says():
+    """``Testing/docs`` is outside ``pytest --doctest-modules``' paths: its extension's example runs here."""
+    result = doctest.testmod(_module_of(DOCSTRINGS_EXTENSION, "auv_docs_griffe_docstrings"))
+    assert result.attempted >= 1 and result.failed == 0
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_every_screenshot_is_taken_from_a_real_runs_pages(scored: Path, tmp_path: Path):
+    """The screenshot script on a run shaped as ``auv demo``'s (the small cohort's results, its report, the explain
+    page of its lowest-S structure): one legible PNG per shot, each starting where it says."""
+    from auvcore.cli import main
+    from PIL import Image
+
+    screenshots = _module_of(SCREENSHOTS_SCRIPT, "auv_docs_screenshots")
+    run = tmp_path / "run"
+    shutil.copytree(scored, run / "results")
+    assert main(["report", str(run / "results"), "--out", str(run / "results" / "report.html")]) == 0
+    case_id, class_name = screenshots.hardest_structure(run)
+    assert main(["explain", str(run / "results"), "--case", case_id, "--class", class_name, "--out", str(run / "explain"),
+                 "--device", "cpu"]) == 0
+
+    written = screenshots.take(screenshots.SHOTS, run, tmp_path / "shots", chromium=CHROMIUM)
+
+    assert [path.name for path in written] == [f"{shot.name}.png" for shot in screenshots.SHOTS]
+    for shot, path in zip(screenshots.SHOTS, written):
+        image = Image.open(path)
+        assert image.mode == "P" and image.width == screenshots.WIDTH and 200 <= image.height <= shot.height, (path, image.size)
+        pixels = np.asarray(image.convert("L"))
+        assert pixels.std() > 10, f"{path.name} is (nearly) blank"
+        # A picture that starts at a heading shows that heading's dark text in its first rows, on the page's white.
+        if shot.start is not None:
+            assert (pixels[:60] < 100).any(), f"{path.name} does not start at '{shot.start}'"
