@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from auvcore.cli_reference import cli_reference
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+README = REPOSITORY / "README.md"
 CLI_PAGE = REPOSITORY / "docs" / "reference" / "cli.md"
 SCREENSHOTS_SCRIPT = REPOSITORY / "Testing" / "docs" / "screenshots.py"
 DOCSTRINGS_EXTENSION = REPOSITORY / "Testing" / "docs" / "griffe_docstrings.py"
@@ -49,6 +51,28 @@ def test_the_site_builds_strictly(tmp_path: Path):
                             cwd=REPOSITORY, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "index.html").is_file() and (tmp_path / "reference" / "cli" / "index.html").is_file()
+
+
+def test_the_readme_is_short_and_starts_with_the_two_commands_that_ci_runs():
+    """At most 200 lines, and its first block is the fresh machine's two commands: set up and ``auv demo``; set up
+    and the tests exactly as ``.ci/run`` runs them."""
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200, "README.md is over 200 lines: move the detail to a page of docs/"
+    first_block = re.search(r"```bash\n(.*?)```", text, re.DOTALL)
+    assert first_block and not re.search(r"^#+ ", text[text.index("\n"):first_block.start()], re.MULTILINE)
+    commands = [line for line in first_block.group(1).splitlines() if line and not line.startswith("#")]
+    assert commands == ["bash Testing/setup_env.sh && .venv/bin/auv demo",
+                        "bash Testing/setup_env.sh && .venv/bin/python -m pytest"]
+    ci = (REPOSITORY / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert "bash Testing/setup_env.sh" in ci and any(line.startswith(".venv/bin/python -m pytest ") for line in ci)
+
+
+def test_every_link_of_the_readme_reaches_a_file_of_the_repository():
+    """The README is read on the forge, outside the site's strict build: its relative links are checked here."""
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", README.read_text(encoding="utf-8"))
+    relative = [target for target in targets if "://" not in target]
+    assert relative, "the README links into docs/"
+    assert [target for target in relative if not (REPOSITORY / target).exists()] == []
 
 
 def _module_of(path: Path, name: str):
