@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,10 @@ from auvcore.workstation.scene import FOCUS_FILL
 from .test_report import CHROMIUM
 
 
+#: Set to 1 (``.ci/run`` does) to fail instead of skipping where chromium or offscreen rendering is missing.
+REQUIRE_BROWSER_TESTS = "AUV_REQUIRE_BROWSER_TESTS"
+
+
 def _offscreen_rendering_problem() -> str:
     """Why the views cannot be drawn here ("" when they can), checked in a process of its own: this one loads
     PyTorch's triton, whose LLVM clashes with the LLVM of Mesa's renderer in one process (the server never imports
@@ -41,8 +46,11 @@ def _offscreen_rendering_problem() -> str:
 
 
 OFFSCREEN_PROBLEM = _offscreen_rendering_problem()
+NO_CHROMIUM = "" if CHROMIUM else "chromium is not installed (Debian: apt-get install chromium)"
+if os.environ.get(REQUIRE_BROWSER_TESTS) == "1" and (NO_CHROMIUM or OFFSCREEN_PROBLEM):  # CI: never skipped there
+    raise RuntimeError(f"{REQUIRE_BROWSER_TESTS}=1 but the browser tests cannot run: {NO_CHROMIUM or OFFSCREEN_PROBLEM}")
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(bool(NO_CHROMIUM), reason=NO_CHROMIUM or "chromium is installed"),
     pytest.mark.skipif(bool(OFFSCREEN_PROBLEM), reason=OFFSCREEN_PROBLEM or "the views render"),
 ]
 
