@@ -125,14 +125,25 @@ def _open_fix_and_paint(page: ReviewPage) -> None:
     page.page.locator("#auv-fix").wait_for()
     page.page.wait_for_timeout(500)
     page.wait_until_still()
+    _stroke_applied(page)
+
+
+def _stroke_applied(page: ReviewPage) -> None:
+    """A stroke, and the wait until the server applied it: the mouse's release travels on the view's own channel,
+    so on a busy machine a key pressed after it can be handled first."""
+    edits = page.edits()
     _stroke(page)
-    page.wait_until_still(new_frame=True)
+    page.wait_for_edits(edits)
 
 
 def _save(page: ReviewPage) -> str:
     """S, and the page's answer: "Saved corrections/..." (anything else fails the test, saying what it was)."""
     page.press("S")
-    message = page.wait_for_message("Saved corrections/", "Nothing to save")
+    try:
+        message = page.wait_for_message("Saved corrections/", "Nothing to save")
+    except Exception as error:  # say what the page showed instead
+        shown = page.page.locator("#auv-message, #auv-conflict, #auv-unsaved").all_inner_texts()
+        raise AssertionError(f"no answer to Save; the page shows {shown}") from error
     assert message.startswith("Saved corrections/"), message
     return message
 
@@ -262,8 +273,7 @@ def test_a_server_killed_during_a_save_leaves_the_previous_files_whole(scored_al
         first_voxels = sitk.GetArrayFromImage(sitk.ReadImage(str(first.path)))
 
         page.page.locator("#auv-fix .mdi-eraser").first.click()  # now erase across the structure, and save again
-        _stroke(page)
-        page.wait_until_still(new_frame=True)
+        _stroke_applied(page)
         lines = len(server.lines)
         page.press("S")
         server.wait_for(f"writing the correction of {entry.case_id}", 60, after=lines)

@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -121,23 +122,27 @@ def moves(folder: Path, page: ReviewPage, count: int) -> dict[str, list[float]]:
 
 
 def saves(page: ReviewPage, count: int) -> list[float]:
-    """Paint (then erase, alternately) a stroke across the axial view and save: milliseconds from S to "Saved"."""
+    """Paint a stroke across the axial view (a little lower each time) and save: milliseconds from S to "Saved"."""
     page.press("F")
     page.page.locator("#auv-fix").wait_for()
     timings = []
     for number in range(count):
-        page.page.locator("#auv-fix " + (".mdi-brush" if number % 2 == 0 else ".mdi-eraser")).first.click()
+        page.wait_until_still()
+        edits = page.edits()
         box = page.view("axial").bounding_box()
-        y, mouse = box["y"] + box["height"] / 2, page.page.mouse
+        y, mouse = box["y"] + box["height"] * 0.4 + 12 * number, page.page.mouse
         mouse.move(box["x"] + box["width"] * 0.3, y)
         mouse.down()
         for step in range(1, 11):
-            mouse.move(box["x"] + box["width"] * (0.3 + 0.04 * step), y + 2 * number)
+            mouse.move(box["x"] + box["width"] * (0.3 + 0.04 * step), y)
             page.page.wait_for_timeout(30)
         mouse.up()
-        settle(page, 1.5)
+        page.wait_for_edits(edits)  # the stroke is applied on the release, before S is pressed
         page.page.evaluate("() => { window.auvBench.keys = []; window.auvBench.saved = null; }")
         page.press("S")
+        message = page.wait_for_message("Saved corrections/", "Nothing to save")
+        if not message.startswith("Saved corrections/"):
+            raise RuntimeError(f"save {number + 1}: {message}")
         page.page.wait_for_function("() => window.auvBench.saved !== null && window.auvBench.saved !== undefined",
                                     timeout=60_000)
         times = page.page.evaluate("() => window.auvBench")
@@ -162,12 +167,18 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=10, help="moves of each kind per cohort (default: 10)")
     parser.add_argument("--saves", type=int, default=4, help="saves per cohort (default: 4)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--cohorts", nargs="+", choices=sorted(PLANTS), default=["dicom", "aorta"],
+                        help="which cohorts (default: both)")
     args = parser.parse_args()
     fetch_sample_cohort(args.data / "sample_cohort")  # the TotalSegmentator class names
-    series, dicom_label = fetch_dicom_case(args.data / "dicom_ct")
-    aorta_image, aorta_label, aorta_names = fetch_aorta_case(args.data / "aorta_ct")
-    cohorts = {"dicom": cohort("dicom", series, dicom_label, args.data / "sample_cohort" / "labels_total.json", args.work),
-               "aorta": cohort("aorta", aorta_image, aorta_label, aorta_names, args.work)}
+    cohorts = {}
+    if "dicom" in args.cohorts:
+        series, dicom_label = fetch_dicom_case(args.data / "dicom_ct")
+        cohorts["dicom"] = cohort("dicom", series, dicom_label, args.data / "sample_cohort" / "labels_total.json",
+                                  args.work)
+    if "aorta" in args.cohorts:
+        aorta_image, aorta_label, aorta_names = fetch_aorta_case(args.data / "aorta_ct")
+        cohorts["aorta"] = cohort("aorta", aorta_image, aorta_label, aorta_names, args.work)
     load_before = os.getloadavg()
     results = {}
     with open_chromium() as browser:
@@ -176,12 +187,17 @@ def main() -> int:
             if auv(["score", str(manifest), "--out", str(scores), "--scorers", SCORE, "--device", args.device,
                     "--no-progress"]) != 0:
                 return 1
-            with ReviewServer.start(scores, "--score", SCORE) as server:
+            served = args.work / name / "review"  # a fresh copy: the saves write corrections, a rescore would follow
+            shutil.rmtree(served, ignore_errors=True)
+            shutil.copytree(scores, served)
+            with ReviewServer.start(served, "--score", SCORE) as server:
                 page = ReviewPage.open(browser, server.address)
                 page.page.evaluate(WATCH)
                 settle(page)
-                results[name] = {**moves(scores, page, args.moves), "save": saves(page, args.saves)}
+                results[name] = {**moves(served, page, args.moves), "save": saves(page, args.saves)}
                 page.page.close()
+            for kind, values in results[name].items():  # each cohort's figures as soon as they are measured
+                print(f"  {name:6s} {kind:13s}: {summary(values)}", flush=True)
     load_after = os.getloadavg()
     print(f"\nauv review latency on {os.cpu_count()} CPUs; load average (1, 5, 15 min) before "
           f"{', '.join(f'{v:.1f}' for v in load_before)}, after {', '.join(f'{v:.1f}' for v in load_after)}")

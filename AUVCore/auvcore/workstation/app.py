@@ -93,6 +93,7 @@ class ReviewApp(TrameApp):
                 self.editor.set_ui(ui)
                 return ui
         self._pending: str | None = None
+        self._watched, self._watch_tag = None, 0
         self.state.update({"auv_title": f"AUV review: {folder.root.name}", "auv_read_only": read_only,
                            "auv_explain": {"images": [], "text": "", "problem": "", "busy": ""}, "trame__title": "AUV review"})
         self.page = build_page(self.server, self, self.layout_manager, read_only, editor_ui)
@@ -122,8 +123,32 @@ class ReviewApp(TrameApp):
             "auv_legend": legend(shown.plan, self.colormap),
             "auv_explain": {"images": [], "text": "", "problem": "", "busy": ""},
         })
+        self._watch_edits()
         if self.state.auv_tab == "fix":
             self._edit_current()
+
+    def _watch_edits(self) -> None:
+        """Count the edits of the loaded case's segments (``auv_edits``, shown in the Fix panel) from 0 at its load.
+
+        A stroke reaches the server on its view's own channel and is applied on the mouse's release; the count
+        says on the page that it was (a reviewer sees the edit was taken, a test waits for it before Save).
+        """
+        loaded = self.session.scene.loaded
+        segmentation = loaded.segmentation.GetSegmentation() if loaded is not None else None
+        if segmentation is self._watched:
+            return
+        if self._watched is not None:
+            self._watched.RemoveObserver(self._watch_tag)
+        self._watched, self.state.auv_edits = segmentation, 0
+        if segmentation is not None:
+            import slicer
+
+            self._watch_tag = segmentation.AddObserver(slicer.vtkSegmentation.SourceRepresentationModified,
+                                                       self._on_edited)
+
+    def _on_edited(self, *_: Any) -> None:
+        with self.state:
+            self.state.auv_edits = (self.state.auv_edits or 0) + 1
 
     def _edit_current(self) -> None:
         """Point the segment editor at the structure under review (when the Fix panel is open: it costs a redraw)."""

@@ -226,6 +226,15 @@ class ReviewPage:
         raise TimeoutError(f"the {orientation} view {'kept changing' if self.frames(orientation) else 'showed no new frame'}"
                            f" for {timeout_s:g} s")
 
+    def edits(self) -> int:
+        """The Fix panel's count of the loaded case's edits (applied on the server)."""
+        return int(self.text("auv-edits").split()[0])
+
+    def wait_for_edits(self, more_than: int, timeout_s: float = 60.0) -> None:
+        """Wait until the server has applied an edit beyond ``more_than`` (a stroke: on the mouse's release)."""
+        self.page.wait_for_function("(count) => parseInt(document.getElementById('auv-edits').innerText) > count",
+                                    arg=more_than, timeout=timeout_s * 1000)
+
     def wait_for_message(self, *texts: str, timeout_s: float = 60.0) -> str:
         """The page's message once it holds one of ``texts``, else the last message shown (for the failure)."""
         found = self.page.wait_for_function(

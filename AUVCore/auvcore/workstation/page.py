@@ -127,6 +127,7 @@ def _fix(handlers: PageHandlers, segment_editor_ui: Callable[..., Any]) -> None:
                   id="auv-fix"):
         html.Div("Edit {{ auv_current.structure }} of {{ auv_current.case_id }} on the views; Save (S) writes "
                  "corrections/{{ auv_current.case_id }} and the verdict fixed.", classes="text-caption pa-2")
+        html.Div("{{ auv_edits }} edits since the case was opened", classes="text-caption px-2", id="auv-edits")
         with html.Div(classes="d-flex flex-wrap align-center px-2") as buttons:
             _key_button("Save correction", "S", handlers, color="primary", id="auv-save")
             v3.VBtn("Discard edits", click=(handlers.on_unsaved_answer, "['discard']"), size="small", classes="ma-1",
