@@ -172,9 +172,12 @@ def test_edits_are_told_from_what_was_loaded_by_content_not_by_any_change(scene,
     segmentation.GetDisplayNode().SetSegmentOpacity2DFill(shown.segment_id, 0.3)
     assert label_fingerprint(segmentation) == before and not logic.hasUnsavedEdits()
     _edit(scene, editor, erased, painted)
-    paint_voxels(scene, editor, painted, add=False)  # undone by hand: every voxel as loaded again
-    paint_voxels(scene, editor, erased, add=True)
+    assert logic.hasUnsavedEdits()
+    loaded = _voxels(logic.loadedCaseEdits().choice.path)
+    paint_voxels(scene, editor, loaded == LIVER, replace=True)  # undone: the liver is every voxel it was loaded with
     assert label_fingerprint(segmentation) != before
+    now = sitk.GetArrayFromImage(logic.loadedCaseEdits().corrected_image())
+    assert np.array_equal(now, loaded), f"{int((now != loaded).sum())} voxels differ from the loaded label"
     assert not logic.hasUnsavedEdits(), "the voxels are the loaded ones"
     assert logic.saveCorrection(cohort) is None and not (cohort_copy / "corrections").exists()
     paint_voxels(scene, editor, painted, add=True)
