@@ -1,9 +1,12 @@
 """Fetch the real sample cohort (TotalSegmentator 2.18.0 reference volumes) into Testing/data.
 
 Usage: python Testing/fetch_sample_data.py [FOLDER] [--sdist totalsegmentator-2.18.0.tar.gz] [--dicom [DICOM_FOLDER]]
+       [--aorta [AORTA_FOLDER]]
 
 With --dicom, also the sdist's 512 x 512 x 20 DICOM CT series and its label
-map (for Testing/benchmarks/runtime_speed.py), into Testing/data/dicom_ct.
+map (for Testing/benchmarks/runtime_speed.py), into Testing/data/dicom_ct; with
+--aorta, its 191-slice CT of the aorta report with its vessel and vertebra masks
+as one label map (for Testing/benchmarks/review_latency.py), into Testing/data/aorta_ct.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from auvcore.sample_data import fetch_dicom_case, fetch_sample_cohort
+from auvcore.sample_data import fetch_aorta_case, fetch_dicom_case, fetch_sample_cohort
 
 DEFAULT_FOLDER = Path(__file__).resolve().parent / "data" / "sample_cohort"
 DEFAULT_DICOM_FOLDER = Path(__file__).resolve().parent / "data" / "dicom_ct"
+DEFAULT_AORTA_FOLDER = Path(__file__).resolve().parent / "data" / "aorta_ct"
 
 
 def main() -> None:
@@ -23,10 +27,15 @@ def main() -> None:
     parser.add_argument("--sdist", type=Path, help="an already downloaded sdist to extract from")
     parser.add_argument("--dicom", nargs="?", type=Path, const=DEFAULT_DICOM_FOLDER, metavar="DICOM_FOLDER",
                         help=f"also fetch the DICOM CT case (default folder: {DEFAULT_DICOM_FOLDER})")
+    parser.add_argument("--aorta", nargs="?", type=Path, const=DEFAULT_AORTA_FOLDER, metavar="AORTA_FOLDER",
+                        help=f"also fetch the 191-slice aorta CT and its structures (default folder: {DEFAULT_AORTA_FOLDER})")
     args = parser.parse_args()
     print(fetch_sample_cohort(args.folder, sdist=args.sdist))
     if args.dicom:
         for path in fetch_dicom_case(args.dicom, sdist=args.sdist):
+            print(path)
+    if args.aorta:
+        for path in fetch_aorta_case(args.aorta, sdist=args.sdist):
             print(path)
 
 

@@ -193,6 +193,62 @@ def fetch_dicom_case(folder: str | Path, sdist: str | Path | None = None) -> tup
     return folder / DICOM_FOLDER, folder / DICOM_LABEL
 
 
+#: The sdist's 191-slice CT of the aorta report (233 x 167 x 191, 1.5 mm) and the vessel and vertebra masks its
+#: models made (on a crop of the same grid), with their SHA-256; :func:`fetch_aorta_case` makes them one label map.
+AORTA_FOLDER = "aorta_report/"
+AORTA_IMAGE = "example_ct.nii.gz"
+AORTA_LABEL = "example_ct_structures.nii.gz"
+AORTA_LABEL_NAMES = "labels_aorta.json"
+AORTA_FILES = {
+    AORTA_FOLDER + AORTA_IMAGE: "372d98723e3283a8d4a0ae2f0ef1e581c0ad17b673b30b2e8d3e215180cc2a12",
+    **{f"{AORTA_FOLDER}test_result/models/{name}.nii.gz": sha for name, sha in {
+        "aorta": "7fa1b813c63abcbe455b62a510c5e7a00fe0998f30541d5a8af46b20a88dd7f7",
+        "brachiocephalic_trunk": "76ce8a3b3e9aeea03c88a358d9c6ceeb66e2fd6fbae33398a4ae4a8596e99661",
+        "common_carotid_artery_left": "d878d1bb6dd9fe999c6523e4b705f99a1e99b6f77f910edcc9d5d06384a4da9b",
+        "subclavian_artery_left": "993695ad2e9833fd3346bedc8e31635d4084c6b8e853620870fb52e41958be9a",
+        "celiac_trunk": "b7a962f0bac6f7dc6229ce5fd87be53741a4527a8b53df64a0f7b49f96370bcf",
+        "superior_mesenteric_artery": "ef688fff60982fdf97f6d558a6acb140fd0d7f30ca5333f72edb86e955954d28",
+        "vertebrae_T12": "7baada974082529dc6c1f39bee3ef0b4e384ad020c0b7c1d3971d69e9576e0af",
+    }.items()},
+}
+
+
+def fetch_aorta_case(folder: str | Path, sdist: str | Path | None = None) -> tuple[Path, Path, Path]:
+    """Fetch (once) the sdist's 191-slice aorta CT and make its masks one label map on the CT's grid.
+
+    Returns (the CT, the label map, its label names file). Every file is checked against its SHA-256, as in
+    :func:`fetch_sample_cohort`; the masks, made on a crop of the CT's grid, are placed back at their offset.
+
+    Example:
+        >>> image, label, names = fetch_aorta_case("Testing/data/aorta_ct")  # doctest: +SKIP
+    """
+    import numpy as np
+
+    folder = Path(folder)
+    image, label, names = folder / AORTA_FOLDER / AORTA_IMAGE, folder / AORTA_LABEL, folder / AORTA_LABEL_NAMES
+    if all((folder / name).exists() for name in AORTA_FILES):
+        _check_existing(folder, AORTA_FILES)
+    else:
+        (folder / AORTA_FOLDER / "test_result" / "models").mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as scratch, _open_sdist(Path(scratch), sdist) as tar:
+            _extract_checked(tar, folder, AORTA_FILES)
+    if not (label.exists() and names.exists()):
+        ct = sitk.ReadImage(str(image))
+        values = np.zeros(sitk.GetArrayViewFromImage(ct).shape, np.uint8)
+        classes = {}
+        for value, mask_name in enumerate(sorted(n for n in AORTA_FILES if "/models/" in n), start=1):
+            mask = sitk.ReadImage(str(folder / mask_name))
+            x, y, z = (int(round(i)) for i in ct.TransformPhysicalPointToContinuousIndex(mask.GetOrigin()))
+            depth, height, width = sitk.GetArrayViewFromImage(mask).shape
+            values[z:z + depth, y:y + height, x:x + width][sitk.GetArrayViewFromImage(mask) > 0] = value
+            classes[Path(mask_name).name.removesuffix(".nii.gz")] = value
+        structures = sitk.GetImageFromArray(values)
+        structures.CopyInformation(ct)
+        write_image_atomic(structures, label)
+        atomic_write_bytes(names, json.dumps({"labels": {"background": 0, **classes}}, indent=1).encode())
+    return image, label, names
+
+
 #: (case prefix, image, label, class map) of the volumes cut into slabs by :func:`build_slab_cohort`.
 SLAB_SOURCES = (
     ("ct_full", "example_ct_sm.nii.gz", "example_seg.nii.gz", "total"),

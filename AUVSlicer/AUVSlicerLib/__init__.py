@@ -6,18 +6,15 @@ Panel and logic:
 - ``review_panel``: the review workstation's queue, moves, verdicts, shortcuts and the Fix step.
 - ``logic``: the scene work: export, colours, tables, cohort cases, review queue, slice jumps.
 - ``dialogs``: the panel's message boxes on ``slicer.util``.
-- ``cohort_table``: what the cohort and review tables show, and filling a ``QTableWidget``.
+- ``cohort_table``: what the cohort table shows, and filling a ``QTableWidget`` (with it or the review queue).
 
-Scores and colours:
-- ``case_result``: read a case's scores (``OUT/cases/<id>.json``).
-- ``structure_scores``: a structure's score placed within the same structure across a cohort (robust z).
-- ``score_colors``: what each structure is coloured by (z on a fixed scale, or the case's range).
-- ``colormap``: perceptual colour maps and their colour table node.
+Scores and colours (what to show is the core's :mod:`auvcore.review`, which ``auv review`` shows too: a case's
+scores, each structure's z within its structure across the cohort, the colour plan, the review queue and its
+table, the worst slices; these files show it in Slicer):
+- ``colormap``: the colour table node of the legend.
 - ``uncertainty_colors``: colour segments with a legend; restore their own colours.
 - ``results_table``: per-class table node and bar chart node.
 - ``reference_cohort``: a case's AUV on a reference cohort's scale.
-- ``worst_slices``: a structure's worst slices by a per-slice scorer, as RAS points.
-- ``review_queue``: every (case, structure) most suspect first, and the verdicts (``auvcore.results.review``).
 
 Scene and files:
 - ``case_loader``: load a cohort case (image + label) into the scene, unload the previous one.

@@ -43,9 +43,8 @@ from auvcore.results import (
     load_corrections,
     read_results,
 )
+from auvcore.review.case_scores import CaseResult, case_result_path, load_case_result
 from auvcore.scorers import SCORERS
-
-from .case_result import CaseResult, case_result_path, load_case_result
 
 AUTOSAVE_NAME = "exclusions.autosave.json"
 #: Columns the browser shows first, in this order; the extra scorers' columns

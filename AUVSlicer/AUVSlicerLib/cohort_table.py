@@ -1,9 +1,10 @@
-"""What the cohort browser's and the review queue's tables show, and filling a ``QTableWidget`` with it.
+"""What the cohort browser's table shows, and filling a ``QTableWidget`` with it or with the review queue.
 
-:func:`cohort_table_content` and :func:`review_table_content` decide the rows,
-cell values, colours and the summary line (tested without Qt);
-:func:`fill_table_widget` only copies that into the widget, keeping the user's
-sort column and selection.
+:func:`cohort_table_content` (and the core's
+:func:`auvcore.review.queue_table.review_table_content`, which ``auv review``
+shows too) decide the rows, cell values, colours and the summary line (tested
+without Qt); :func:`fill_table_widget` only copies that into the widget, keeping
+the user's sort column and selection.
 
 Example:
     >>> content = cohort_table_content(model, keep=0.95)           # doctest: +SKIP
@@ -13,27 +14,20 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the widget imports this file before the core may be installed
+    from auvcore.review.queue_table import TableContent
 
 #: Text colours of the rows: excluded cases, and cases above the keep quantile.
 EXCLUDED_COLOR = "gray"
 ABOVE_THRESHOLD_COLOR = "darkorange"
 
 
-@dataclass(frozen=True)
-class TableContent:
-    """Columns, rows of cell values (None for a missing number), each row's colour ("" for none) and a summary."""
-
-    columns: list[str]
-    rows: list[list]
-    colors: list[str]
-    summary: str
-    sort_column: str = "auv"
-    descending: bool = True
-
-
 def cohort_table_content(cohort, keep: float) -> TableContent:
     """The browser's table: every case with its scores and decision; cases above the ``keep`` quantile in orange."""
+    from auvcore.review.queue_table import TableContent
+
     rows = cohort.table()
     threshold = cohort.quantile_threshold(keep)
     cells, colors = [], []
@@ -48,34 +42,6 @@ def cohort_table_content(cohort, keep: float) -> TableContent:
     summary = (f"{len(rows)} cases, {len(cohort.retained())} retained, {int(rows['excluded'].sum())} excluded"
                f"{unsaved}{above_text}")
     return TableContent(list(rows.columns), cells, colors, summary)
-
-
-#: Row colours of the review queue by verdict.
-VERDICT_COLORS = {"correct": "darkgreen", "needs_fix": "firebrick", "unsure": "darkorange"}
-
-
-#: Text colour of the queue's rows judged against too few cases of their class and modality (without a verdict).
-UNJUDGED_COLOR = "gray"
-
-
-def review_table_content(queue) -> TableContent:
-    """The review queue: position, case, structure, the score's value and z, what it was judged against, the verdict.
-
-    Structures not judged against their own modality come after the judged ones, in grey, with why.
-    """
-    rows, colors = [], []
-    for position, entry in enumerate(queue.entries, start=1):
-        verdict = queue.verdict_of(entry)
-        rows.append([position, entry.case_id, entry.structure,
-                     None if math.isnan(entry.value) else round(entry.value, 4),
-                     None if math.isnan(entry.z) else round(entry.z, 2) if math.isfinite(entry.z) else str(entry.z),
-                     "its modality" if entry.judged else entry.why,
-                     verdict.describe() if verdict else ""])
-        colors.append(VERDICT_COLORS.get(verdict.verdict, "") if verdict else "" if entry.judged else UNJUDGED_COLOR)
-    columns = ["#", "case_id", "structure", queue.score, f"z ({queue.score})", "judged against", "verdict"]
-    apart = sum(not entry.judged for entry in queue.entries)
-    summary = queue.progress() + (f"; the last {apart} are not judged against their own modality (too few cases of it)" if apart else "")
-    return TableContent(columns, rows, colors, summary, sort_column="#", descending=False)
 
 
 def fill_table_widget(table, content: TableContent | None, selected: str | None = None) -> None:

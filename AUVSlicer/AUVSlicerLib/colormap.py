@@ -1,4 +1,4 @@
-"""The score colour maps in Slicer: the colour table node their legend shows, and the spread of a case's own range.
+"""The score colour maps in Slicer: the colour table node their legend shows.
 
 The colours themselves are core's (:mod:`auvcore.results.colours`), so the
 report's thumbnails and these segments follow one rule: viridis or inferno
@@ -13,37 +13,12 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 from auvcore.results.colours import COLORMAPS, UNDEFINED_COLOUR as UNDEFINED_COLOR, map_colour as uncertainty_color
 
-__all__ = ["COLORMAPS", "TABLE_SIZE", "UNDEFINED_COLOR", "color_table_node", "spread_range", "uncertainty_color"]
+__all__ = ["COLORMAPS", "TABLE_SIZE", "UNDEFINED_COLOR", "color_table_node", "uncertainty_color"]
 
 #: Entries in the legend's colour table.
 TABLE_SIZE = 256
-
-
-def spread_range(values, minimum_span: float = 0.02, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
-    """The [low, high] of the finite ``values`` within ``bounds``, widened to ``minimum_span`` around its middle.
-
-    Scores of one case often sit close together (U of 0.95 to 0.98 is common),
-    so colouring over this range instead of [0, 1] shows their differences; the
-    legend then gives the values.
-
-    Example:
-        >>> spread_range([0.95, 0.98, float("nan")])
-        (0.95, 0.98)
-        >>> spread_range([0.5])
-        (0.49, 0.51)
-    """
-    finite = [float(v) for v in values if math.isfinite(v)]
-    if not finite:
-        return (0.0, 1.0)
-    low, high = max(min(finite), bounds[0]), min(max(finite), bounds[1])
-    if high - low < minimum_span:
-        middle = min(max((low + high) / 2, bounds[0] + minimum_span / 2), bounds[1] - minimum_span / 2)
-        low, high = middle - minimum_span / 2, middle + minimum_span / 2
-    return (round(low, 6), round(high, 6))
 
 
 def color_table_node(scene, name: str, colormap: str = "viridis", value_range: tuple[float, float] = (0.0, 1.0)):

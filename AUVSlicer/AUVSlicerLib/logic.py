@@ -87,8 +87,8 @@ class AUVLogic:
         """The scored cases beside a ``reference.json`` (its results folder), for per-structure z; None for ""."""
         if not referencePath:
             return None
-        from .case_result import load_case_result
-        from .structure_scores import CohortScores
+        from auvcore.review.case_scores import load_case_result
+        from auvcore.review.structure_scores import CohortScores
 
         folder = Path(referencePath).parent
         cases = [load_case_result(path) for path in sorted((folder / "cases").glob("*.json"))]
@@ -97,7 +97,7 @@ class AUVLogic:
     def showCaseScores(self, segmentationNode, resultsFolder, caseId: str, referencePath: str = "",
                        colormap: str = "viridis", colorRange: str = "case", score: str = "auv") -> ShownScores:
         """Colour ``segmentationNode`` from a case's scores against the reference cohort, fill its table and chart."""
-        from .case_result import case_result_path, load_case_result
+        from auvcore.review.case_scores import case_result_path, load_case_result
 
         case = load_case_result(case_result_path(resultsFolder, caseId))
         shown = self.showCaseResult(segmentationNode, case, self.referenceScores(referencePath), colormap, colorRange,
@@ -114,7 +114,7 @@ class AUVLogic:
                        score: str = "auv") -> ShownScores:
         """Colour by ``score``'s z in ``reference`` (a CohortScores; None: the case's own range), fill table and chart."""
         from .results_table import fill_results_table, uncertainty_bar_chart
-        from .score_colors import colour_plan
+        from auvcore.review.colour_plan import colour_plan
         from .uncertainty_colors import UncertaintyColoring
 
         if case.status != "ok":
@@ -193,13 +193,13 @@ class AUVLogic:
     @staticmethod
     def cohortScores(cohort):
         """The cohort's own scored cases, as the reference its structures are placed in."""
-        from .structure_scores import CohortScores
+        from auvcore.review.structure_scores import CohortScores
 
         return CohortScores([cohort.case_result(case_id) for case_id in cohort.case_ids], str(cohort.folder))
 
     def openReview(self, cohort, score: str = "auv"):
         """The review queue of ``cohort``: every (case, structure) by ``score``, most suspect first."""
-        from .review_queue import ReviewQueue
+        from auvcore.review.queue import ReviewQueue
 
         return ReviewQueue(cohort.folder, self.cohortScores(cohort), score)
 
@@ -279,20 +279,13 @@ def highlightSegment(segmentationNode, segmentId: str) -> None:
 
 
 def worstSliceLocation(case, structure: str, score: str, segmentationNode, segmentId: str):
-    """Where to look: the RAS centre of the structure's worst slice by ``score`` (or the first per-slice
-    scorer the case holds), else the structure's centre; with a line saying which."""
-    from auvcore.errors import InputError
+    """Where to look: the structure on its worst slice by ``score`` (or by the first per-slice scorer the case
+    holds: :func:`auvcore.review.worst_slices.where_to_look`), else the structure's centre; with a line saying which."""
+    from auvcore.review.worst_slices import where_to_look
 
-    from .results_table import PER_SLICE_SCORERS
-    from .worst_slices import worst_slices
-
-    for scorer in (score, *PER_SLICE_SCORERS):
-        try:
-            flags = worst_slices(case.record, structure, scorer, count=1)
-        except InputError:
-            continue
-        if flags:
-            return flags[0].ras, f"worst {scorer} slice (slice {flags[0].index}, value {flags[0].value:.3g})"
+    flag = where_to_look(case.record, structure, score)
+    if flag is not None:
+        return flag.ras, flag.describe()
     centre = [0.0, 0.0, 0.0]
     segmentationNode.GetSegmentCenterRAS(segmentId, centre)
     return tuple(centre), "centre of the structure (the case has no per-slice values)"

@@ -23,17 +23,12 @@ from __future__ import annotations
 import slicer
 import vtk
 from auvcore.errors import InputError
+from auvcore.review.case_scores import CaseResult
+from auvcore.review.worst_slices import PER_SLICE_SCORERS, worst_slices
 from auvcore.scorers import SCORERS
-
-from .case_result import CaseResult
-from .worst_slices import worst_slices
 
 #: The chart's x axis: bars stand at label values; their names are tooltips only, and in the table.
 CHART_X_TITLE = "Label value (hover a bar for its class name; the table names every label value)"
-#: The per-slice scorers a structure's worst slice is taken from, in order of preference
-#: (the table's worst-slice column, and the review when the chosen score has no per-slice values).
-PER_SLICE_SCORERS = ("agreement", "consistency", "boundary_gradient", "fisher", "contrast", "homogeneity",
-                     "boundary_logits", "boundary_distance")
 
 
 def _table_node(scene, name: str, existing=None):

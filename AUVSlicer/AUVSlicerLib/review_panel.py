@@ -99,9 +99,11 @@ class ReviewPanel:
         self.ui.backToReviewButton.enabled = self.fixing
 
     def _fillQueueTable(self) -> None:
-        from .cohort_table import review_table_content
+        content = None
+        if self.queue is not None:  # without a queue the core is not needed (it may not be installed yet)
+            from auvcore.review.queue_table import review_table_content
 
-        content = review_table_content(self.queue) if self.queue is not None else None
+            content = review_table_content(self.queue)
         current = str(self.queue.position + 1) if self.queue is not None else None
         self.fill_table(self.ui.reviewQueueTableWidget, content, current)
         self.ui.reviewProgressLabel.text = content.summary if content else "No review started."
@@ -244,9 +246,7 @@ class ReviewPanel:
                             + (f" (Dice {c.dice:.3f})" if c.dice is not None else "") for c in saved.changes)
         self.dialogs.info(f"Saved {saved.file}: {changes}; verdict fixed.")
         if self.queue is not None:
-            from auvcore.results import load_review
-
-            self.queue.review = load_review(self.queue.review_path)
+            self.queue.reload()
             self._fillQueueTable()
             if self.shown is not None:
                 self._describeCurrentStructure()

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 
 import slicer
 import vtk
+from auvcore.review.case_scores import CaseResult, ClassScore
 
-from .case_result import CaseResult, ClassScore
 from .colormap import color_table_node, uncertainty_color
 from .labelmap_import import LABEL_VALUE_TAG
 

@@ -37,10 +37,10 @@ import shutil
 import tempfile
 
 from AUVSlicerLib.case_loader import CaseLoader
-from AUVSlicerLib.case_result import case_result_path, load_case_result
-from AUVSlicerLib.cohort_table import review_table_content
+from auvcore.review.case_scores import case_result_path, load_case_result
+from auvcore.review.queue_table import review_table_content
 from AUVSlicerLib.logic import AUVLogic
-from AUVSlicerLib.score_colors import colour_plan
+from auvcore.review.colour_plan import colour_plan
 from AUVSlicerLib.uncertainty_colors import LABEL_VALUE_TAG, UncertaintyColoring
 from headless import HeadlessScene
 

@@ -12,8 +12,9 @@ import slicer
 from auvcore.errors import InputError
 from AUVSlicerLib.case_export import export_for_scoring
 from AUVSlicerLib.case_loader import CaseLoader
-from AUVSlicerLib.case_result import case_result_path, load_case_result
-from AUVSlicerLib.colormap import UNDEFINED_COLOR, spread_range, uncertainty_color
+from auvcore.review.case_scores import case_result_path, load_case_result
+from AUVSlicerLib.colormap import UNDEFINED_COLOR, uncertainty_color
+from auvcore.review.colour_plan import spread_range
 from AUVSlicerLib.reference_cohort import load_reference_cohort
 from AUVSlicerLib.results_table import fill_results_table, uncertainty_bar_chart
 from AUVSlicerLib.uncertainty_colors import (

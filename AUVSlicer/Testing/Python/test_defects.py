@@ -155,7 +155,7 @@ def _close(ours, theirs, tolerance: float = 1e-4) -> bool:
 
 def test_defect_8_the_chart_says_where_the_class_names_are(scene, scored_cohort):
     """qMRMLPlotView shows a series' label column only as tooltips: the bars stand at label values the table names."""
-    from AUVSlicerLib.case_result import case_result_path, load_case_result
+    from auvcore.review.case_scores import case_result_path, load_case_result
     from AUVSlicerLib.results_table import uncertainty_bar_chart
 
     case = load_case_result(case_result_path(scored_cohort, "ct_full"))

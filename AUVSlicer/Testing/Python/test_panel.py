@@ -17,11 +17,11 @@ from xml.etree import ElementTree
 
 import pytest
 from auvcore.results import REVIEW_JSON, load_review
-from AUVSlicerLib.case_result import case_result_from_dict
+from auvcore.review.case_scores import case_result_from_dict
 from AUVSlicerLib.job_runner import JobStatus
 from AUVSlicerLib.panel import PATH_FIELDS, AUVSlicerPanel
 from AUVSlicerLib.review_panel import SHORTCUTS
-from AUVSlicerLib.review_queue import ReviewQueue
+from auvcore.review.queue import ReviewQueue
 from slicer_python import MODULE_FOLDER
 
 

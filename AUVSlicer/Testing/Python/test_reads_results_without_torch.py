@@ -12,12 +12,13 @@ READ_A_COHORT = """
 import sys
 sys.path.insert(0, sys.argv[2])
 from AUVSlicerLib.cohort_model import CohortModel
-from AUVSlicerLib.cohort_table import cohort_table_content, review_table_content
+from AUVSlicerLib.cohort_table import cohort_table_content
+from auvcore.review.queue_table import review_table_content
 from AUVSlicerLib.reference_cohort import load_reference_cohort
-from AUVSlicerLib.review_queue import ReviewQueue
-from AUVSlicerLib.score_colors import colour_plan
-from AUVSlicerLib.structure_scores import CohortScores
-from AUVSlicerLib.worst_slices import worst_slices
+from auvcore.review.queue import ReviewQueue
+from auvcore.review.colour_plan import colour_plan
+from auvcore.review.structure_scores import CohortScores
+from auvcore.review.worst_slices import worst_slices
 
 cohort = CohortModel(sys.argv[1])
 cases = [cohort.case_result(case_id) for case_id in cohort.case_ids]

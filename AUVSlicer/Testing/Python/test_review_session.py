@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 from auvcore.results import REVIEW_JSON, load_review
-from AUVSlicerLib.cohort_table import review_table_content
+from auvcore.review.queue_table import review_table_content
 from AUVSlicerLib.logic import AUVLogic
 
 # Dies the way a killed Slicer would, after the new file is written but before it replaces the old one.
@@ -94,9 +94,9 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
 
 
 def test_the_queue_puts_structures_without_enough_lookalikes_after_the_judged_ones_and_says_why(tmp_path):
-    from AUVSlicerLib.case_result import case_result_from_dict
-    from AUVSlicerLib.cohort_table import UNJUDGED_COLOR
-    from AUVSlicerLib.review_queue import ReviewQueue
+    from auvcore.review.case_scores import case_result_from_dict
+    from auvcore.review.queue_table import UNJUDGED_COLOR
+    from auvcore.review.queue import ReviewQueue
 
     def case(case_id: str, modality: str, u: float):
         return case_result_from_dict({"case_id": case_id, "modality": modality,
@@ -112,7 +112,7 @@ def test_the_queue_puts_structures_without_enough_lookalikes_after_the_judged_on
     content = review_table_content(queue)
     assert content.rows[-1][5] == mr.why and content.colors[-1] == UNJUDGED_COLOR and content.rows[0][5] == "its modality"
     assert content.summary == "reviewed 0 of 4; the last 1 are not judged against their own modality (too few cases of it)"
-    from AUVSlicerLib.score_colors import colour_plan
+    from auvcore.review.colour_plan import colour_plan
 
     assert math.isnan(colour_plan(cases[-1], "auv", queue.cohort).values["liver"])  # grey in the module, not bright
     assert colour_plan(cases[2], "auv", queue.cohort).values["liver"] >= 0.0

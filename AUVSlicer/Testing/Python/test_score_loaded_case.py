@@ -11,7 +11,7 @@ import slicer
 from auvcore.results import CaseProgress
 from AUVSlicerLib.case_export import export_for_scoring
 from AUVSlicerLib.case_loader import CaseLoader
-from AUVSlicerLib.case_result import case_result_path, load_case_result
+from auvcore.review.case_scores import case_result_path, load_case_result
 from AUVSlicerLib.colormap import UNDEFINED_COLOR
 from AUVSlicerLib.job_commands import ScoreJob, score_command
 from AUVSlicerLib.job_runner import JobStatus, SubprocessJob

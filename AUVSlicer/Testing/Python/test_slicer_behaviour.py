@@ -17,7 +17,7 @@ import pytest
 import slicer
 from AUVSlicerLib.case_export import export_for_scoring
 from AUVSlicerLib.case_loader import CaseLoader
-from AUVSlicerLib.case_result import case_result_path, load_case_result
+from auvcore.review.case_scores import case_result_path, load_case_result
 from AUVSlicerLib.logic import AUVLogic
 from AUVSlicerLib.panel import AUVSlicerPanel
 from AUVSlicerLib.results_table import uncertainty_bar_chart

@@ -15,7 +15,8 @@ from auvcore.scales import ScoreScale
 from AUVSlicerLib.case_loader import CaseLoader
 from AUVSlicerLib.colormap import UNDEFINED_COLOR, uncertainty_color
 from AUVSlicerLib.logic import AUVLogic
-from AUVSlicerLib.score_colors import Z_RANGE, colour_plan
+from auvcore.results.colours import Z_RANGE
+from auvcore.review.colour_plan import colour_plan
 from AUVSlicerLib.uncertainty_colors import UncertaintyColoring
 
 

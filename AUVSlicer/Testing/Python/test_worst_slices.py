@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from auvcore.errors import InputError
 from auvcore.results import CaseRecord
-from AUVSlicerLib.worst_slices import worst_slices
+from auvcore.review.worst_slices import worst_slices
 
 DATA = {
     "case_id": "c1",

@@ -1,9 +1,10 @@
-"""The module's view of one case's scores, ``OUT/cases/<case_id>.json``, read by :mod:`auvcore.results`.
+"""One case's scores as a reviewer sees them, ``OUT/cases/<case_id>.json``, read by :mod:`auvcore.results`.
 
 The file is read and validated by :class:`auvcore.results.CaseRecord` (the
-core's one reader); this view keeps what the module shows, with NaN where the
-file has no value so the colours and tables need no None checks: per class its
-label value, name, S, U = 1 - S, the rows it used and, where S is undefined, why.
+core's one reader); this view keeps what the review faces (the Slicer module and
+``auv review``) show, with NaN where the file has no value so the colours and
+tables need no None checks: per class its label value, name, S, U = 1 - S, the
+rows it used and, where S is undefined, why.
 
 Example:
     >>> result = case_result_from_dict({"case_id": "c1", "status": "ok", "auv": 0.25, "S": 1.5,
@@ -22,8 +23,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auvcore.results import CaseRecord, ResultsFolder, read_case_record
-from auvcore.results.case_record import NO_SCORE
+from ..results import CaseRecord, ResultsFolder, read_case_record
+from ..results.case_record import NO_SCORE
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _number(value: float | None) -> float:
 
 
 def case_result_from_record(record: CaseRecord) -> CaseResult:
-    """The module's view of a case record of :mod:`auvcore.results` (NaN where the file has no value)."""
+    """The review's view of a case record of :mod:`auvcore.results` (NaN where the file has no value)."""
     classes = tuple(ClassScore(c.id, c.name, _number(c.S), _number(c.U), c.rows,
                                c.missing_reason or (NO_SCORE if c.S is None else None)) for c in record.classes)
     return CaseResult(

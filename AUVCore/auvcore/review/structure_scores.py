@@ -9,14 +9,14 @@ core's per-class scale (:meth:`auvcore.scales.ScoreScale.class_z`, the z that
 the class): ``(value - median) / (1.4826 MAD)`` of that class's values across
 the cohort, higher meaning more unusual for every scorer (``auv`` is scaled as
 -log S, so a less certain structure has a higher z; ``label_check`` is already
-a sum of z). The module shows no z for a structure that fewer than
+a sum of z). The review shows no z for a structure that fewer than
 :data:`MIN_REFERENCE_CASES` cases hold, and a structure that fewer than that
 many cases of its own modality hold is not judged against its own modality
 (:class:`auvcore.scales.Lookalikes`): the queue puts it after the judged ones
 and says why.
 
 Example:
-    >>> from AUVSlicerLib.case_result import case_result_from_dict
+    >>> from auvcore.review.case_scores import case_result_from_dict
     >>> def case(case_id, u):
     ...     return case_result_from_dict({"case_id": case_id, "classes": [
     ...         {"id": 1, "name": "liver", "S": 1 - u, "rows": 9}]}, case_id)
@@ -33,12 +33,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from auvcore.results import class_matrix
-from auvcore.results.structures import cohort_lookalikes
-from auvcore.scales import JUDGED, POOLED, ScoreScale
-from auvcore.scorers.registry import PAPER_SCORER, scale_options
-
-from .case_result import CaseResult
+from ..results import class_matrix
+from ..results.structures import cohort_lookalikes
+from ..scales import JUDGED, POOLED, ScoreScale
+from ..scorers.registry import PAPER_SCORER, scale_options
+from .case_scores import CaseResult
 
 #: Fewest cases of a structure in the reference cohort for a z (below it the colours fall back to the case's range).
 MIN_REFERENCE_CASES = 3
@@ -81,6 +80,14 @@ class CohortScores:
         self.source = source
         self._scales: dict[str, tuple[ScoreScale, dict[str, int]]] = {}
         self.lookalikes = cohort_lookalikes([case.record for case in self.cases])
+
+    def case(self, case_id: str) -> CaseResult:
+        """The cohort's scored case ``case_id``; KeyError naming the cases when it holds no such case."""
+        match = next((case for case in self.cases if case.case_id == case_id), None)
+        if match is None:
+            raise KeyError(f"the cohort {self.source} has no scored case {case_id!r}; its cases are "
+                           f"{', '.join(c.case_id for c in self.cases)}")
+        return match
 
     def _scale(self, score: str) -> tuple[ScoreScale, dict[str, int]]:
         """The core's per-class scale of ``score`` over the cohort (``structures.csv``'s), and how many cases hold each class."""

@@ -1,17 +1,18 @@
 """What each structure of a case is coloured by: its z within the structure across a reference cohort, or a fallback.
 
 With a reference cohort the colour is the structure's robust z of the chosen
-score (:mod:`AUVSlicerLib.structure_scores`) on a fixed scale from 0 (typical
+score (:mod:`auvcore.review.structure_scores`) on a fixed scale from 0 (typical
 for this structure, or better) to 3 (three robust deviations more suspect, or
 more): bright means "unusual for this structure in this cohort", whatever the
 case; a structure that fewer than 3 cases of its modality hold has no such z and
-is grey. The rule is core's (:mod:`auvcore.results.colours`), which ``auv report``'s
-thumbnails follow too. Without a reference cohort (or for a structure it holds too few times)
+is grey. The colours are core's (:mod:`auvcore.results.colours`), which ``auv report``'s
+thumbnails follow too; the Slicer module and ``auv review`` both colour by this plan.
+Without a reference cohort (or for a structure it holds too few times)
 there is no z: the colours then spread over the case's own range of the raw
 score, and the legend says so.
 
 Example:
-    >>> from AUVSlicerLib.case_result import case_result_from_dict
+    >>> from auvcore.review.case_scores import case_result_from_dict
     >>> case = case_result_from_dict({"case_id": "c", "classes": [
     ...     {"id": 1, "name": "liver", "S": 0.05, "U": 0.95, "rows": 9},
     ...     {"id": 2, "name": "spleen", "S": 0.02, "U": 0.98, "rows": 9}]}, "c")
@@ -20,6 +21,8 @@ Example:
     ((0.95, 0.98), False)
     >>> "no reference cohort" in plan.title
     True
+    >>> plan.colour("liver") == map_colour(0.0)
+    True
 """
 
 from __future__ import annotations
@@ -27,12 +30,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from auvcore.results.colours import Z_RANGE, clipped_z
-from auvcore.scorers.registry import PAPER_SCORER
-
-from .case_result import CaseResult
-from .colormap import spread_range
+from ..results.colours import Z_RANGE, clipped_z, map_colour
+from ..scorers.registry import PAPER_SCORER
+from .case_scores import CaseResult
 from .structure_scores import MIN_REFERENCE_CASES, CohortScores, structure_value
+
 
 @dataclass(frozen=True)
 class ColourPlan:
@@ -42,6 +44,35 @@ class ColourPlan:
     value_range: tuple[float, float]
     title: str
     relative: bool
+
+    def colour(self, structure: str, colormap: str = "viridis") -> tuple[float, float, float]:
+        """The RGB (0-1) of ``structure``: its value's place on :attr:`value_range` (grey without a value)."""
+        low, high = self.value_range
+        value = self.values.get(structure, math.nan)
+        return map_colour((value - low) / (high - low) if high > low else math.nan, colormap)
+
+
+def spread_range(values, minimum_span: float = 0.02, bounds: tuple[float, float] = (0.0, 1.0)) -> tuple[float, float]:
+    """The [low, high] of the finite ``values`` within ``bounds``, widened to ``minimum_span`` around its middle.
+
+    Scores of one case often sit close together (U of 0.95 to 0.98 is common),
+    so colouring over this range instead of [0, 1] shows their differences; the
+    legend then gives the values.
+
+    Example:
+        >>> spread_range([0.95, 0.98, float("nan")])
+        (0.95, 0.98)
+        >>> spread_range([0.5])
+        (0.49, 0.51)
+    """
+    finite = [float(v) for v in values if math.isfinite(v)]
+    if not finite:
+        return (0.0, 1.0)
+    low, high = max(min(finite), bounds[0]), min(max(finite), bounds[1])
+    if high - low < minimum_span:
+        middle = min(max((low + high) / 2, bounds[0] + minimum_span / 2), bounds[1] - minimum_span / 2)
+        low, high = middle - minimum_span / 2, middle + minimum_span / 2
+    return (round(low, 6), round(high, 6))
 
 
 def _label(score: str) -> str:
