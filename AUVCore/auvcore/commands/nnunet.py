@@ -59,12 +59,31 @@ def nnunet_entry_point(script: str):
     return found[0].load()
 
 
+def with_device_resolved(arguments: Sequence[str]) -> list[str]:
+    """``-device auto`` (the Slicer module's default) as ``cuda`` when PyTorch sees a GPU, else ``cpu``; nnU-Net
+    itself takes cpu, cuda or mps. Every other argument is passed on as it is.
+
+    Example:
+        >>> with_device_resolved(["501", "2d", "0", "-device", "cpu"])
+        ['501', '2d', '0', '-device', 'cpu']
+    """
+    arguments = list(arguments)
+    for index, argument in enumerate(arguments[:-1]):
+        if argument == "-device" and arguments[index + 1] == "auto":
+            from ..devices import resolve_device
+
+            arguments[index + 1] = resolve_device("auto").type
+    return arguments
+
+
 def run_nnunet_train(arguments: Sequence[str]) -> int:
-    """``nnUNetv2_train ARGUMENTS`` in this process, with the AUV trainers' folder first in ``nnUNet_extTrainer``.
+    """``nnUNetv2_train ARGUMENTS`` in this process, with the AUV trainers' folder first in ``nnUNet_extTrainer``
+    (and ``-device auto`` resolved, :func:`with_device_resolved`).
 
     Its exit status is nnU-Net's: 0 when the run finished, 1 on an error (nnU-Net prints it).
     """
     train = nnunet_entry_point(NNUNET_TRAIN)
+    arguments = with_device_resolved(arguments)
     os.environ.update(with_trainer_folder())
     print(f"auv train: {NNUNET_TRAIN} {' '.join(arguments)} ({EXTERNAL_TRAINERS}={os.environ[EXTERNAL_TRAINERS]})", flush=True)
     saved = sys.argv
