@@ -183,6 +183,40 @@ def test_the_final_checkpoint_is_nnunets_own_network_with_the_background_logit_a
     assert heads["duo_form"] == "disagree" and len([k for k in heads["noise_heads"] if k.endswith("raw_scale")]) == 4
 
 
+def test_a_duo_step_leaves_the_background_logit_at_zero_and_trains_every_noise_head(nnunet: dict, tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """In this process, on the exported dataset's plans: one step on a batch of nnU-Net's shape."""
+    from auvcore.nnunet.trainers import nnUNetTrainerDUO
+
+    monkeypatch.setenv("nnUNet_preprocessed", nnunet["env"]["nnUNet_preprocessed"])
+    monkeypatch.setenv("nnUNet_results", str(tmp_path))
+    preprocessed = Path(nnunet["env"]["nnUNet_preprocessed"]) / DATASET
+    plans = {**json.loads((preprocessed / "nnUNetPlans.json").read_text()), "continue_training": False}  # as nnUNetv2_train
+    trainer = nnUNetTrainerDUO(plans, "2d", "all", json.loads((preprocessed / "dataset.json").read_text()), torch.device("cpu"))
+    trainer.initialize()
+    torch.manual_seed(0)
+    data = torch.randn(2, 1, *trainer.configuration_manager.patch_size)
+    label = torch.zeros(2, 1, *data.shape[2:])
+    label[:, :, 20:70, 30:90] = 2
+    label[:, :, 40:60, 10:30] = 1
+    scales = trainer._get_deep_supervision_scales()
+    targets = [torch.nn.functional.interpolate(label, scale_factor=tuple(s), mode="nearest") for s in scales]
+    trainer.on_train_epoch_start()
+    trainer.level_loss.purifying = True
+    trainer.optimizer.zero_grad()
+    loss = trainer.loss(trainer.network(data), targets)
+    loss.backward()
+    assert torch.isfinite(loss)
+    layers = trainer.network.decoder.seg_layers
+    assert layers[0].weight.grad is None  # the lowest output has nnU-Net's weight 0
+    assert all(not layer.weight.grad[0].any() and not layer.bias.grad[0].any() for layer in layers[1:])
+    assert all(layer.weight.grad[1:].abs().sum() > 0 for layer in layers[1:])
+    used = [head for head in trainer.noise_heads.heads[:-1]]
+    assert all(head.body[0].weight.grad is not None and head.body[0].weight.grad.abs().sum() > 0 for head in used)
+    assert all(head.raw_scale.grad is not None for head in used)
+    assert 0 < trainer.level_loss.noise_peak <= 3.0
+
+
 def test_stock_nnunetv2_predict_segments_on_the_images_grid(nnunet: dict) -> None:
     image, segmentation = sitk.ReadImage(str(nnunet["image"])), sitk.ReadImage(str(nnunet["segmentation"]))
     assert segmentation.GetSize() == image.GetSize()

@@ -115,7 +115,8 @@ class nnUNetTrainerDUO(_AUVTrainer):
 
     def _build_loss(self) -> nn.Module:
         self.level_loss = ForegroundDUOLoss(self.num_classes, self.duo_form)  # type: ignore[arg-type]
-        return _DUOLoss(self._deep_supervision(self.level_loss), self)
+        assert self.tap is not None  # configure_optimizers, which nnU-Net's initialize calls first, made it
+        return _DUOLoss(self._deep_supervision(self.level_loss), self.tap, self.heads)
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()
@@ -131,7 +132,7 @@ class nnUNetTrainerDUO(_AUVTrainer):
 
     def on_epoch_end(self) -> None:
         if self.noise_heads is not None and self.level_loss is not None:
-            self.print_to_log_file(f"DUO: eps_hat {float(self.noise_heads.heads[0].scale()):.4f}, "
+            self.print_to_log_file(f"DUO: eps_hat {float(self.noise_heads.heads[0].scale().detach()):.4f}, "
                                    f"max |n(x)| {self.level_loss.noise_peak:.4f}, "
                                    f"purifying {self.level_loss.purifying}")
         super().on_epoch_end()
@@ -154,23 +155,17 @@ class nnUNetTrainerDUO(_AUVTrainer):
 
 
 class _DUOLoss(nn.Module):
-    """nnU-Net's ``loss(output, target)``: runs the noise heads on the tapped features, then DUO on every output."""
+    """nnU-Net's ``loss(output, target)``: the noise heads on the features of that forward pass, then DUO on every output."""
 
-    def __init__(self, deep_supervision: nn.Module, trainer: nnUNetTrainerDUO) -> None:
+    def __init__(self, deep_supervision: nn.Module, tap: FeatureTap, heads: nn.Module | None) -> None:
         super().__init__()
-        self.deep_supervision = deep_supervision
-        self.trainer = [trainer]  # not a submodule
+        self.deep_supervision, self.tap, self.heads = deep_supervision, tap, heads
 
     def forward(self, output, target) -> torch.Tensor:
-        trainer = self.trainer[0]
-        assert trainer.tap is not None
         listed = isinstance(output, (list, tuple))
         outputs, targets = (list(output), list(target)) if listed else ([output], [target])
-        features = trainer.tap.take(len(outputs))
-        if trainer.heads is not None:
-            noises, scales = trainer.heads(features)
-        else:
-            noises, scales = [None] * len(outputs), [None] * len(outputs)
+        features = self.tap.take(len(outputs))
+        noises, scales = self.heads(features) if self.heads is not None else ([None] * len(outputs), [None] * len(outputs))
         if listed:
             return self.deep_supervision(outputs, targets, noises, scales)
         return self.deep_supervision(outputs[0], targets[0], noises[0], scales[0])
