@@ -107,15 +107,15 @@ def datasets_with_id(dataset_id: int, folders: Sequence[Path | None]) -> list[Pa
                   for p in folder.iterdir() if p.name.startswith(prefix))
 
 
-def _class_table(choices: Mapping[str, Path], specs: Mapping[str, CaseSpec], classes: Sequence[str] | None
-                 ) -> tuple[list[str], dict[str, np.ndarray]]:
-    """The exported class names in label order (by their smallest source value, then name) and each case's label map."""
-    arrays: dict[str, np.ndarray] = {}
+def _class_order(choices: Mapping[str, Path], specs: Mapping[str, CaseSpec], classes: Sequence[str] | None) -> list[str]:
+    """The exported class names in label order: by their smallest source value, then by name.
+
+    Each label map is read and let go (a cohort's labels need not fit in memory together).
+    """
     first_value: dict[str, int] = {}
     for case_id, path in choices.items():
-        array = sitk.GetArrayFromImage(read_image(path))
-        arrays[case_id] = array
-        for value in np.unique(array).tolist():
+        label = read_image(path)  # kept alive while its array view is read
+        for value in np.unique(sitk.GetArrayViewFromImage(label)).tolist():
             if value != 0:
                 name = specs[case_id].name_of(int(value))
                 first_value[name] = min(first_value.get(name, int(value)), int(value))
@@ -127,7 +127,7 @@ def _class_table(choices: Mapping[str, Path], specs: Mapping[str, CaseSpec], cla
         first_value = {name: first_value[name] for name in classes}
     if not first_value:
         raise InputError(next(iter(choices.values())), "no retained case holds a labelled class; nothing to train on")
-    return sorted(first_value, key=lambda n: (first_value[n], n)), arrays
+    return sorted(first_value, key=lambda n: (first_value[n], n))
 
 
 def _renumbered(array: np.ndarray, spec: CaseSpec, order: Sequence[str]) -> np.ndarray:
@@ -149,9 +149,11 @@ def _write_image(source: Path, target: Path) -> None:
         sitk.WriteImage(read_image(source), str(target), useCompression=True)
 
 
-def _write_label(array: np.ndarray, like: Path, target: Path) -> None:
-    image = sitk.GetImageFromArray(array)
-    image.CopyInformation(read_image(like))
+def _write_label(source: Path, spec: CaseSpec, order: Sequence[str], target: Path) -> None:
+    """The label map renumbered to ``order``, on the source label's grid."""
+    label = read_image(source)
+    image = sitk.GetImageFromArray(_renumbered(sitk.GetArrayViewFromImage(label), spec, order))
+    image.CopyInformation(label)
     sitk.WriteImage(image, str(target), useCompression=True)
 
 
@@ -195,7 +197,7 @@ def export_dataset(results: str | Path, dataset_id: int, name: str | None = None
     if not kept:
         raise InputError(exclusion_file, "leaves no scored, labelled case to export")
     in_use = labels_in_use(folder, {case_id: specs[case_id].label for case_id in kept}, original=original_labels)
-    order, arrays = _class_table({c: in_use.path(c) for c in kept}, specs, classes)
+    order = _class_order({c: in_use.path(c) for c in kept}, specs, classes)
 
     identifiers = {case_id: safe_file_name(case_id) for case_id in kept}
     if len(set(identifiers.values())) != len(identifiers):
@@ -219,8 +221,7 @@ def export_dataset(results: str | Path, dataset_id: int, name: str | None = None
                 for case_id in kept:
                     identifier, spec = identifiers[case_id], specs[case_id]
                     _write_image(spec.image, staging / "imagesTr" / f"{identifier}_0000{FILE_ENDING}")
-                    _write_label(_renumbered(arrays.pop(case_id), spec, order), in_use.path(case_id),
-                                 staging / "labelsTr" / f"{identifier}{FILE_ENDING}")
+                    _write_label(in_use.path(case_id), spec, order, staging / "labelsTr" / f"{identifier}{FILE_ENDING}")
                 write_json_atomic(staging / "dataset.json", {
                     "channel_names": {"0": channel},
                     "labels": {"background": 0, **{n: i + 1 for i, n in enumerate(order)}},
