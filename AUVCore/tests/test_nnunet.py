@@ -32,6 +32,7 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss  # noqa: E40
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer  # noqa: E402
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager  # noqa: E402
 
+from auvcore.cli import main  # noqa: E402
 from auvcore.curation import ExclusionList, save_exclusions  # noqa: E402
 from auvcore.errors import InputError  # noqa: E402
 from auvcore.files import file_sha256  # noqa: E402
@@ -106,7 +107,8 @@ def nnunet(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = {**os.environ, "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "preprocessed"),
            "nnUNet_results": str(root / "results_nnunet"), "nnUNet_def_n_proc": "1",
            "nnUNet_extTrainer": os.pathsep.join([str(trainer_folder()), str(trainers)])}
-    exported = export_dataset(results, DATASET_ID, "Sample", raw=root / "raw", classes=["liver", "spleen"])
+    assert main(["nnunet", "export", str(results), "--dataset-id", str(DATASET_ID), "--name", "Sample", "--raw",
+                 str(root / "raw"), "--classes", "liver,spleen"]) == 0
     _run([_script("nnUNetv2_plan_and_preprocess"), "-d", str(DATASET_ID), "-c", "2d", "-np", "1", "-npfp", "1"],
          {**env, "nnUNet_n_proc_DA": "1"})
     training_env = {**env, "nnUNet_n_proc_DA": "0"}  # augmentation in the training process
@@ -121,20 +123,17 @@ def nnunet(scored: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     _run([_script("nnUNetv2_predict"), "-i", str(images), "-o", str(root / "segmented"), "-d", str(DATASET_ID), "-c", "2d",
           "-f", "all", "-tr", "nnUNetTrainerDUO_Tiny", "-device", "cpu", "--disable_tta", "-npp", "0", "-nps", "0"], env)  # in one process
     model = root / "results_nnunet" / DATASET / "nnUNetTrainerDUO_Tiny__nnUNetPlans__2d"
-    return {"root": root, "results": results, "exported": exported, "correction": correction, "env": env,
+    return {"root": root, "results": results, "dataset": root / "raw" / DATASET, "correction": correction, "env": env,
             "duo_log": duo_log, "weighted_log": weighted_log, "model": model, "image": Path(record.image),
             "segmentation": root / "segmented" / "mr.nii.gz"}
 
 
 def test_export_writes_the_retained_cases_with_their_corrected_labels_and_s(nnunet: dict) -> None:
-    exported, results = nnunet["exported"], ResultsFolder(nnunet["results"])
-    dataset = exported.folder
-    assert dataset.name == DATASET and exported.cases == ("ct_full", "ct_fast") and exported.excluded == ("mr",)
+    dataset, results = nnunet["dataset"], ResultsFolder(nnunet["results"])
     described = json.loads((dataset / "dataset.json").read_text())
     assert described["labels"] == {"background": 0, "spleen": 1, "liver": 2}  # renumbered, by their source values 1 and 5
     assert described["channel_names"] == {"0": "CT"} and described["numTraining"] == 2
     assert sorted(p.name for p in (dataset / "imagesTr").iterdir()) == ["ct_fast_0000.nii.gz", "ct_full_0000.nii.gz"]
-    assert exported.corrected == ("ct_fast",)
     written = sitk.GetArrayFromImage(sitk.ReadImage(str(dataset / "labelsTr" / "ct_fast.nii.gz")))
     fixed = sitk.GetArrayFromImage(sitk.ReadImage(str(results.root / nnunet["correction"].file)))
     assert np.array_equal(written == 2, fixed == 5) and np.array_equal(written == 1, fixed == 1)
@@ -142,13 +141,15 @@ def test_export_writes_the_retained_cases_with_their_corrected_labels_and_s(nnun
     source = sitk.ReadImage(str(read_case_record(results.case_json("ct_fast")).label))
     assert sitk.ReadImage(str(dataset / "labelsTr" / "ct_fast.nii.gz")).GetSpacing() == source.GetSpacing()
     scales = CaseScales.read(dataset / SCALES_FILE)
+    written_scales = json.loads((dataset / SCALES_FILE).read_text())
+    assert written_scales["excluded"] == ["mr"] and "1 of 2 case(s) use their corrected label" in written_scales["labels"]
     record = read_case_record(results.case_json("ct_full"))
-    assert scales.classes == ("spleen", "liver")
+    assert scales.classes == ("spleen", "liver") and sorted(scales.cases) == ["ct_fast", "ct_full"]
     assert scales.cases["ct_full"]["liver"] == next(c.S for c in record.classes if c.name == "liver")
 
 
 def test_export_never_overwrites_a_dataset_id(nnunet: dict) -> None:
-    dataset = nnunet["exported"].folder
+    dataset = nnunet["dataset"]
     before = file_sha256(dataset / "dataset.json")
     with pytest.raises(InputError, match="already holds nnU-Net dataset 17"):
         export_dataset(nnunet["results"], DATASET_ID, "Other", raw=dataset.parent)

@@ -255,7 +255,7 @@ def main() -> int:
                 print(f"{arm} seed {seed}: training {trainer} on dataset {dataset_id} ({len(key)} excluded)", flush=True)
                 resume = ["--c"] if (model / "fold_all" / "checkpoint_latest.pth").is_file() else []
                 _run([_script("nnUNetv2_train"), str(dataset_id), args.configuration, "all", "-tr", trainer, "-p", plans,
-                      "-device", args.device, *resume], {**seeded, **budget, "AUV_BENCH_SEED": str(seed)},
+                      "-device", args.device, *resume], {**budget, "nnUNet_results": seeded["nnUNet_results"], "AUV_BENCH_SEED": str(seed)},
                      work / "logs" / f"train_{stem}.log")
             prediction = work / "predictions" / stem
             if not all((prediction / f"{spec.case_id}.nii.gz").is_file() for spec in tests):

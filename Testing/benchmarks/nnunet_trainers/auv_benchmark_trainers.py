@@ -1,8 +1,9 @@
 """nnU-Net trainers at a benchmark's budget: nnU-Net's own and nnUNetTrainerDUO, seeded, for ``nnunet_curation.py``.
 
 nnU-Net finds them when this folder is in ``nnUNet_extTrainer``. The budget comes from the environment the
-benchmark sets (``AUV_BENCH_EPOCHS``, ``AUV_BENCH_ITERATIONS``, ``AUV_BENCH_SEED``); nnU-Net's final validation
-is skipped, since the benchmark segments its own clean test cases with ``nnUNetv2_predict``.
+benchmark sets (``AUV_BENCH_EPOCHS``, ``AUV_BENCH_ITERATIONS``, ``AUV_BENCH_VAL_ITERATIONS``, ``AUV_BENCH_LR``,
+``AUV_BENCH_SEED``); nnU-Net's final validation is skipped, since the benchmark segments its own clean test
+cases with ``nnUNetv2_predict``.
 """
 
 import os
@@ -23,6 +24,7 @@ class _Budget:
         self.num_epochs = int(os.environ.get("AUV_BENCH_EPOCHS", "5"))
         self.num_iterations_per_epoch = int(os.environ.get("AUV_BENCH_ITERATIONS", "50"))
         self.num_val_iterations_per_epoch = int(os.environ.get("AUV_BENCH_VAL_ITERATIONS", "2"))
+        self.initial_lr = float(os.environ.get("AUV_BENCH_LR", self.initial_lr))
         seed = int(os.environ.get("AUV_BENCH_SEED", "0"))
         random.seed(seed)
         np.random.seed(seed)
