@@ -66,7 +66,10 @@ class AUVSlicer(ScriptedLoadableModule):
         self.parent.helpText = _(
             "Scores how uncertain a volume and each annotated structure are with a frozen medical foundation model "
             "(LiteMedSAM embedded, MedSAM2 with your checkpoint), colours each structure by how unusual its score is "
-            "for that structure in a reference cohort, and turns a scored cohort into a review queue with verdicts. "
+            "for that structure in a reference cohort, and turns a scored cohort into a review queue with verdicts: "
+            "Fix (F) opens a suspect structure in the Segment Editor at its worst slice, Save correction (S) writes "
+            "the corrected label beside the results (the source label is never written) and Ctrl+B returns to the "
+            "queue. "
             "Needs Slicer {minimum} or later and the PyTorch extension. "
             "See the <a href=\"https://github.com/auv-slicer/SlicerAUV#readme\">documentation</a>.").format(
             minimum=MINIMUM_SLICER)
@@ -119,8 +122,8 @@ class AUVSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
-        self.logic = self.panel = self._parameterNode = self._guiTag = None
-        self.shortcuts = []
+        self.logic = self.panel = self._parameterNode = self._guiTag = self.backToReviewButton = None
+        self.shortcuts, self.fixShortcuts = [], []
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -132,6 +135,7 @@ class AUVSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from AUVSlicerLib.dialogs import SlicerDialogs
         from AUVSlicerLib.panel import AUVSlicerPanel
         from AUVSlicerLib.qt_job import QtProcessJob
+        from AUVSlicerLib.review_panel import FIX_SHORTCUTS
 
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/AUVSlicer.ui"))
         self.layout.addWidget(uiWidget)
@@ -144,8 +148,18 @@ class AUVSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         for key, action in self.panel.shortcuts().items():
             shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
             shortcut.connect("activated()", action)
-            shortcut.setEnabled(False)  # only while the module is shown: see enter() and exit()
+            shortcut.setEnabled(False)  # only while the module is shown or a fix is under way: updateShortcuts()
             self.shortcuts.append(shortcut)
+            if key in FIX_SHORTCUTS:
+                self.fixShortcuts.append(shortcut)
+        # While a fix is under way this panel is out of sight (the Segment Editor's is shown): the status bar is not.
+        self.backToReviewButton = qt.QPushButton(_("Back to review (Ctrl+B)"))
+        self.backToReviewButton.toolTip = _("End the fix and return to the AUV Slicer review queue where it was. "
+                                            "S saves the correction.")
+        self.backToReviewButton.connect("clicked(bool)", self.panel.review.onBackToReview)
+        self.backToReviewButton.visible = False
+        slicer.util.mainWindow().statusBar().addPermanentWidget(self.backToReviewButton)
+        self.panel.review.fixChanged = self.onFixChanged
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
@@ -158,21 +172,34 @@ class AUVSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             shortcut.disconnect("activated()")
             shortcut.setParent(None)
             shortcut.deleteLater()
-        self.shortcuts = []
+        self.shortcuts, self.fixShortcuts = [], []
+        if self.backToReviewButton is not None:
+            slicer.util.mainWindow().statusBar().removeWidget(self.backToReviewButton)
+            self.backToReviewButton.setParent(None)
+            self.backToReviewButton.deleteLater()
+            self.backToReviewButton = None
         if self.panel:
             self.panel.cleanup()
 
     def enter(self) -> None:
         if self.panel:
-            for shortcut in self.shortcuts:
-                shortcut.setEnabled(True)
+            self.updateShortcuts()
             self.initializeParameterNode()
 
     def exit(self) -> None:
-        for shortcut in self.shortcuts:
-            shortcut.setEnabled(False)
+        self.updateShortcuts()
         if self.panel:  # none on an unsupported Slicer (see setup)
             self.setParameterNode(None)
+
+    def updateShortcuts(self) -> None:
+        """The keys work while the module is shown; Save correction and Back to review also while a fix is under way."""
+        fixing = bool(self.panel and self.panel.review.fixing)
+        for shortcut in self.shortcuts:
+            shortcut.setEnabled(self.parent.isEntered or (fixing and shortcut in self.fixShortcuts))
+
+    def onFixChanged(self, fixing: bool) -> None:
+        self.backToReviewButton.visible = fixing
+        self.updateShortcuts()
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -272,6 +299,18 @@ class AUVSlicerTest(ScriptedLoadableModuleTest):
         queue = widget.panel.review.queue
         self.assertEqual((queue.current.case_id, queue.current.structure), ("ct_shifted", "liver"))
         self.assertEqual(widget.ui.reviewQueueTableWidget.rowCount, len(queue.entries))
+
+        self.delayDisplay("Fix: the structure's segment in the Segment Editor, then back to the queue where it was")
+        widget.panel.review.onFixStructure()
+        editorNode = slicer.mrmlScene.GetSingletonNode("SegmentEditor", "vtkMRMLSegmentEditorNode")
+        self.assertEqual(slicer.util.selectedModule(), "SegmentEditor")
+        self.assertEqual(editorNode.GetSegmentationNode(), node.inputSegmentation)
+        self.assertEqual(editorNode.GetSourceVolumeNode(), node.inputVolume)
+        selected = node.inputSegmentation.GetSegmentation().GetSegment(editorNode.GetSelectedSegmentID())
+        self.assertEqual(selected.GetName(), "liver")
+        widget.panel.review.onBackToReview()
+        self.assertEqual(slicer.util.selectedModule(), "AUVSlicer")
+        self.assertEqual((queue.position, widget.panel.review.fixing), (0, False))
 
         self.delayDisplay("Verdicts with the keyboard's actions")
         widget.panel.review.onVerdictNeedsFix()

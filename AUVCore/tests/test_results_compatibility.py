@@ -32,8 +32,9 @@ GOLDEN = Path(__file__).parent / "data" / "golden_small_cohort"
 #: What differs between two runs of the same scoring: where the files were, how long it took, the versions.
 VOLATILE = ("image", "label", "timings", "versions")
 #: Keys added since the golden files were written (each class's voxel count, for structures.csv;
-#: the runtime that ran the model).
-ADDED = {"voxels", "runtime"}
+#: the runtime that ran the model; each structure's centre on its slices, the image's content hash and the
+#: label-names file of a case; the structures' scales and look-alike counts of a reference).
+ADDED = {"voxels", "runtime", "structure_centres_lps", "image_sha256", "label_names", "structure_scales", "lookalikes"}
 #: Relative tolerance of every value. float32 reductions differ with the thread count and the CPU's vector unit
 #: (S per class by up to 3e-8 between two machines of the same kind); the cohort stage magnifies that (a min-max
 #: over 3 cases, robust z with a small spread): 2e-5 relative at most (ct_fast's auv, 0.1766715 against the golden

@@ -3,7 +3,7 @@
 
 Panel and logic:
 - ``panel``: what each button and path field does, on injected logic, job runner and dialogs.
-- ``review_panel``: the review workstation's queue, moves, verdicts and shortcuts.
+- ``review_panel``: the review workstation's queue, moves, verdicts, shortcuts and the Fix step.
 - ``logic``: the scene work: export, colours, tables, cohort cases, review queue, slice jumps.
 - ``dialogs``: the panel's message boxes on ``slicer.util``.
 - ``cohort_table``: what the cohort and review tables show, and filling a ``QTableWidget``.
@@ -24,6 +24,9 @@ Scene and files:
 - ``labelmap_import``: a label map as a segmentation whose segments carry their label value.
 - ``node_removal``: remove a node with its display and storage nodes.
 - ``case_export``: write the loaded volume and segmentation to files for ``auv score``.
+- ``segment_editor``: set Slicer's Segment Editor to a structure's segment, segmentation and volume.
+- ``correction_export``: an edited segmentation as a label map on its source label's grid, values and header.
+- ``case_edits``: which label a loaded case shows (its correction or source), whether it was edited, saving it.
 - ``cohort_model``: the cohort browser's cases, decisions, autosave and exports.
 - ``explain_view``: a class's energy spectrum as a plot and its mask logits as a heat-map layer (Explain).
 

@@ -32,7 +32,8 @@ class SceneCase:
     segmentation_node: object
 
 
-def _read_volume(scene, node_class: str, path: Path, name: str):
+def read_volume_node(scene, node_class: str, path: Path, name: str):
+    """A new ``node_class`` node read from ``path`` by its storage node (removed again when reading fails)."""
     if not path.exists():
         raise InputError(path, "does not exist")
     node = scene.AddNewNodeByClass(node_class, name)
@@ -54,7 +55,7 @@ class CaseLoader:
              case_id: str = "case") -> SceneCase:
         """Unload the previous case, then load ``image`` and ``label`` (names from ``class_names``)."""
         self.unload()
-        volume = _read_volume(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
+        volume = read_volume_node(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
         volume.CreateDefaultDisplayNodes()
         try:
             segmentation = self._segmentation_from_label(Path(label), volume, class_names or {}, case_id)
@@ -65,7 +66,7 @@ class CaseLoader:
         return self.loaded
 
     def _segmentation_from_label(self, label: Path, volume, class_names: Mapping[int, str], case_id: str):
-        labelmap = _read_volume(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
+        labelmap = read_volume_node(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
         try:
             return segmentation_from_labelmap(self.scene, labelmap, class_names, f"{case_id} segmentation", volume)
         except ValueError as error:

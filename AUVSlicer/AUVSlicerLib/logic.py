@@ -54,6 +54,7 @@ class AUVLogic:
     def __init__(self) -> None:
         super().__init__()
         self.caseLoader = None
+        self.caseEdits = None
         self.explainView = None
 
     @staticmethod
@@ -168,16 +169,19 @@ class AUVLogic:
 
     def loadCohortCase(self, cohort, caseId: str, colormap: str = "viridis", colorRange: str = "case",
                        score: str = "auv"):
-        """Load a cohort case (unloading the previous one) and colour it against the cohort itself."""
+        """Load a cohort case (unloading the previous one), with the label the folder uses for it (its correction
+        where it has one), and colour it against the cohort itself."""
+        from .case_edits import CaseEdits
         from .case_loader import CaseLoader
 
         if self.caseLoader is None:
             self.caseLoader = CaseLoader(slicer.mrmlScene)
-        image, label = cohort.case_files(caseId)
-        if label is None:
-            raise ValueError(f"case {caseId} has no label map to show")
+        image, _source = cohort.case_files(caseId)
+        label = cohort.label_in_use(caseId)  # its saved correction, where it has one
         case = cohort.case_result(caseId)
-        loaded = self.caseLoader.load(image, label, {c.label_value: c.name for c in case.classes}, case_id=caseId)
+        names = {c.label_value: c.name for c in case.classes}
+        loaded = self.caseLoader.load(image, label.path, names, case_id=caseId)
+        self.caseEdits = CaseEdits(slicer.mrmlScene, loaded, label, names)
         if hasattr(slicer, "app"):
             slicer.util.setSliceViewerLayers(background=loaded.volume_node, fit=True)
         shown = None
@@ -214,6 +218,53 @@ class AUVLogic:
         # What the markups logic's JumpSlicesToLocation(x, y, z, centered=True) calls (vtkSlicerMarkupsLogic.cxx).
         slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *ras, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
         return ShownStructure(loaded, segmentId, ras, where)
+
+    # --- the Fix step: the Segment Editor, unsaved edits, corrections ---
+
+    @staticmethod
+    def editInSegmentEditor(shown: ShownStructure):
+        """Set Slicer's Segment Editor to the shown structure's segment, on its segmentation and volume, and centre
+        the views on its worst slice; returns the editor's parameter node (the module is selected by the caller)."""
+        from .segment_editor import edit_in_segment_editor
+
+        loaded = shown.loaded
+        node = edit_in_segment_editor(slicer.mrmlScene, loaded.segmentation_node, loaded.volume_node, shown.segment_id)
+        slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *shown.ras, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+        return node
+
+    @staticmethod
+    def selectModule(name: str) -> None:
+        """Show the module ``name`` (Slicer calls the shown module's ``exit()`` and the new one's ``enter()``)."""
+        if hasattr(slicer, "app"):  # headless (slicer-core) there is no module panel
+            slicer.util.selectModule(name)
+
+    def loadedCaseEdits(self):
+        """The loaded cohort case's label and edits (:class:`~AUVSlicerLib.case_edits.CaseEdits`), None without one."""
+        loaded = self.caseLoader.current() if self.caseLoader is not None else None
+        if loaded is None or self.caseEdits is None or self.caseEdits.case is not loaded:
+            return None
+        return self.caseEdits
+
+    def hasUnsavedEdits(self) -> bool:
+        """Whether the loaded cohort case's segmentation was edited since it was loaded or saved."""
+        edits = self.loadedCaseEdits()
+        return edits is not None and edits.has_unsaved_edits()
+
+    def saveCorrection(self, cohort, note: str = ""):
+        """Save the loaded case's segmentation as its correction in ``cohort``'s folder (verdict ``fixed`` for each
+        structure it changes); returns the :class:`auvcore.results.Correction`, None when nothing was edited."""
+        from auvcore.results import ResultsFolder
+
+        edits = self.loadedCaseEdits()
+        if edits is None or not edits.has_unsaved_edits():
+            return None
+        return edits.save(ResultsFolder(Path(cohort.folder)), note)
+
+    def discardEdits(self) -> None:
+        """Forget the loaded case's edits: the case leaves the scene and is read from its file when shown again."""
+        if self.caseLoader is not None:
+            self.caseLoader.unload()
+        self.caseEdits = None
 
 
 def highlightSegment(segmentationNode, segmentId: str) -> None:

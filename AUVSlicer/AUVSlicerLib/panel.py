@@ -79,7 +79,9 @@ class AUVSlicerPanel:
         self.node = None
         self.cohort = None
         self.cohortFolder = ""
+        self.keepShown = 0.95  # the keep fraction the cohort table shows
         self.review = ReviewPanel(ui, logic, dialogs, fill_table)
+        self.review.correctionsChanged = self._fillCohortTable  # its correction column
         self.job = None
         self.jobKind = ""
         self.deviceProbe = None
@@ -252,6 +254,9 @@ class AUVSlicerPanel:
     def onResultsFolderChanged(self, folder: str) -> None:
         if folder == self.cohortFolder:
             return
+        if not self.review.settleUnsavedEdits("closing the folder"):
+            self.node.resultsFolder = self.cohortFolder
+            return
         if self.cohort is not None and self.cohort.dirty and not self._settleUnsavedDecisions():
             self.node.resultsFolder = self.cohortFolder
             return
@@ -300,10 +305,13 @@ class AUVSlicerPanel:
         return True
 
     def _fillCohortTable(self, keep: float | None = None) -> None:
+        """Show the open cohort at ``keep`` (default: the parameter's, or the one shown while the module is not)."""
         from .cohort_table import cohort_table_content
 
-        content = None if self.cohort is None else cohort_table_content(
-            self.cohort, self.node.keepFraction if keep is None else keep)
+        if keep is None:  # a correction saved from the Segment Editor: this module is left, its node unset
+            keep = self.node.keepFraction if self.node is not None else self.keepShown
+        self.keepShown = keep
+        content = None if self.cohort is None else cohort_table_content(self.cohort, keep)
         self.fill_table(self.ui.cohortTableWidget, content, self._selectedCaseId())
         self.ui.cohortSummaryLabel.text = content.summary if content else "No results folder open."
 
@@ -312,7 +320,7 @@ class AUVSlicerPanel:
 
     def onCohortSelectionChanged(self) -> None:
         caseId = self._selectedCaseId()
-        if caseId is None or self.cohort is None:
+        if caseId is None or self.cohort is None or not self.review.settleUnsavedEdits("loading another case"):
             return
         with self.dialogs.errors("Failed to load the case."):
             loaded, shown = self.logic.loadCohortCase(self.cohort, caseId, self.node.colormap, self.node.colorRange,
@@ -324,6 +332,11 @@ class AUVSlicerPanel:
         self.node.inputSegmentation = loaded.segmentation_node
         if shown is not None:
             self._showCaseSummary(shown)
+        else:
+            self.ui.caseSummaryLabel.text = f"{loaded.case_id} was not scored."
+        edits = self.logic.loadedCaseEdits()
+        if edits is not None:  # which label was loaded: the case's correction, or its source
+            self.ui.caseSummaryLabel.text += f" Label: {edits.choice.describe()}."
 
     def onDecision(self, exclude: bool) -> None:
         caseId = self._selectedCaseId()

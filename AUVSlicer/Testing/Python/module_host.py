@@ -18,10 +18,20 @@ Slicer or Qt source does it and no more:
 * the main window owns the application shortcuts; as Qt's shortcut map does,
   a key that two enabled shortcuts share is ambiguous and runs neither;
 * nothing is installed: ``slicer.packaging`` is absent and ``slicer.util``'s
-  pip functions fail as on a machine without network, recording what was asked.
+  pip functions fail as on a machine without network, recording what was asked;
+* the Colors and Segmentations modules' logics are on the scene, as Slicer sets
+  them up at startup (colour legends, segmentation converters, the Segment
+  Editor's node class);
+* ``slicer.util.selectModule`` shows a module: the shown one's ``exit()``, then
+  the new one's ``enter()`` (``qSlicerModulePanel``); besides this module there is
+  the Segment Editor (:class:`SegmentEditorModuleWidget`), whose widget reads and
+  writes the singleton ``vtkMRMLSegmentEditorNode`` through a real
+  ``vtkSlicerSegmentEditorLogic`` and installs its keyboard shortcuts while shown;
+* the main window has a status bar that keeps permanent widgets.
 
 ``qt.QProcess`` and its timer are PyQt5's (the device probe and jobs run real
-processes), as are the values of ``qt.Qt`` and ``qt.QMessageBox``; the .ui's widgets are the panel tests' stand-ins, and the tables
+processes), as are the values of ``qt.Qt`` and ``qt.QMessageBox`` (whose ``question``
+answers as the test scripts the user's click); the .ui's widgets are the panel tests' stand-ins, and the tables
 record what they are filled with (``QTableWidget`` needs a GUI application).
 :func:`hidden_packages` makes installed packages absent, metadata and import
 alike, for a Slicer that has never installed them.
@@ -43,10 +53,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import slicer
+import vtk
+from headless import HeadlessScene
 from slicer_python import MODULE_FOLDER, SlicerPython, TranslatingApp
-from test_panel import _ui
+from test_panel import StandInWidget, _ui
 
 MODULE_NAME = "AUVSlicer"
+SEGMENT_EDITOR = "SegmentEditor"
+#: The keys qMRMLSegmentEditorWidget::installKeyboardShortcuts binds on the main window (v5.10.0 and v5.12.3):
+#: effects 1-10 and 11-20, deactivate, toggle the last effect, undo, redo, previous and next segment.
+SEGMENT_EDITOR_KEYS = (*"1234567890", *(f"Shift+{n}" for n in "1234567890"), "Esc", "Space", "Z", "Undo", "Y", "Redo",
+                       "Q", "W", "/", "*", ",", ".", ">", "<")
 
 
 def call_from_cpp(host: ModuleHost, function: Callable, *args) -> None:
@@ -75,6 +92,19 @@ class ModuleManager:
             call_from_cpp(self.host, slot, *args)
 
 
+class ViewlessLayoutManager:
+    """``slicer.app.layoutManager()`` of a layout without slice widgets: the tests' slice nodes have no view, so
+    there is no slice logic to fit (``slicer.util.setSliceViewerLayers(fit=True)`` fits each one it lists)."""
+
+    @staticmethod
+    def mrmlSliceLogics() -> vtk.vtkCollection:
+        return vtk.vtkCollection()
+
+    @staticmethod
+    def sliceViewNames() -> list[str]:
+        return []
+
+
 class Application(TranslatingApp):
     """``slicer.app`` of a Slicer started with ``--testing``."""
 
@@ -90,6 +120,10 @@ class Application(TranslatingApp):
         return self._module_manager
 
     @staticmethod
+    def layoutManager() -> ViewlessLayoutManager:
+        return ViewlessLayoutManager()
+
+    @staticmethod
     def testingEnabled() -> bool:
         return True
 
@@ -103,11 +137,32 @@ class Application(TranslatingApp):
         self.cursors.pop()
 
 
+class StatusBar:
+    """``QMainWindow::statusBar()``: its permanent widgets and the message shown."""
+
+    def __init__(self) -> None:
+        self.permanent: list[object] = []
+        self.message = ""
+
+    def addPermanentWidget(self, widget) -> None:
+        self.permanent.append(widget)
+
+    def removeWidget(self, widget) -> None:
+        self.permanent.remove(widget)
+
+    def showMessage(self, message: str, timeout: int = 0) -> None:
+        self.message = message
+
+
 class MainWindow:
-    """The main window: the parent of application shortcuts."""
+    """The main window: the parent of application shortcuts, and its status bar."""
 
     def __init__(self) -> None:
         self.shortcuts: list[Shortcut] = []
+        self._status_bar = StatusBar()
+
+    def statusBar(self) -> StatusBar:
+        return self._status_bar
 
     def live_shortcuts(self, key: str) -> list[Shortcut]:
         """The enabled, undeleted shortcuts of ``key`` (more than one: ambiguous, Qt runs none of them)."""
@@ -159,6 +214,20 @@ class Label:
         self.text = text
 
 
+class PushButton(StandInWidget):
+    """``qt.QPushButton(text)`` made in code: a stand-in widget that can be re-parented and deleted."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__("QPushButton")
+        self.text, self.parent, self.deleted = text, None, False
+
+    def setParent(self, parent) -> None:
+        self.parent = parent
+
+    def deleteLater(self) -> None:
+        self.deleted = True
+
+
 class Settings:
     """``qt.QSettings`` of a fresh profile: nothing set (developer mode off)."""
 
@@ -201,6 +270,133 @@ class LoadedUi:
         self.scene = scene
 
 
+class SegmentEditorWidget:
+    """``qMRMLSegmentEditorWidget`` (Modules/Loadable/Segmentations/Widgets/qMRMLSegmentEditorWidget.cxx, v5.10.0
+    and v5.12.3) as far as choosing what to edit goes. Its state is the parameter node's, read and written through
+    a real ``vtkSlicerSegmentEditorLogic`` (its ``setSegmentationNode``, ``setSourceVolumeNode`` and
+    ``setCurrentSegmentID`` only forward there). ``updateWidgetFromMRML`` runs on every change of the node, as
+    the widget observes it; when it finds a new segmentation it selects the segmentation's reference geometry
+    volume in its source volume selector, which sets the node's source volume (``updateWidgetFromSegmentationNode``);
+    a selected segment the segmentation lacks is shown as no selection."""
+
+    def __init__(self, scene, main_window: MainWindow) -> None:
+        self.scene, self.main_window = scene, main_window
+        self.logic = slicer.vtkSlicerSegmentEditorLogic()
+        self.logic.SetMRMLScene(scene)
+        self.segmentation = self.source_selector = None
+        self.selected_segment = ""
+        self.keyboard_shortcuts: list[Shortcut] = []
+        self._observed = None
+        self._updating = False
+
+    def setMRMLSegmentEditorNode(self, node) -> None:
+        if node is self.logic.GetSegmentEditorNode():
+            return
+        if self._observed is not None:
+            self._observed[0].RemoveObserver(self._observed[1])
+        self._observed = (node, node.AddObserver(vtk.vtkCommand.ModifiedEvent, lambda *args: self.updateWidgetFromMRML()))
+        self.logic.SetSegmentEditorNode(node)
+        self.updateWidgetFromMRML()
+
+    def updateWidgetFromMRML(self) -> None:
+        node = self.logic.GetSegmentEditorNode()
+        if node is None or self._updating:
+            return
+        self._updating = True
+        try:
+            segmentation = self.logic.GetSegmentationNode()
+            if segmentation is not self.segmentation:
+                self.segmentation = segmentation
+                if segmentation is not None:
+                    reference = segmentation.GetNodeReference(
+                        slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole())
+                    if reference is not self.source_selector:  # the selector's currentNodeChanged signal
+                        self.source_selector = reference
+                        self.logic.SetSourceVolumeNode(reference)
+            selected = node.GetSelectedSegmentID() or ""
+            valid = segmentation is not None and segmentation.GetSegmentation().GetSegmentIndex(selected) >= 0
+            self.selected_segment = selected if valid else ""
+        finally:
+            self._updating = False
+
+    def setSegmentationNode(self, node) -> None:
+        self.logic.SetSegmentationNode(node)
+
+    def segmentationNodeID(self) -> str:
+        node = self.logic.GetSegmentationNode()
+        return node.GetID() if node is not None else ""
+
+    def sourceVolumeNodeID(self) -> str:
+        node = self.logic.GetSourceVolumeNode()
+        return node.GetID() if node is not None else ""
+
+    def setSourceVolumeNodeID(self, node_id) -> None:
+        self.logic.SetSourceVolumeNode(self.scene.GetNodeByID(node_id) if node_id else None)
+
+    def installKeyboardShortcuts(self) -> None:
+        self.uninstallKeyboardShortcuts()
+        self.keyboard_shortcuts = [Shortcut(KeySequence(key), self.main_window) for key in SEGMENT_EDITOR_KEYS]
+
+    def uninstallKeyboardShortcuts(self) -> None:
+        for shortcut in self.keyboard_shortcuts:
+            shortcut.setParent(None)
+            shortcut.deleteLater()
+        self.keyboard_shortcuts = []
+
+    def setActiveEffect(self, effect) -> None:
+        """No effect is active in these tests."""
+
+    def removeViewObservations(self) -> None:
+        """No view is observed here."""
+
+    def close(self) -> None:
+        self.uninstallKeyboardShortcuts()
+        if self._observed is not None:
+            self._observed[0].RemoveObserver(self._observed[1])
+        self.logic.SetSegmentEditorNode(None)
+        self.logic.SetMRMLScene(None)
+
+
+class SegmentEditorModuleWidget:
+    """``SegmentEditorWidget`` of Modules/Scripted/SegmentEditor/SegmentEditor.py (v5.10.0 and v5.12.3): the
+    singleton parameter node, and what ``enter()`` and ``exit()`` do (the default source volume, taken from the
+    slice views, is left out: there are no slice widgets here)."""
+
+    def __init__(self, scene, main_window: MainWindow) -> None:
+        self.scene = scene
+        self.parameterSetNode = None
+        self.editor = SegmentEditorWidget(scene, main_window)
+        self.selectParameterNode()
+
+    def selectParameterNode(self) -> None:
+        segmentEditorSingletonTag = "SegmentEditor"  # noqa: N806 (spelt as in SegmentEditor.py)
+        segmentEditorNode = self.scene.GetSingletonNode(segmentEditorSingletonTag, "vtkMRMLSegmentEditorNode")  # noqa: N806
+        if segmentEditorNode is None:
+            segmentEditorNode = self.scene.CreateNodeByClass("vtkMRMLSegmentEditorNode")  # noqa: N806
+            segmentEditorNode.UnRegister(None)
+            segmentEditorNode.SetSingletonTag(segmentEditorSingletonTag)
+            segmentEditorNode = self.scene.AddNode(segmentEditorNode)  # noqa: N806
+        if self.parameterSetNode == segmentEditorNode:
+            return
+        self.parameterSetNode = segmentEditorNode
+        self.editor.setMRMLSegmentEditorNode(self.parameterSetNode)
+
+    def enter(self) -> None:
+        self.editor.installKeyboardShortcuts()
+        self.selectParameterNode()
+        self.editor.updateWidgetFromMRML()
+        if not self.editor.segmentationNodeID():
+            segmentationNode = self.scene.GetFirstNode(None, "vtkMRMLSegmentationNode")  # noqa: N806
+            if not segmentationNode:
+                segmentationNode = self.scene.AddNewNodeByClass("vtkMRMLSegmentationNode")  # noqa: N806
+            self.editor.setSegmentationNode(segmentationNode)
+
+    def exit(self) -> None:
+        self.editor.setActiveEffect(None)
+        self.editor.uninstallKeyboardShortcuts()
+        self.editor.removeViewObservations()
+
+
 class ModuleHost:
     """Loads ``AUVSlicer.py`` under ``python`` (a :class:`SlicerPython`) and plays Slicer's part around it."""
 
@@ -212,13 +408,19 @@ class ModuleHost:
         self.main_window = MainWindow()
         self.panel: ModulePanel | None = None
         self.widget = None
+        self.shown = ""  # the module shown ("" for one these tests do not play)
+        self.module_logics = HeadlessScene(python.scene)
+        self.segment_editor: SegmentEditorModuleWidget | None = None
         core_application = QtCore.QCoreApplication.instance() or QtCore.QCoreApplication([])
         self.app = Application(self, temporary_path, core_application)
         qt = python.qt
         for name in ("QProcess", "QProcessEnvironment", "QTimer", "Qt"):
             setattr(qt, name, getattr(QtCore, name))
-        qt.QMessageBox = QtWidgets.QMessageBox  # its button and icon values only: testing mode shows no dialog
+        self.answers: list[int] = []  # the user's clicks in the message boxes Qt shows (QMessageBox.StandardButton)
+        self.questions: list[tuple[str, str]] = []
+        qt.QMessageBox = self._message_box(QtWidgets.QMessageBox)
         qt.QShortcut, qt.QKeySequence, qt.QLabel, qt.QSettings = Shortcut, KeySequence, Label, Settings
+        qt.QPushButton = PushButton
         # PyQt5 aborts the process on an exception in a slot unless sys.excepthook is replaced; PythonQt prints it.
         monkeypatch.setattr(sys, "excepthook", lambda kind, error, trace: self.uncaught.append(error))
         monkeypatch.setattr(slicer, "app", self.app)
@@ -228,13 +430,33 @@ class ModuleHost:
         monkeypatch.setattr(slicer.util, "loadUI", lambda path: LoadedUi())
         monkeypatch.setattr(slicer.util, "childWidgetVariables", lambda loaded: loaded.ui)
         monkeypatch.setattr(slicer.util, "mainWindow", lambda: self.main_window)
-        monkeypatch.setattr(slicer.util, "selectModule", lambda name: self.select())
+        monkeypatch.setattr(slicer.util, "selectModule", lambda name: self.select(name))
+        monkeypatch.setattr(slicer.util, "selectedModule", lambda: self.shown)
         monkeypatch.setattr(slicer.util, "pip_install", lambda requirements, **kwargs: self._no_network(requirements))
         monkeypatch.setattr(slicer.util, "pip_uninstall", lambda requirements, **kwargs: self._no_network(requirements))
         self.module = python.load_module()
         cohort_table = importlib.import_module("AUVSlicerLib.cohort_table")
-        monkeypatch.setattr(cohort_table, "fill_table_widget",
-                            lambda table, content, selected=None: self.tables.__setitem__(table.name, content))
+        monkeypatch.setattr(cohort_table, "fill_table_widget", self._fill_table)
+
+    def _fill_table(self, table, content, selected=None) -> None:
+        """Record what a table shows; its ``rowCount`` follows, as ``QTableWidget.setRowCount`` sets it."""
+        self.tables[table.name] = content
+        table.rowCount = len(content.rows) if content else 0
+
+    def _message_box(self, message_box: type) -> type:
+        """PyQt5's ``QMessageBox`` values; ``question`` (modal even for a Slicer started for testing, as it is
+        Qt's, not ``slicer.util``'s) records what it asks and answers with the next of :attr:`answers`."""
+        host = self
+
+        class MessageBox(message_box):
+            @staticmethod
+            def question(parent, title, text, buttons=None, default=None):
+                host.questions.append((title, text))
+                if not host.answers:
+                    raise AssertionError(f"{title!r} asked {text!r} and the test scripted no answer")
+                return host.answers.pop(0)
+
+        return MessageBox
 
     def _no_network(self, requirements) -> None:
         self.pip_requests.append(requirements)
@@ -247,19 +469,39 @@ class ModuleHost:
         call_from_cpp(self, widget.setup)
         return widget
 
-    def select(self):
-        """Show the module (built on first use) and enter it; returns its widget."""
+    def select(self, name: str = MODULE_NAME):
+        """Show the module ``name`` (this one, built on first use, or the Segment Editor): the shown module's
+        ``exit()``, then its ``enter()``; returns this module's widget."""
+        if name not in (MODULE_NAME, SEGMENT_EDITOR):
+            raise ValueError(f"these tests play no module {name!r}")
+        if name == SEGMENT_EDITOR:
+            self.leave()
+            if self.segment_editor is None:
+                self.segment_editor = SegmentEditorModuleWidget(self.python.scene, self.main_window)
+            if self.shown != SEGMENT_EDITOR:
+                self.shown = SEGMENT_EDITOR
+                call_from_cpp(self, self.segment_editor.enter)
+            return self.widget
+        self._leave_segment_editor()
         if self.widget is None:
             self._build()
         if not self.panel.isEntered:
             self.panel.isEntered = True
+            self.shown = MODULE_NAME
             call_from_cpp(self, self.widget.enter)
         return self.widget
 
+    def _leave_segment_editor(self) -> None:
+        if self.shown == SEGMENT_EDITOR:
+            self.shown = ""
+            call_from_cpp(self, self.segment_editor.exit)
+
     def leave(self) -> None:
-        """Show another module: the widget's ``exit()``."""
+        """Show another module: the shown one's ``exit()``."""
+        self._leave_segment_editor()
         if self.panel is not None and self.panel.isEntered:
             self.panel.isEntered = False
+            self.shown = ""
             call_from_cpp(self, self.widget.exit)
 
     def reload(self):
@@ -284,6 +526,10 @@ class ModuleHost:
         panel = getattr(widget, "panel", None)
         jobs = [job for job in (getattr(panel, "job", None), getattr(panel, "deviceProbe", None)) if job is not None]
         self.process_events(30, until=lambda: not any(job.running for job in jobs))
+        if self.segment_editor is not None:
+            self.segment_editor.editor.close()
+        self.module_logics.segmentations_logic.SetMRMLScene(None)
+        self.module_logics.color_logic.SetMRMLScene(None)
 
     def process_events(self, seconds: float, until: Callable[[], bool]) -> None:
         """Let Qt deliver process output and timers until ``until()`` or ``seconds`` passed."""

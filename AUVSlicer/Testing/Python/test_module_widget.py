@@ -111,13 +111,14 @@ def test_defect_11_shortcuts_are_deleted_with_the_widget_so_a_reloaded_module_ke
     assert all(len(host.main_window.live_shortcuts(key)) == 1 for key in keys)
     reloaded = host.reload()
     assert reloaded is not widget and not widget.shortcuts
+    assert host.main_window.statusBar().permanent == [reloaded.backToReviewButton] and widget.backToReviewButton is None
     for key in keys:
         assert len(host.main_window.live_shortcuts(key)) == 1, f"{key} is ambiguous after a reload"
     assert host.main_window.press("N")
     host.leave()
     assert not host.main_window.press("N"), "the keys work only while the module is shown"
     host.quit()
-    assert host.main_window.shortcuts == [] and not host.uncaught
+    assert host.main_window.shortcuts == [] and host.main_window.statusBar().permanent == [] and not host.uncaught
 
 
 def test_defect_3_entering_with_a_folder_that_cannot_be_opened_still_binds_the_widgets(make_host, tmp_path):

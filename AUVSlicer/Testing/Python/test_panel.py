@@ -162,6 +162,14 @@ class RecordingLogic:
     def pythonExecutable(self) -> str:
         return "PythonSlicer"
 
+    @staticmethod
+    def hasUnsavedEdits() -> bool:
+        return False  # the real edit tracking is tested in test_fix_step
+
+    @staticmethod
+    def loadedCaseEdits():
+        return None
+
     def openReview(self, cohort, score):
         self.calls.append(("openReview", (cohort, score), {}))
         return ReviewQueue.open(self.folder, self.cases, score)
