@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ..errors import InputError
 from ..nnunet.discovery import EXTERNAL_TRAINERS, TRAINER_NAMES, trainer_folder, with_trainer_folder
@@ -24,13 +25,24 @@ from .curate import add_original_labels_option
 NNUNET_TRAIN = "nnUNetv2_train"
 
 
+def export_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~auvcore.nnunet.export.export_dataset` that ``auv nnunet export``'s options give.
+
+    Example:
+        >>> from auvcore.cli import build_parser
+        >>> export_options(build_parser().parse_args(["nnunet", "export", "results", "--dataset-id", "7"]))["dataset_id"]
+        7
+    """
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
+    return {"results": args.results, "dataset_id": args.dataset_id, "name": args.name, "raw": args.raw,
+            "exclusions": args.exclusions, "original_labels": args.original_labels, "classes": classes}
+
+
 def run_export(args: argparse.Namespace) -> int:
     from ..nnunet.export import export_dataset
 
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     try:
-        exported = export_dataset(args.results, args.dataset_id, args.name, raw=args.raw, exclusions=args.exclusions,
-                                  original_labels=args.original_labels, classes=classes)
+        exported = export_dataset(**export_options(args))
     except ValueError as error:  # an id out of range, a name nnU-Net cannot use
         print(f"auv: error: {error}", file=sys.stderr)
         return 2
