@@ -4,7 +4,7 @@ Usage:
     python Testing/benchmarks/nnunet_curation.py --build-slabs slabs      # slabs/ct_manifest.csv, the reported cohort
     auv benchmark-curation slabs/ct_manifest.csv --out BENCH ...               # planting, scores, the bundled arms
     python Testing/benchmarks/nnunet_curation.py --dataset slabs/ct_manifest.csv --bench BENCH --work WORK
-        [--seeds 0,1,2] [--configuration 2d] [--epochs 5] [--iterations 50] [--device cpu]
+        [--seeds 0,1,2] [--configuration 2d] [--epochs 5] [--iterations 50] [--lr 0.01] [--device cpu]
 
 ``BENCH`` is a folder written by ``auv benchmark-curation DATASET --out BENCH ...``: its planted noisy
 training cases (``planted.csv``), their scores (``scores/``, a results folder), its settings and the
@@ -201,6 +201,7 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=50, help="training iterations per epoch")
     parser.add_argument("--val-iterations", type=int, default=2, help="nnU-Net's pseudo-Dice iterations per epoch")
+    parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: nnU-Net's 0.01)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--first-id", type=int, default=600, help="nnU-Net dataset ids from this one on")
     args = parser.parse_args()
@@ -220,6 +221,8 @@ def main() -> int:
     env = _environment(work)
     budget = {**env, "nnUNet_n_proc_DA": "0", "AUV_BENCH_EPOCHS": str(args.epochs),
               "AUV_BENCH_ITERATIONS": str(args.iterations), "AUV_BENCH_VAL_ITERATIONS": str(args.val_iterations)}
+    if args.lr is not None:
+        budget["AUV_BENCH_LR"] = str(args.lr)
     images = work / "test_images"
     images.mkdir(exist_ok=True)
     for spec in tests:
