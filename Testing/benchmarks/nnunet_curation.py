@@ -4,7 +4,7 @@ Usage:
     python Testing/benchmarks/nnunet_curation.py --build-slabs slabs      # slabs/ct_manifest.csv, the reported cohort
     auv benchmark-curation slabs/ct_manifest.csv --out BENCH ...               # planting, scores, the bundled arms
     python Testing/benchmarks/nnunet_curation.py --dataset slabs/ct_manifest.csv --bench BENCH --work WORK
-        [--seeds 0,1,2] [--configuration 2d] [--epochs 5] [--iterations 50] [--lr 0.01] [--device cpu]
+        [--seeds 0,1,2] [--configuration 2d] [--epochs 5] [--iterations 50] [--lr 0.01] [--arms noisy,duo:disagree] [--device cpu]
 
 ``BENCH`` is a folder written by ``auv benchmark-curation DATASET --out BENCH ...``: its planted noisy
 training cases (``planted.csv``), their scores (``scores/``, a results folder), its settings and the
@@ -202,6 +202,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=50, help="training iterations per epoch")
     parser.add_argument("--val-iterations", type=int, default=2, help="nnU-Net's pseudo-Dice iterations per epoch")
     parser.add_argument("--lr", type=float, default=None, help="initial learning rate (default: nnU-Net's 0.01)")
+    parser.add_argument("--arms", default=None,
+                        help="comma-separated arms to train, e.g. noisy,duo:disagree (default: noisy, oracle, the best filter, DUO)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--first-id", type=int, default=600, help="nnU-Net dataset ids from this one on")
     args = parser.parse_args()
@@ -239,6 +241,8 @@ def main() -> int:
     rows = []
     for seed in seeds:
         for arm, excluded in compared_arms(bench, settings, seed).items():
+            if args.arms and arm not in args.arms.split(","):
+                continue
             key = frozenset(excluded)
             if key not in datasets:
                 datasets[key] = args.first_id + len(datasets)
