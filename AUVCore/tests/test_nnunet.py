@@ -148,6 +148,15 @@ def test_export_writes_the_retained_cases_with_their_corrected_labels_and_s(nnun
     assert scales.cases["ct_full"]["liver"] == next(c.S for c in record.classes if c.name == "liver")
 
 
+def test_export_with_original_labels_writes_the_source_labels(nnunet: dict, tmp_path: Path) -> None:
+    exported = export_dataset(nnunet["results"], DATASET_ID + 1, "Original", raw=tmp_path, original_labels=True,
+                              classes=["liver", "spleen"])
+    assert exported.corrected == () and "--original-labels" in exported.labels and "ct_fast" in exported.labels
+    written = sitk.GetArrayFromImage(sitk.ReadImage(str(exported.folder / "labelsTr" / "ct_fast.nii.gz")))
+    source = sitk.GetArrayFromImage(sitk.ReadImage(str(read_case_record(ResultsFolder(nnunet["results"]).case_json("ct_fast")).label)))
+    assert np.array_equal(written == 2, source == 5) and np.array_equal(written == 1, source == 1)
+
+
 def test_export_never_overwrites_a_dataset_id(nnunet: dict) -> None:
     dataset = nnunet["dataset"]
     before = file_sha256(dataset / "dataset.json")
