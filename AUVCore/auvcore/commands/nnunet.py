@@ -110,10 +110,11 @@ def run_nnunet_train(arguments: Sequence[str]) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    nnunet = subparsers.add_parser("nnunet", help="nnU-Net v2: export the curated cohort, find the DUO / AUV trainers",
+    nnunet = subparsers.add_parser("nnunet", help="export the curated cohort to nnU-Net v2, find the DUO / AUV trainers",
                                    description="DUO and AUV-weighted training inside nnU-Net v2 (the nnunet extra). "
                                                f"Trainers: {', '.join(TRAINER_NAMES)}.")
-    commands = nnunet.add_subparsers(dest="nnunet_command", required=True)
+    commands = nnunet.add_subparsers(dest="nnunet_command", required=True,
+                                     help="what to do (auv nnunet export --help, auv nnunet trainer-path --help)")
     export = commands.add_parser("export", help="write the retained cases as an nnU-Net raw dataset, with their S",
                                  description="Write the retained cases of a results folder (its exclusions.json, their "
                                              "corrected labels where there are any) to $nnUNet_raw/DatasetNNN_NAME: "

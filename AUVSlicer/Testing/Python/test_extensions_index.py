@@ -6,8 +6,8 @@ The rules are those of Slicer/ExtensionsIndex's ``scripts/check_description_file
 they apply to this repository. The Index clones the repository and downloads
 the images; here the clone is this checkout, and an image URL must name a file
 of it on the ``scm_revision`` branch. The one rule that needs GitHub itself,
-the repository's ``3d-slicer-extension`` topic, is in the README's release
-notes, which this checks instead.
+the repository's ``3d-slicer-extension`` topic, is in the release notes of the
+documentation site (``docs/development/slicer-extension.md``), which this checks instead.
 """
 
 from __future__ import annotations
@@ -126,6 +126,6 @@ def test_build_dependencies_are_extensions_of_the_index(entry):
 
 def test_the_release_notes_say_the_repository_needs_the_index_topic():
     """The Index asks GitHub for the repository's topics: it must have ``3d-slicer-extension``."""
-    readme = (REPOSITORY / "README.md").read_text()
-    notes = readme[readme.index("### Releasing the extension"):]
+    page = (REPOSITORY / "docs" / "development" / "slicer-extension.md").read_text()
+    notes = page[page.index("## Releasing the extension"):]
     assert "`3d-slicer-extension`" in notes.split("\n## ")[0]
