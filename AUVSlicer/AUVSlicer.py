@@ -20,6 +20,7 @@ from typing import Annotated, Union
 import qt
 import slicer
 import vtk
+from AUVSlicerLib.job_commands import BUNDLED, NNUNET, NNUNET_CONFIGURATIONS, NNUNET_FOLDS, NNUNET_TRAINERS
 from AUVSlicerLib.logic import AUVLogic
 from slicer import (
     vtkMRMLLabelMapVolumeNode,
@@ -107,6 +108,12 @@ class AUVSlicerParameterNode:
     duo: bool = True
     epochs: Annotated[int, WithinRange(1, 10000)] = 1000  # TrainConfig.epochs (a test keeps them equal)
     trainOnRetained: bool = True
+    # The training panel's trainer (AUVSlicerLib.job_commands: bundled, or nnU-Net's nnUNetv2_train) and nnU-Net's settings.
+    trainEngine: Annotated[str, Choice([BUNDLED, NNUNET])] = BUNDLED
+    nnunetDataset: Annotated[int, WithinRange(1, 999)] = 1
+    nnunetConfiguration: Annotated[str, Choice(list(NNUNET_CONFIGURATIONS))] = NNUNET_CONFIGURATIONS[0]
+    nnunetFold: Annotated[str, Choice(list(NNUNET_FOLDS))] = NNUNET_FOLDS[0]
+    nnunetTrainer: Annotated[str, Choice(list(NNUNET_TRAINERS))] = NNUNET_TRAINERS[0]
 
 
 class AUVSlicerWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):

@@ -9,11 +9,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable
 from importlib import metadata
 
 from .errors import InputError
 
-COMMAND_MODULES = ("score", "demo", "curate", "train", "audit", "explain", "benchmark", "review")
+#: ``auv train --engine``: the bundled trainer, or nnU-Net v2's ``nnUNetv2_train`` with the AUV trainers.
+ENGINES = ("bundled", "nnunet")
+COMMAND_MODULES = ("score", "demo", "curate", "train", "nnunet", "audit", "explain", "benchmark", "review")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,9 +35,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    engine, nnunet_arguments = training_engine(argv)
+    if engine == "nnunet":  # nnU-Net parses its own arguments
+        from .commands.nnunet import run_nnunet_train
+
+        return _reporting_input_errors(lambda: run_nnunet_train(nnunet_arguments))
     args = build_parser().parse_args(argv)
+    return _reporting_input_errors(lambda: args.func(args))
+
+
+def training_engine(argv: list[str]) -> tuple[str, list[str]]:
+    """``auv train``'s ``--engine`` and the other arguments (what ``--engine nnunet`` hands to ``nnUNetv2_train``).
+
+    Example:
+        >>> training_engine(["train", "501", "2d", "0", "--engine", "nnunet", "-tr", "nnUNetTrainerDUO"])
+        ('nnunet', ['501', '2d', '0', '-tr', 'nnUNetTrainerDUO'])
+        >>> training_engine(["score", "data", "--out", "results"])[0]
+        'bundled'
+    """
+    if argv[:1] != ["train"]:
+        return "bundled", argv
+    engine = argparse.ArgumentParser(prog="auv train", add_help=False, allow_abbrev=False)
+    engine.add_argument("--engine", choices=ENGINES, default=ENGINES[0])
+    known, rest = engine.parse_known_args(argv[1:])
+    return known.engine, rest
+
+
+def _reporting_input_errors(command: Callable[[], int | None]) -> int:
     try:
-        return int(args.func(args) or 0)
+        return int(command() or 0)
     except InputError as error:
         print(f"auv: error: {error}", file=sys.stderr)
         return 2

@@ -7,8 +7,8 @@ fails when a command or option changes and the page was not regenerated::
 
 Example:
     >>> page = cli_reference()
-    >>> page.splitlines()[0], "## `auv score`" in page, "`--original-labels`" in page
-    ('# Command reference', True, True)
+    >>> page.splitlines()[0], "## `auv score`" in page, "`--original-labels`" in page, "## `auv nnunet export`" in page
+    ('# Command reference', True, True, True)
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def _expanded_help(parser: argparse.ArgumentParser, action: argparse.Action) -> 
 
 
 def _names(action: argparse.Action) -> str:
+    if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001 (a command of commands: its choices)
+        return f"`{{{','.join(action.choices)}}}`"
     if not action.option_strings:
         return f"`{action.metavar or action.dest}`"
     value = ""
@@ -73,15 +75,22 @@ def _command_section(name: str, parser: argparse.ArgumentParser, summary: str) -
     return "\n".join(lines)
 
 
+def _command_sections(prefix: str, parser: argparse.ArgumentParser) -> list[str]:
+    """A section for each command of ``parser``, each followed by those of its own commands (``auv nnunet export``)."""
+    subparsers = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)  # noqa: SLF001
+    if subparsers is None:
+        return []
+    summaries = {choice.dest: choice.help or "" for choice in subparsers._choices_actions}  # noqa: SLF001
+    sections = []
+    for name, command in subparsers.choices.items():
+        sections.append(_command_section(f"{prefix}{name}", command, summaries.get(name, "")))
+        sections += _command_sections(f"{prefix}{name} ", command)
+    return sections
+
+
 def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     """The Markdown page of every ``auv`` command, in the order ``auv --help`` lists them."""
-    parser = parser or build_parser()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    summaries = {choice.dest: choice.help or "" for choice in subparsers._choices_actions}  # noqa: SLF001
-    sections = [HEADER]
-    for name, command in subparsers.choices.items():
-        sections.append(_command_section(name, command, summaries.get(name, "")))
-    return "\n".join(sections).rstrip() + "\n"
+    return "\n".join([HEADER, *_command_sections("", parser or build_parser())]).rstrip() + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

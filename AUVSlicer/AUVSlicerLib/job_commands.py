@@ -1,5 +1,8 @@
 """Build the ``auv score`` / ``auv train`` command lines from the module's settings.
 
+Training runs either the bundled trainer (``auv train``) or nnU-Net v2 with the AUV
+trainers (``auv train --engine nnunet``, which runs ``nnUNetv2_train``).
+
 The command runs the core's CLI through a Python interpreter (Slicer's
 ``PythonSlicer`` inside Slicer, ``sys.executable`` elsewhere), so it works
 whether or not pip put an ``auv`` script on the PATH. Arguments are a list,
@@ -66,6 +69,31 @@ class TrainJob:
     resume: bool = False
 
 
+#: The training panel's "Trainer" choice (the parameter node's ``trainEngine``).
+BUNDLED, NNUNET = "bundled", "nnU-Net"
+#: The nnU-Net trainers the panel offers: the AUV ones (``auvcore.nnunet.discovery.TRAINER_NAMES``, which a test
+#: keeps equal) and nnU-Net's own.
+NNUNET_TRAINERS = ("nnUNetTrainerDUO", "nnUNetTrainerAUVWeighted", "nnUNetTrainerDUO_Paper", "nnUNetTrainerAUVWeighted_Paper",
+                   "nnUNetTrainer")
+NNUNET_CONFIGURATIONS = ("3d_fullres", "2d", "3d_lowres", "3d_cascade_fullres")
+NNUNET_FOLDS = ("0", "1", "2", "3", "4", "all")
+
+
+@dataclass(frozen=True)
+class NnUNetTrainJob:
+    """What ``nnUNetv2_train`` needs: a preprocessed dataset (id), a configuration, a fold and a trainer.
+
+    nnU-Net finds its data and writes its model through ``nnUNet_preprocessed`` and ``nnUNet_results``,
+    which must be set in the environment Slicer runs in (as nnU-Net asks of every user).
+    """
+
+    dataset: int
+    configuration: str = NNUNET_CONFIGURATIONS[0]
+    fold: str = NNUNET_FOLDS[0]
+    trainer: str = NNUNET_TRAINERS[0]
+    device: Device = "auto"
+
+
 def _require(value: str, what: str) -> str:
     if not value.strip():
         raise ValueError(f"{what} is not set")
@@ -114,3 +142,18 @@ def train_command(python: str, settings: TrainJob) -> list[str]:
     if settings.resume:
         arguments.append("--resume")
     return arguments
+
+
+def nnunet_train_command(python: str, settings: NnUNetTrainJob) -> list[str]:
+    """The argument list (program first) that runs ``auv train --engine nnunet``, i.e. ``nnUNetv2_train``.
+
+    Example:
+        >>> nnunet_train_command("python", NnUNetTrainJob(501, "2d", "all", device="cpu"))[3:]
+        ['train', '--engine', 'nnunet', '501', '2d', 'all', '-tr', 'nnUNetTrainerDUO', '-device', 'cpu']
+    """
+    if not 1 <= settings.dataset <= 999:
+        raise ValueError(f"an nnU-Net dataset id lies in 1-999, got {settings.dataset}")
+    if settings.configuration not in NNUNET_CONFIGURATIONS or settings.fold not in NNUNET_FOLDS:
+        raise ValueError(f"unknown nnU-Net configuration {settings.configuration!r} or fold {settings.fold!r}")
+    return [python, "-c", CLI_ENTRY, "train", "--engine", "nnunet", str(settings.dataset), settings.configuration,
+            settings.fold, "-tr", _require(settings.trainer, "the nnU-Net trainer"), "-device", settings.device]

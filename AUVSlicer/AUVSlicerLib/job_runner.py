@@ -32,10 +32,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from auvcore.results import Progress
+
+#: How a job reports progress: the core's PROGRESS lines (``auv score``, ``auv train``), or nnU-Net's training
+#: log (``auv train --engine nnunet``), read by ``auvcore.results.NnUNetProgressReader`` (which reads PROGRESS lines too).
+ProgressFormat = Literal["auv", "nnunet"]
 
 #: Seconds between asking a job to stop and killing it.
 STOP_GRACE_SECONDS = 10.0
@@ -74,6 +78,17 @@ class JobMonitor:
         on_progress: called with each parsed PROGRESS report.
         reads_progress: False for a process that prints no PROGRESS lines and may run before
             ``auvcore`` (their parser) is installed, such as the PyTorch probe.
+
+    ``progress_format`` says how the next job started reports progress (set it before the job starts).
+
+    Example (nnU-Net's log lines, as ``auv train --engine nnunet`` prints them):
+        >>> monitor = JobMonitor()
+        >>> monitor.progress_format = "nnunet"
+        >>> monitor.started()
+        >>> lines = monitor.feed(b"t: AUV nnU-Net: 4 epochs of 250 iterations\\nt: Epoch 0\\nt: train_loss -0.31\\n"
+        ...                      b"t: Pseudo dice [np.float32(0.5)]\\nt: Epoch time: 60.2 s\\n")
+        >>> monitor.progress.fraction, monitor.progress.describe()
+        (0.25, 'epoch 1/4 step 250/250: loss -0.31, dice 0.5')
     """
 
     def __init__(self, on_line: Callable[[str], None] | None = None,
@@ -84,6 +99,8 @@ class JobMonitor:
         self.status = JobStatus.IDLE
         self.exit_code: int | None = None
         self.progress: Progress | None = None
+        self.progress_format: ProgressFormat = "auv"
+        self._reader: Callable[[str], Progress | None] | None = None
         self.log: deque[str] = deque(maxlen=LOG_LIMIT)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._partial = ""
@@ -93,6 +110,7 @@ class JobMonitor:
         self.status = JobStatus.RUNNING
         self.exit_code = None
         self.progress = None
+        self._reader = None
         self.log.clear()
         self._decoder.reset()
         self._partial = ""
@@ -116,10 +134,9 @@ class JobMonitor:
             self.on_line(line)
         if not self.reads_progress:
             return
-        # The core's one parser, imported here: the panel is built before auvcore may be installed.
-        from auvcore.results import parse_progress_line
-
-        progress = parse_progress_line(line)
+        if self._reader is None:
+            self._reader = progress_reader(self.progress_format)
+        progress = self._reader(line)
         if progress is not None:
             self.progress = progress
             if self.on_progress:
@@ -154,6 +171,14 @@ class JobMonitor:
             last = self.log[-1] if self.log else ""
             return f"Failed (exit code {self.exit_code}){progress}: {last}"
         return f"{self.status.value.capitalize()}{progress}"
+
+
+def progress_reader(progress_format: ProgressFormat) -> Callable[[str], Progress | None]:
+    """A fresh reader of a job's lines: the core's parsers, imported here (the panel is built before auvcore may be
+    installed); nnU-Net's reader keeps the epoch it is in, so each job gets its own."""
+    from auvcore.results import NnUNetProgressReader, parse_progress_line
+
+    return NnUNetProgressReader() if progress_format == "nnunet" else parse_progress_line
 
 
 class SubprocessJob:

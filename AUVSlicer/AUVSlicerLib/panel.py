@@ -24,13 +24,17 @@ import tempfile
 from collections.abc import Callable
 
 from .job_commands import (
+    BUNDLED,
     CASE_REVIEW_SCORERS,
+    NNUNET,
+    NnUNetTrainJob,
     ScoreJob,
     TrainJob,
+    nnunet_train_command,
     score_command,
     train_command,
 )
-from .job_runner import JobMonitor
+from .job_runner import JobMonitor, ProgressFormat
 from .review_panel import ReviewPanel, selectedFirstCell
 
 #: ``str`` parameter -> the ctkPathLineEdit that shows it.
@@ -41,6 +45,14 @@ PATH_FIELDS = {
     "datasetPath": "datasetPathLineEdit",
     "scoreOutputFolder": "scoreOutputPathLineEdit",
     "trainOutputFolder": "trainOutputPathLineEdit",
+}
+
+#: The training panel's widgets that belong to one trainer: shown only while it is chosen.
+TRAINER_WIDGETS = {
+    BUNDLED: ("trainOutputLabel", "trainOutputPathLineEdit", "trainBackboneLabel", "trainBackboneComboBox", "duoCheckBox",
+                "epochsLabel", "epochsSpinBox", "trainOnRetainedCheckBox"),
+    NNUNET: ("nnunetDatasetLabel", "nnunetDatasetSpinBox", "nnunetConfigurationLabel", "nnunetConfigurationComboBox",
+             "nnunetFoldLabel", "nnunetFoldComboBox", "nnunetTrainerLabel", "nnunetTrainerComboBox"),
 }
 
 
@@ -126,7 +138,12 @@ class AUVSlicerPanel:
         node, running = self.node, self.running
         self.ui.scoreCaseButton.enabled = bool(not running and node and node.inputVolume and node.inputSegmentation)
         self.ui.runScoringButton.enabled = bool(not running and node and node.datasetPath and node.scoreOutputFolder)
-        self.ui.runTrainingButton.enabled = bool(not running and node and node.datasetPath and node.trainOutputFolder)
+        nnunet = bool(node and node.trainEngine == NNUNET)
+        for trainer, widgets in TRAINER_WIDGETS.items():
+            for widget in widgets:
+                getattr(self.ui, widget).visible = (trainer == NNUNET) == nnunet
+        # nnU-Net finds its preprocessed dataset by id; the bundled trainer needs a dataset and a run folder.
+        self.ui.runTrainingButton.enabled = bool(not running and node and (nnunet or (node.datasetPath and node.trainOutputFolder)))
         self.ui.stopJobButton.enabled = running
         for button in ("excludeCaseButton", "includeCaseButton", "markQuantileButton", "saveExclusionsButton",
                        "exportRetainedButton"):
@@ -367,6 +384,13 @@ class AUVSlicerPanel:
         if not self._ensureDependencies():
             return
         node = self.node
+        if node.trainEngine == NNUNET:
+            settings = NnUNetTrainJob(node.nnunetDataset, node.nnunetConfiguration, node.nnunetFold, node.nnunetTrainer,
+                                      node.device)
+            with self.dialogs.errors("Failed to start nnU-Net training."):
+                self._startJob("nnU-Net training", nnunet_train_command(self.logic.pythonExecutable(), settings),
+                               progressFormat="nnunet")
+            return
         exclusions = pathlib.Path(node.resultsFolder) / "exclusions.json" if node.resultsFolder else None
         settings = TrainJob(dataset=node.datasetPath, output=node.trainOutputFolder, backbone=node.trainBackbone,
                                  duo=node.duo, epochs=node.epochs, device=node.device,
@@ -379,10 +403,12 @@ class AUVSlicerPanel:
         return self.job is not None and self.job.running
 
     def _startJob(self, kind: str, command: list[str], followUp: Callable[[], None] | None = None,
-                  cleanUp: Callable[[], None] | None = None) -> None:
-        """Start a job; ``followUp`` runs after it succeeded, ``cleanUp`` after it ended in any way."""
+                  cleanUp: Callable[[], None] | None = None, progressFormat: ProgressFormat = "auv") -> None:
+        """Start a job; ``followUp`` runs after it succeeded, ``cleanUp`` after it ended in any way;
+        ``progressFormat`` says how its output reports progress."""
         if self.running:
             raise RuntimeError(f"A {self.jobKind} job is still running; stop it first.")
+        self.monitor.progress_format = progressFormat
         self.jobKind = kind
         self.ui.jobLogTextEdit.clear()
         self.ui.jobProgressBar.value = 0

@@ -6,6 +6,7 @@ Example (shell):
     auv train ... --out run --resume                     # continue a killed or stopped run
     torchrun --nproc_per_node=2 -m auvcore.cli train ... # DDP (gloo on CPUs, NCCL on GPUs)
     auv predict run/model.pt case.nii.gz --out case_seg.nii.gz
+    auv train --engine nnunet 501 2d 0 -tr nnUNetTrainerDUO  # nnUNetv2_train (auvcore.commands.nnunet)
     auv oof slabs/manifest.csv --out oof --folds 3 --config 2d --epochs 20   # then: auv score ... --scorers cleanlab --oof oof
 
 Heavy imports (MONAI) happen when a command runs, so other ``auv`` commands start fast.
@@ -18,6 +19,7 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from ..cli import ENGINES
 from ..duo.config import DUO_FORMS, TrainConfig
 from ..errors import InputError
 from .curate import add_original_labels_option
@@ -162,6 +164,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a segmentation network (DynUNet/SwinUNETR) with or without DUO",
                                   description="nnU-Net-style training with DUO (SPEC §6). Writes RUN/checkpoint_latest.pt, "
                                               "RUN/model.pt, RUN/metrics.jsonl, RUN/plan.json; prints PROGRESS lines.")
+    train.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                       help="bundled (this trainer, default) or nnunet: the arguments after it go to nnUNetv2_train, with the "
+                            "AUV trainers (nnUNetTrainerDUO, nnUNetTrainerAUVWeighted, ..._Paper) found through "
+                            "nnUNet_extTrainer, e.g. auv train --engine nnunet 501 2d 0 -tr nnUNetTrainerDUO")
     train.add_argument("dataset", help="nnU-Net raw dataset folder, a CSV manifest (case_id,image,label[,label_names]), or a "
                        "results folder of `auv score` (its cases, with their corrected labels and its exclusions.json)")
     train.add_argument("--out", required=True, help="run folder")

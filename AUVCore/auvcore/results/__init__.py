@@ -39,7 +39,16 @@ from .layout import (
     ResultsFolder,
     safe_file_name,
 )
-from .progress import CaseProgress, EpochProgress, Progress, format_case_progress, format_epoch_progress, parse_progress_line
+from .progress import (
+    CaseProgress,
+    EpochProgress,
+    NnUNetProgressReader,
+    Progress,
+    format_case_progress,
+    format_epoch_progress,
+    format_nnunet_plan,
+    parse_progress_line,
+)
 from .reference import SavedReference, load_reference, save_reference
 from .review import ALL_VERDICTS, FIXED, VERDICTS, Review, Verdict, clear_verdict, load_review, record_verdict
 from .structures import read_structures, structures_table, write_structures
@@ -70,6 +79,7 @@ __all__ = [
     "LabelsInUse",
     "FolderBusyError",
     "Holder",
+    "NnUNetProgressReader",
     "Progress",
     "ResultsFolder",
     "Review",
@@ -81,6 +91,7 @@ __all__ = [
     "clear_verdict",
     "format_case_progress",
     "format_epoch_progress",
+    "format_nnunet_plan",
     "held_by",
     "json_number",
     "label_for",

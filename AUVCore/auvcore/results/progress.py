@@ -9,6 +9,11 @@ Any other line is ordinary log text. Parsing is strict about the shape of the
 fields it knows and ignores extra ``key=value`` fields, so a writer can add
 fields without breaking a reader (the Slicer module).
 
+``auv train --engine nnunet`` runs ``nnUNetv2_train``, whose log says where it is in
+lines of its own; :class:`NnUNetProgressReader` follows them (an epoch's number, its
+train loss, its pseudo Dice per class, its time) and reports each finished epoch as
+the same :class:`EpochProgress`, so one progress bar shows either trainer.
+
 Example:
     >>> format_case_progress(3, 20, "liver 7", "cached")
     'PROGRESS case=3/20 id=liver_7 status=cached'
@@ -23,7 +28,9 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+
 from .layout import safe_file_name
 
 PREFIX = "PROGRESS "
@@ -122,3 +129,70 @@ def parse_progress_line(line: str) -> Progress | None:
             return None
         return EpochProgress(ratio[0], ratio[1], fields.get("step", ""), _number(fields.get("loss")), _number(fields.get("dice")))
     return None
+
+
+#: nnU-Net's default number of epochs (``nnUNetTrainer.num_epochs``), for a trainer that does not say its own.
+NNUNET_EPOCHS = 1000
+_NNUNET_PLAN = re.compile(r"AUV nnU-Net: (\d+) epochs of (\d+) iterations")
+_NNUNET_EPOCH = re.compile(r"(?:^|: )Epoch (\d+)$")
+_NNUNET_LOSS = re.compile(r"(?:^|: )train_loss (\S+)$")
+_NNUNET_DICE = re.compile(r"(?:^|: )Pseudo dice \[(.*)\]$")
+_NNUNET_EPOCH_TIME = re.compile(r"(?:^|: )Epoch time: \S+ s$")
+#: A number in a printed list, also inside ``np.float32(0.5)``; the digits of ``float32`` are not one.
+_NUMBER = re.compile(r"(?<![\w.])(?:nan|[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)")
+
+
+def format_nnunet_plan(epochs: int, iterations: int) -> str:
+    """The line the AUV nnU-Net trainers log when training starts, so a reader knows the number of epochs.
+
+    Example:
+        >>> format_nnunet_plan(100, 250)
+        'AUV nnU-Net: 100 epochs of 250 iterations'
+    """
+    return f"AUV nnU-Net: {epochs} epochs of {iterations} iterations"
+
+
+class NnUNetProgressReader:
+    """Progress from ``nnUNetv2_train``'s log lines, and from ``PROGRESS`` lines as :func:`parse_progress_line` reads them.
+
+    nnU-Net numbers epochs from 0 and logs, per epoch, ``Epoch N``, ``train_loss L``, ``Pseudo dice [...]``
+    and last ``Epoch time: T s`` (each after a time stamp); the reader reports epoch N + 1 of ``epochs``
+    finished at that last line, with the train loss and the mean pseudo Dice. ``epochs`` is nnU-Net's default
+    until the AUV trainers' plan line (:func:`format_nnunet_plan`) says otherwise.
+
+    Example:
+        >>> reader = NnUNetProgressReader()
+        >>> lines = ["2026-01-02 10:00:00.000001: AUV nnU-Net: 100 epochs of 250 iterations",
+        ...          "2026-01-02 10:00:01.000001: Epoch 4", "2026-01-02 10:03:00.000001: train_loss -0.4321",
+        ...          "2026-01-02 10:03:01.000001: Pseudo dice [np.float32(0.8), np.float32(0.6), np.float32(nan)]",
+        ...          "2026-01-02 10:03:01.000002: Epoch time: 180.12 s"]
+        >>> [reader(line) for line in lines][-1]
+        EpochProgress(epoch=5, epochs=100, step='250/250', loss=-0.4321, dice=0.7)
+    """
+
+    def __init__(self, epochs: int = NNUNET_EPOCHS) -> None:
+        self.epochs = epochs
+        self.iterations: int | None = None
+        self._epoch: int | None = None
+        self._loss = math.nan
+        self._dice = math.nan
+
+    def __call__(self, line: str) -> Progress | None:
+        line = line.strip()
+        progress = parse_progress_line(line)
+        if progress is not None:
+            return progress
+        if match := _NNUNET_PLAN.search(line):
+            self.epochs, self.iterations = int(match.group(1)), int(match.group(2))
+        elif match := _NNUNET_EPOCH.search(line):
+            self._epoch, self._loss, self._dice = int(match.group(1)), math.nan, math.nan
+        elif match := _NNUNET_LOSS.search(line):
+            self._loss = _number(match.group(1))
+        elif match := _NNUNET_DICE.search(line):
+            values = [float(v) for v in _NUMBER.findall(match.group(1))]
+            finite = [v for v in values if math.isfinite(v)]
+            self._dice = sum(finite) / len(finite) if finite else math.nan
+        elif _NNUNET_EPOCH_TIME.search(line) and self._epoch is not None:
+            step = f"{self.iterations}/{self.iterations}" if self.iterations else ""
+            return EpochProgress(self._epoch + 1, max(self.epochs, self._epoch + 1), step, self._loss, self._dice)
+        return None

@@ -90,7 +90,8 @@ def _parameter_node() -> types.SimpleNamespace:
         inputVolume=None, inputSegmentation=None, referencePath="", colorScore="auv", colormap="viridis",
         colorRange="case", showUncertainty=True, backbone="litemedsam", checkpointPath="", scoringMode="classwise",
         device="auto", runtime="auto", resultsFolder="", keepFraction=0.95, datasetPath="", scoreOutputFolder="",
-        trainOutputFolder="", trainBackbone="dynunet", duo=True, epochs=1000, trainOnRetained=True)
+        trainOutputFolder="", trainBackbone="dynunet", duo=True, epochs=1000, trainOnRetained=True, trainEngine="bundled",
+        nnunetDataset=1, nnunetConfiguration="3d_fullres", nnunetFold="0", nnunetTrainer="nnUNetTrainerDUO")
 
 
 class RecordingJob:
@@ -234,6 +235,33 @@ def test_run_scoring_starts_a_job_stop_stops_it_and_success_opens_the_results(pa
     panel.ui.runScoringButton.emit("clicked(bool)", True)
     panel.jobs[-1].end(0)
     assert node.resultsFolder == str(tmp_path / "out") and not panel.ui.stopJobButton.enabled
+
+
+def test_the_nnunet_trainer_runs_nnunetv2_train_its_epochs_move_the_bar_and_stop_stops_it(panel):
+    node, ui = panel.node, panel.ui
+    assert ui.trainOutputPathLineEdit.visible and not ui.nnunetTrainerComboBox.visible
+    assert not ui.runTrainingButton.enabled  # the bundled trainer needs a dataset and a run folder
+    node.trainEngine, node.nnunetDataset, node.nnunetConfiguration, node.nnunetFold = "nnU-Net", 17, "2d", "all"
+    panel.updateFromParameterNode()
+    assert ui.nnunetTrainerComboBox.visible and not ui.trainOutputPathLineEdit.visible and not ui.duoCheckBox.visible
+    assert ui.runTrainingButton.enabled  # nnU-Net finds its preprocessed dataset by id
+    ui.runTrainingButton.emit("clicked(bool)", True)
+    job = panel.jobs[-1]
+    assert job.command[3:] == ["train", "--engine", "nnunet", "17", "2d", "all", "-tr", "nnUNetTrainerDUO", "-device", "auto"]
+    job.monitor.feed(b"2026-01-02 10:00:00.000001: AUV nnU-Net: 2 epochs of 250 iterations\n"
+                     b"2026-01-02 10:00:01.000001: Epoch 0\n2026-01-02 10:02:00.000001: train_loss -0.4321\n"
+                     b"2026-01-02 10:02:01.000001: Pseudo dice [np.float32(0.8), np.float32(0.6)]\n"
+                     b"2026-01-02 10:02:01.000002: Epoch time: 120.02 s\n")
+    assert ui.jobProgressBar.value == 50 and "epoch 1/2" in ui.jobStatusLabel.text and "dice 0.7" in ui.jobStatusLabel.text
+    ui.stopJobButton.emit("clicked(bool)", True)
+    assert job.stops == 1
+    job.end(143)
+    assert job.monitor.status is JobStatus.STOPPED
+    node.trainEngine, node.datasetPath, node.scoreOutputFolder = "bundled", "/data", "/out"
+    panel.updateFromParameterNode()
+    ui.runScoringButton.emit("clicked(bool)", True)
+    panel.jobs[-1].monitor.feed(b"PROGRESS case=1/4 id=a status=ok\n")  # the next job's lines are the core's again
+    assert ui.jobProgressBar.value == 25
 
 
 def test_the_review_is_walked_with_the_shortcuts_and_verdicts_are_written_at_once(panel, tmp_path):

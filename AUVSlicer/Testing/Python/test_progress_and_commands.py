@@ -10,8 +10,10 @@ import pytest
 from auvcore.results import CaseProgress, EpochProgress, parse_progress_line
 from AUVSlicerLib.job_commands import (
     CLI_ENTRY,
+    NnUNetTrainJob,
     ScoreJob,
     TrainJob,
+    nnunet_train_command,
     score_command,
     train_command,
 )
@@ -73,6 +75,9 @@ def test_train_command_with_exclusions_and_resume():
     lambda: score_command("py", ScoreJob(dataset="", output="/o")),
     lambda: score_command("py", ScoreJob(dataset="/d", output=" ")),
     lambda: train_command("py", TrainJob("/d", "/o", epochs=0)),
+    lambda: nnunet_train_command("py", NnUNetTrainJob(0)),
+    lambda: nnunet_train_command("py", NnUNetTrainJob(5, configuration="3d")),
+    lambda: nnunet_train_command("py", NnUNetTrainJob(5, trainer=" ")),
 ])
 def test_missing_settings_are_refused_before_anything_runs(build):
     with pytest.raises(ValueError):
@@ -98,6 +103,21 @@ def test_the_built_train_command_is_accepted_by_the_real_cli():
     assert result.returncode == 0, result.stderr
     for option in [a for a in command[4:] if a.startswith("--")]:
         assert option in result.stdout, f"auv train has no {option}"
+
+
+def test_the_built_nnunet_train_command_reaches_nnunetv2_train_with_the_auv_trainers_found():
+    """``auv train --engine nnunet`` hands its arguments to nnUNetv2_train: its --help is nnU-Net's, and the
+    trainer the module names is found through nnUNet_extTrainer in the process it starts."""
+    pytest.importorskip("nnunetv2")
+    command = nnunet_train_command(sys.executable, NnUNetTrainJob(17, "2d", "all", "nnUNetTrainerAUVWeighted_Paper", "cpu"))
+    result = subprocess.run(command[:6] + ["-h"], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "usage: nnUNetv2_train" in result.stdout and "-tr TR" in result.stdout and "-device DEVICE" in result.stdout
+    find = ("import os, sys; from auvcore.nnunet.discovery import with_trainer_folder; os.environ.update(with_trainer_folder()); "
+            "from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name as find; "
+            f"print(find({command[command.index('-tr') + 1]!r}).__module__)")
+    found = subprocess.run([sys.executable, "-c", find], capture_output=True, text=True, timeout=300, check=False)
+    assert found.returncode == 0 and found.stdout.strip().endswith("auvcore.nnunet.trainers"), found.stderr
 
 
 def test_the_scorers_asked_for_the_loaded_case_exist_and_need_no_cohort():

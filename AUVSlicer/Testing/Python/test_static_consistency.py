@@ -67,6 +67,7 @@ def test_every_widget_the_code_uses_is_in_the_ui_with_the_right_class():
     widgets = _ui_widgets()
     used = set(re.findall(r"\bui\.(\w+)", "".join(p.read_text() for p in (MODULE_SCRIPT, *PANELS))))
     used |= set(panel.PATH_FIELDS.values()) | set(review_panel.BUTTONS.values())
+    used |= {name for widgets in panel.TRAINER_WIDGETS.values() for name in widgets}
     assert len(used) > 30, "the panel uses no ui members?"
     for name in sorted(used):
         assert name in widgets, f"the panel uses ui.{name}, which AUVSlicer.ui does not have"
@@ -205,6 +206,10 @@ def test_the_training_defaults_are_the_cores():
 
     for name in ("backbone", "duo", "epochs", "device"):
         assert getattr(TrainJob, name) == getattr(TrainConfig, name), name
+    from auvcore.nnunet.discovery import TRAINER_NAMES
+    from AUVSlicerLib.job_commands import NNUNET_TRAINERS
+
+    assert NNUNET_TRAINERS[: len(TRAINER_NAMES)] == TRAINER_NAMES
     tree = ast.parse(MODULE_SCRIPT.read_text())
     epochs = next(node.value.value for node in ast.walk(tree)
                   if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "epochs")
