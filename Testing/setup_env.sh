@@ -8,4 +8,4 @@ python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "AUVCore[test,medsam2]" slicer-core PyQt5
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "AUVCore[test,medsam2,lesions]" slicer-core PyQt5
