@@ -4,7 +4,8 @@ Each row holds the case's modality, the class's slice and voxel counts, every sc
 and its robust z within that class across the cohort (higher = more unusual
 for this structure in this cohort, for every scorer: ``auv`` uses -log S),
 and the structure's worst slice (index along axis 0 of the LPS volume and its
-LPS centre), so a reviewer can be sent to it. The Slicer review queue and
+LPS centre), so a reviewer can be sent to it. With ``label_check``,
+``label_check_parts`` names the parts it was made of for the structure. The Slicer review queue and
 ``auv report`` read it; ``auv filter --by`` filters on its columns' case-level
 counterparts.
 
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..files import atomic_write_bytes
 from ..scales import ScoreScale
-from ..scorers.registry import SCORER_INFO, scale_options
+from ..scorers.registry import LABEL_CHECK, LABEL_CHECK_PARTS, SCORER_INFO, scale_options
 from .case_record import CaseRecord
 from .layout import ResultsFolder
 from .table import case_modalities, class_matrix
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _LPS = ("worst_lps_r", "worst_lps_a", "worst_lps_s")
+#: The column that names the parts ``label_check`` was made of for each structure (its look-alike parts only
+#: where the structure has look-alikes; the case-intrinsic ones everywhere).
+LABEL_CHECK_PARTS_COLUMN = "label_check_parts"
 
 
 def structure_scorers(scorers: Sequence[str]) -> list[str]:
@@ -53,6 +57,13 @@ def _worst_slice(record: CaseRecord, class_name: str, scorers: Sequence[str]) ->
         if finite:
             return name, max(finite)[1]
     return None
+
+
+def _label_check_parts(records: Sequence[CaseRecord], modalities: Sequence[str | None]) -> "pd.DataFrame":
+    """Which parts ``label_check`` used for each structure (:func:`auvcore.scorers.cohort_scores.label_check_scores`)."""
+    from ..scorers.cohort_scores import label_check_scores
+
+    return label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS}, modalities).parts
 
 
 def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scales: dict[str, ScoreScale] | None = None) -> "pd.DataFrame":
@@ -74,6 +85,7 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
         scale = (scales or {}).get(name) if scales is not None else ScoreScale.fit(matrix, "mean", **scale_options(name), modalities=modalities)
         z[name] = scale.class_z(matrix, modalities) if scale is not None and scale.class_stats else None
     per_slice = [n for n in names if SCORER_INFO[n].per_slice]
+    parts = _label_check_parts(scored, modalities) if LABEL_CHECK in names and scales is None else None
     rows = []
     for record in scored:
         for item in record.classes:
@@ -83,13 +95,15 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
                 row[name] = record.class_values(name).get(item.name, math.nan)
                 frame = z[name]
                 row[f"{name}_z"] = frame.at[record.case_id, item.name] if frame is not None and item.name in frame.columns else math.nan
+            if parts is not None:
+                row[LABEL_CHECK_PARTS_COLUMN] = parts.at[record.case_id, item.name] if item.name in parts.columns else ""
             worst = _worst_slice(record, item.name, per_slice)
             row["worst_slice_scorer"], row["worst_slice"] = worst if worst else (None, None)
             centre = record.slice_centres_lps[worst[1]] if worst and record.slice_centres_lps else (None, None, None)
             row.update(dict(zip(_LPS, centre)))
             rows.append(row)
     columns = ["case_id", "class_id", "class", "modality", "slices", "voxels", *[c for n in names for c in (n, f"{n}_z")],
-               "worst_slice_scorer", "worst_slice", *_LPS]
+               *([LABEL_CHECK_PARTS_COLUMN] if parts is not None else []), "worst_slice_scorer", "worst_slice", *_LPS]
     table = pd.DataFrame(rows, columns=columns)
     return table.astype({"voxels": "Int64", "worst_slice": "Int64"})
 
