@@ -13,7 +13,7 @@ from importlib import metadata
 
 from .errors import InputError
 
-COMMAND_MODULES = ("score", "demo", "curate", "train", "audit", "explain", "benchmark")
+COMMAND_MODULES = ("score", "demo", "curate", "train", "audit", "explain", "benchmark", "propose")
 
 
 def build_parser() -> argparse.ArgumentParser:
