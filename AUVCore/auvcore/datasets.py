@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,18 @@ VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
 LABEL_MARKERS = ("_seg", "_label", "_labels", "_mask", "_gt")
 #: nnU-Net's channel suffix on image files (channel 0 is used).
 CHANNEL_SUFFIX = re.compile(r"_(\d{4})$")
+#: Columns only a results table of ``auv score`` has together: such a CSV is not a manifest of cases to score.
+RESULTS_TABLE_COLUMNS = frozenset({"case_id", "auv", "status", "backbone", "mode"})
+
+
+def absolute(path: str | Path) -> Path:
+    """``path`` made absolute and normalised (``..`` removed) without following symbolic links.
+
+    Example:
+        >>> absolute("/data/cohort/../cohort/manifest.csv").as_posix()
+        '/data/cohort/manifest.csv'
+    """
+    return Path(os.path.abspath(path))
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,8 @@ class CaseSpec:
     image: Path
     label: Path | None
     class_names: dict[int, str] = field(default_factory=dict, compare=False)
+    #: The dataset.json-style file the class names came from (a manifest's ``label_names``, a dataset's ``dataset.json``).
+    label_names: Path | None = field(default=None, compare=False)
     source: str | None = field(default=None, compare=False)
 
     def name_of(self, class_id: int) -> str:
@@ -93,7 +108,8 @@ def _check_unique(specs: list[CaseSpec], where: Path) -> list[CaseSpec]:
     return specs
 
 
-def _pair(images: dict[str, Path], labels: dict[str, Path], where: Path, names: dict[int, str]) -> list[CaseSpec]:
+def _pair(images: dict[str, Path], labels: dict[str, Path], where: Path, names: dict[int, str],
+          names_file: Path | None = None) -> list[CaseSpec]:
     unlabelled = sorted(set(images) - set(labels))
     orphans = sorted(set(labels) - set(images))
     if unlabelled or orphans:
@@ -103,7 +119,7 @@ def _pair(images: dict[str, Path], labels: dict[str, Path], where: Path, names: 
         if orphans:
             problems.append(f"labels without an image: {', '.join(orphans[:10])}")
         raise InputError(where, "has missing pairs (" + "; ".join(problems) + ")")
-    return [CaseSpec(case, images[case], labels[case], names) for case in sorted(images)]
+    return [CaseSpec(case, images[case], labels[case], names, names_file) for case in sorted(images)]
 
 
 def _image_case_ids(folder: Path) -> dict[str, Path]:
@@ -125,7 +141,7 @@ def _from_image_label_folders(root: Path, image_dir: Path, label_dir: Path) -> l
     dataset_json = root / "dataset.json"
     names = read_label_names(dataset_json) if dataset_json.exists() else {}
     labels = {_stem(p): p for p in _volumes(label_dir)}
-    return _pair(_image_case_ids(image_dir), labels, root, names)
+    return _pair(_image_case_ids(image_dir), labels, root, names, dataset_json if dataset_json.exists() else None)
 
 
 def _from_flat_folder(root: Path) -> list[CaseSpec]:
@@ -149,6 +165,10 @@ def _from_manifest(path: Path) -> list[CaseSpec]:
             rows = list(csv.DictReader(handle))
     except (OSError, csv.Error, UnicodeDecodeError) as error:
         raise InputError(path, f"cannot be read as a CSV manifest: {error}") from None
+    if rows and RESULTS_TABLE_COLUMNS <= set(rows[0]):
+        raise InputError(path, "is a results table of `auv score`, not a manifest of cases to score: give the dataset or "
+                               "manifest it was scored from (`auv filter` writes retained_manifest.csv, a manifest of the "
+                               "cases it keeps)")
     if not rows or not {"case_id", "image"} <= set(rows[0]):
         raise InputError(path, "is not a manifest: it needs the columns case_id, image (and label)")
     base = path.parent
@@ -160,11 +180,12 @@ def _from_manifest(path: Path) -> list[CaseSpec]:
         label = (row.get("label") or "").strip()
         names_file = (row.get("label_names") or "").strip()
         names: dict[int, str] = {}
-        if names_file:
-            names_path = base / names_file
+        names_path = base / names_file if names_file else None
+        if names_path is not None:
             names = names_cache.setdefault(names_path, read_label_names(names_path))
         source = (row.get("source") or "").strip() or None
-        specs.append(CaseSpec(row["case_id"].strip(), base / row["image"].strip(), base / label if label else None, names, source))
+        specs.append(CaseSpec(row["case_id"].strip(), base / row["image"].strip(), base / label if label else None, names,
+                              names_path, source=source))
     return specs
 
 
@@ -182,10 +203,15 @@ def discover_cases(dataset: str | Path) -> list[CaseSpec]:
         * a flat folder of images with labels named ``<case>_seg`` (or
           ``_label``, ``_mask``, ``_gt``); without any labels, images only.
 
+    Paths are made absolute but symbolic links are kept as given: the cases'
+    paths (and the manifests that curation writes from them) stay inside the
+    folder the user named.
+
     Raises:
-        InputError: naming the folder, for duplicates, missing pairs or no cases.
+        InputError: naming the folder, for duplicates, missing pairs or no cases,
+            or naming a results table given in place of a manifest.
     """
-    root = Path(dataset).resolve()
+    root = absolute(dataset)
     if not root.exists():
         raise InputError(root, "does not exist")
     if root.is_file():

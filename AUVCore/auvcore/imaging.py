@@ -252,6 +252,39 @@ def load_case(image_path: str | Path, label_path: str | Path | None = None) -> L
     )
 
 
+def structure_centres(labels: np.ndarray, class_ids: list[int], oriented: Geometry) -> dict[int, list[list[float]]]:
+    """Per class, for each slice (axis 0) that holds it: ``[slice, r, a, s]``, the LPS centre (mm) of its voxels there.
+
+    ``labels`` is the (D, H, W) LPS-oriented label map of :func:`load_case` and ``oriented`` its geometry. Three
+    weighted counts over the volume, not a pass per class: a reviewer is sent to the structure on its slice, not
+    to the slice's centre.
+
+    Example:
+        >>> labels = np.zeros((2, 3, 4), dtype=np.int32)
+        >>> labels[1, 0:2, 2] = 7
+        >>> grid = Geometry((4, 3, 2), (0.5, 2.0, 3.0), (10.0, 20.0, 30.0), (1, 0, 0, 0, 1, 0, 0, 0, 1))
+        >>> structure_centres(labels, [7], grid)
+        {7: [[1, 11.0, 21.0, 33.0]]}
+    """
+    depth = labels.shape[0]
+    width = int(labels.max()) + 1
+    key = (np.arange(depth, dtype=np.int64)[:, None, None] * width + labels).ravel()
+    rows, columns = np.indices(labels.shape[1:], dtype=np.float64)
+    count = np.bincount(key, minlength=depth * width).reshape(depth, width)
+    row_sum = np.bincount(key, np.broadcast_to(rows, labels.shape).ravel(), minlength=depth * width).reshape(depth, width)
+    column_sum = np.bincount(key, np.broadcast_to(columns, labels.shape).ravel(), minlength=depth * width).reshape(depth, width)
+    spacing, origin = np.asarray(oriented.spacing, dtype=np.float64), np.asarray(oriented.origin, dtype=np.float64)
+    direction = np.asarray(oriented.direction, dtype=np.float64).reshape(3, 3)
+    centres: dict[int, list[list[float]]] = {}
+    for class_id in class_ids:
+        slices = np.flatnonzero(count[:, class_id]) if class_id < width else np.zeros(0, dtype=np.int64)
+        index = np.stack([column_sum[slices, class_id] / count[slices, class_id],
+                          row_sum[slices, class_id] / count[slices, class_id], slices.astype(np.float64)], axis=1)
+        points = origin + (index * spacing) @ direction.T
+        centres[class_id] = [[int(d), *(round(float(v), 4) for v in point)] for d, point in zip(slices, points)]
+    return centres
+
+
 def detect_modality(image: np.ndarray) -> Modality:
     """CT when the volume holds air-like values below -500 (Hounsfield units), else MR."""
     return "ct" if float(image.min()) < CT_AIR_THRESHOLD else "mr"

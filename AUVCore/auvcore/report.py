@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import html
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -39,7 +40,7 @@ from matplotlib.figure import Figure
 
 from .curation import DEFAULT_KEEP, Decision, ExclusionList, load_exclusions, quantile_threshold, retained_cases, scored_cases, tool_version
 from .errors import InputError
-from .explain.case_page import write_case_page
+from .explain.case_page import FlaggedStructure, structure_anchor, write_case_page
 from .figures import png_data_uri
 from .files import atomic_write_bytes
 from .imaging import detect_modality, load_case, normalise_intensity
@@ -48,12 +49,16 @@ from .results import STRUCTURES_CSV, CaseRecord, ResultsFolder, read_case_record
 from .results.colours import COLORMAPS, UNDEFINED_COLOUR, Z_RANGE, map_colour
 from .results.corrections import Correction, load_corrections
 from .results.review import FIXED, Review, Verdict, load_review
-from .scorers.registry import PAPER_SCORER
+from .results.structures import judged, worst_slice, worst_slice_centre
+from .scales import MIN_CASES_PER_MODALITY, class_set_advice, unjudged_reason
+from .scorers.registry import LABEL_CHECK, PAPER_SCORER, SCORER_INFO
 
 #: The colour map of structure colours (the Slicer module's default).
 STRUCTURE_CMAP = "viridis"
 #: The structures.csv column of the fitted detector's probability (``auv score --detector``).
 DETECTOR_COLUMN = "detector"
+#: The fewest cases of a class for a box in the per-class plot: below it, the points alone.
+MIN_BOX_CASES = 5
 
 
 def auv_histogram(auv: np.ndarray, threshold: float | None, keep: float, excluded_auv: np.ndarray) -> Figure:
@@ -117,11 +122,27 @@ class StructureScale:
 
 
 def default_by(structures: pd.DataFrame, exclusions: ExclusionList) -> str:
-    """The detector where the cohort was scored with one, else the last filter's score where structures have its z, else ``auv``."""
+    """The score structures are ranked by when ``--by`` is not given (:func:`default_by_reason`).
+
+    Example:
+        >>> default_by(pd.DataFrame(columns=["auv_z", "label_check_z"]), ExclusionList())
+        'label_check'
+    """
+    return default_by_reason(structures, exclusions)[0]
+
+
+def default_by_reason(structures: pd.DataFrame, exclusions: ExclusionList) -> tuple[str, str]:
+    """(the default ranking score, why): the fitted detector where the cohort was scored with one, else the review
+    score ``label_check`` where structures have it, else the last filter's ``--by`` where they have its z, else ``auv``."""
     if DETECTOR_COLUMN in structures.columns:
-        return DETECTOR_COLUMN
+        return DETECTOR_COLUMN, "the default: the cohort was scored with a fitted detector"
+    if f"{LABEL_CHECK}_z" in structures.columns:
+        return LABEL_CHECK, "the default: the review score, the one the audits found to find label errors"
     last = exclusions.rule.by if exclusions.rule is not None else PAPER_SCORER
-    return last if f"{last}_z" in structures.columns else PAPER_SCORER
+    if last != PAPER_SCORER and f"{last}_z" in structures.columns:
+        return last, "the default: the last auv filter's --by"
+    return PAPER_SCORER, ("the default without a review score: auv is at chance for label errors; "
+                          "score with --scorers label_check to rank by one")
 
 
 def cohort_structures(results_dir: Path, results: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -141,15 +162,32 @@ def cohort_structures(results_dir: Path, results: pd.DataFrame) -> tuple[pd.Data
 def suspect_structures(structures: pd.DataFrame, scale: StructureScale, count: int) -> pd.DataFrame:
     """The ``count`` most suspect structures by ``scale``'s column (then by the scorer's value), undefined ones left out.
 
+    Only structures judged against enough cases of their class and modality are ranked; the others are
+    :func:`unjudged_structures`.
+
     Example:
-        >>> table = pd.DataFrame({"case_id": ["a", "b", "c"], "class": ["liver"] * 3,
-        ...                       "agreement": [0.1, 0.9, 0.5], "agreement_z": [-0.5, 4.0, float("nan")]})
+        >>> table = pd.DataFrame({"case_id": ["a", "b", "c", "d"], "class": ["liver"] * 4,
+        ...                       "judged_against": ["modality", "modality", "modality", "pooled"],
+        ...                       "agreement": [0.1, 0.9, 0.5, 1.0], "agreement_z": [-0.5, 4.0, float("nan"), 80.0]})
         >>> suspect_structures(table, StructureScale.of(table, "agreement"), 5)["case_id"].tolist()
         ['b', 'a']
     """
+    return _ranked(structures[judged(structures)], scale).head(count)
+
+
+def unjudged_structures(structures: pd.DataFrame, scale: StructureScale) -> pd.DataFrame:
+    """The structures not judged against enough cases of their class and modality, by the same order (``pooled`` first)."""
+    apart = structures[~judged(structures)]
+    return _ranked(apart, scale, first=[apart["judged_against"] != "pooled"] if len(apart) else [])
+
+
+def _ranked(structures: pd.DataFrame, scale: StructureScale, first: list | None = None) -> pd.DataFrame:
     defined = structures[pd.to_numeric(structures[scale.column], errors="coerce").notna()]
     keys = [scale.column] + ([scale.by] if scale.by in structures.columns and scale.by != scale.column else [])
-    return defined.sort_values(keys, ascending=False, kind="stable").head(count)
+    ordered = defined.sort_values(keys, ascending=False, kind="stable")
+    if first:  # a grouping column before the score (``pooled`` before ``none``)
+        ordered = ordered.assign(_group=first[0].reindex(ordered.index)).sort_values("_group", kind="stable").drop(columns="_group")
+    return ordered
 
 
 def _number(value, digits: int = 3) -> str:
@@ -161,32 +199,122 @@ def _swatch(rgb: tuple[float, float, float]) -> str:
     return f"<span class='swatch' style='background:{hex_colour}'></span>"
 
 
-def _suspect_table(suspects: pd.DataFrame, scale: StructureScale, review: Review, case_pages: dict[str, str]) -> str:
-    """The most suspect structures: where to look (worst slice, LPS centre) and any verdict already given."""
+@dataclass(frozen=True)
+class WhereToLook:
+    """A structure's worst slice (index along axis 0 of the LPS volume), the per-slice score that chose it, and the
+    LPS centre (mm) of the structure's voxels on it (r and a None for a case recorded before those centres were)."""
+
+    slice: int | None
+    scorer: str | None
+    centre: tuple[float | None, float | None, float | None]
+
+    def slice_text(self) -> str:
+        return "" if self.slice is None else f"{self.slice} ({self.scorer})" if self.scorer else str(self.slice)
+
+    def centre_text(self) -> str:
+        r, a, s = self.centre
+        if s is None:
+            return ""
+        if r is None or a is None:
+            return f"s {s:.1f} (the slice's; this case's record predates structure centres)"
+        return f"{r:.1f}, {a:.1f}, {s:.1f}"
+
+
+def where_to_look(row: pd.Series, scale: StructureScale, record: CaseRecord | None) -> WhereToLook:
+    """Where to send a reviewer: the worst slice by the ranking score where it has per-slice values, else
+    ``structures.csv``'s (by the per-slice score under which the structure is most unusual), and the structure there."""
+    info = SCORER_INFO.get(scale.by)
+    if record is not None and info is not None and info.per_slice:
+        found = worst_slice(record, str(row["class"]), [scale.by])
+        if found:
+            return WhereToLook(found[1], found[0], worst_slice_centre(record, str(row["class"]), found[1]))
+    index = row.get("worst_slice")
+    if index is None or pd.isna(index):
+        return WhereToLook(None, None, (None, None, None))
+    r, a, s = (None if pd.isna(row.get(c)) else float(row[c]) for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s"))
+    scorer = row.get("worst_slice_scorer")
+    return WhereToLook(int(index), None if scorer is None or pd.isna(scorer) else str(scorer), (r, a, s))
+
+
+def _worst_slice_note(scale: StructureScale) -> str:
+    """What the suspect table's worst slice is chosen by, said on the page."""
+    info = SCORER_INFO.get(scale.by)
+    if info is not None and info.per_slice:
+        return f"The worst slice is the slice of the structure's highest per-slice {html.escape(scale.by)}"
+    return (f"{html.escape(scale.by)} has no per-slice values, so the worst slice is that of the per-slice score under which the "
+            "structure is most unusual (named beside it)")
+
+
+class _Records:
+    """Case records read once each, for the rows that need them (None where a record cannot be read)."""
+
+    def __init__(self, results_dir: Path) -> None:
+        self.folder, self.read = ResultsFolder(results_dir), {}
+
+    def __call__(self, case_id: str) -> CaseRecord | None:
+        if case_id not in self.read:
+            try:
+                self.read[case_id] = read_case_record(self.folder.case_json(case_id))
+            except InputError:
+                self.read[case_id] = None
+        return self.read[case_id]
+
+
+def _structure_link(case_id: str, class_name: str, case_pages: dict[str, str]) -> str:
+    """The case id, linked to the structure's place on its case page where it has one."""
+    if case_id not in case_pages:
+        return html.escape(case_id)
+    return f"<a href='{html.escape(case_pages[case_id])}#{structure_anchor(class_name)}'>{html.escape(case_id)}</a>"
+
+
+def _suspect_table(suspects: pd.DataFrame, scale: StructureScale, review: Review, case_pages: dict[str, str],
+                   records: _Records) -> str:
+    """The most suspect structures: where to look (worst slice, the structure's LPS centre) and any verdict already given."""
     if suspects.empty:
-        return f"<p>No structure has a value of {html.escape(scale.column)}.</p>"
+        return (f"<p>No structure judged against at least {MIN_CASES_PER_MODALITY} cases of its class and modality has a value "
+                f"of {html.escape(scale.column)}.</p>")
     value_name = "S" if scale.by == PAPER_SCORER else scale.by
     value_column = scale.by if scale.by in suspects.columns and scale.column != scale.by else None
     rows = []
     for rank, (_, row) in enumerate(suspects.iterrows(), start=1):
-        centre = [row.get(c) for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s")]
-        where = "" if any(v is None or pd.isna(v) for v in centre) else ", ".join(f"{float(v):.1f}" for v in centre)
-        worst = row.get("worst_slice")
-        verdict = review.get(str(row["case_id"]), str(row["class"]))
+        case_id = str(row["case_id"])
+        where = where_to_look(row, scale, records(case_id))
+        verdict = review.get(case_id, str(row["class"]))
         rows.append(
-            f"<tr><td>{rank}</td><td class='case'>{_case_cell(str(row['case_id']), case_pages)}</td>"
+            f"<tr><td>{rank}</td><td class='case'>{_structure_link(case_id, str(row['class']), case_pages)}</td>"
             f"<td>{_swatch(scale.colour(float(row[scale.column])))}{html.escape(str(row['class']))}</td>"
             f"<td class='number'>{_number(row[value_column]) if value_column else ''}</td>"
             f"<td class='number'>{_number(row[scale.column], 2)}</td>"
-            f"<td class='number'>{'' if worst is None or pd.isna(worst) else int(worst)}</td><td>{where}</td>"
+            f"<td class='number'>{html.escape(where.slice_text())}</td><td>{html.escape(where.centre_text())}</td>"
             f"<td>{'' if verdict is None else html.escape(verdict.describe())}</td></tr>")
-    judged = "probability" if scale.column == DETECTOR_COLUMN else "z"
-    return (f"<table><tr><th>#</th><th>case</th><th>class</th><th>{html.escape(value_name)}</th><th>{judged}</th>"
-            "<th>worst slice</th><th>its centre, LPS mm</th><th>verdict</th></tr>" + "".join(rows) + "</table>")
+    judged_by = "probability" if scale.column == DETECTOR_COLUMN else "z"
+    return (f"<table><tr><th>#</th><th>case</th><th>class</th><th>{html.escape(value_name)}</th><th>{judged_by}</th>"
+            "<th>worst slice (chosen by)</th><th>the structure there, LPS mm</th><th>verdict</th></tr>" + "".join(rows) + "</table>")
+
+
+def _unjudged_table(apart: pd.DataFrame, scale: StructureScale, count: int, case_pages: dict[str, str],
+                    holders: pd.Series) -> str:
+    """The structures ranked apart: their value and z (against too few or other-modality cases) and why;
+    ``holders``: class -> how many cases of the cohort hold it."""
+    value_column = scale.by if scale.by in apart.columns and scale.column != scale.by else None
+    rows = []
+    for _, row in apart.head(count).iterrows():
+        modality = None if pd.isna(row.get("modality")) else str(row["modality"])
+        own = row.get("modality_cases")
+        why = unjudged_reason(str(row["judged_against"]), 0 if own is None or pd.isna(own) else int(own), modality, str(row["class"]),
+                              int(holders.get(row["class"], 0)))
+        rows.append(f"<tr><td class='case'>{_structure_link(str(row['case_id']), str(row['class']), case_pages)}</td>"
+                    f"<td>{html.escape(str(row['class']))}</td><td>{html.escape(modality or '?')}</td>"
+                    f"<td class='number'>{_number(row[value_column]) if value_column else ''}</td>"
+                    f"<td class='number muted'>{_number(row[scale.column], 2)}</td><td>{html.escape(why)}</td></tr>")
+    more = f"<p>And {len(apart) - count} more: every structure's <code>judged_against</code> is in structures.csv.</p>" if len(apart) > count else ""
+    return ("<table><tr><th>case</th><th>class</th><th>modality</th><th>" + html.escape("S" if scale.by == PAPER_SCORER else scale.by)
+            + "</th><th>its z (not comparable)</th><th>why</th></tr>" + "".join(rows) + "</table>" + more)
 
 
 def class_distributions(structures: pd.DataFrame, scale: StructureScale) -> Figure:
-    """One box (with each case as a point) of the chosen score per class, most suspect class at the top.
+    """Each case's value of the chosen score per class as a point, with a box where at least :data:`MIN_BOX_CASES`
+    cases hold the class (a box of 2 or 3 points only looks like a distribution); most suspect class at the top.
 
     The axis is fitted to the values (not 0 to 1), so that the differences between cases show.
     """
@@ -197,19 +325,24 @@ def class_distributions(structures: pd.DataFrame, scale: StructureScale) -> Figu
     figure = Figure(figsize=(7.0, 1.0 + 0.24 * len(order)))
     axes = figure.add_subplot()
     points = [per_class[name] for name in order]
-    axes.boxplot(points, orientation="horizontal", widths=0.6, showfliers=False, medianprops={"color": "#c44e52"})
+    boxed = [row for row, v in enumerate(points, start=1) if v.size >= MIN_BOX_CASES]
+    if boxed:
+        axes.boxplot([points[row - 1] for row in boxed], positions=boxed, orientation="horizontal", widths=0.6,
+                     showfliers=False, medianprops={"color": "#c44e52"})
     rng = np.random.default_rng(0)  # fixed jitter: the same report for the same results
     for row, values_of_class in enumerate(points, start=1):
         axes.scatter(values_of_class, row + rng.uniform(-0.18, 0.18, values_of_class.size), s=14, zorder=3,
                      c=[scale.colour(v) for v in values_of_class], edgecolors="#333", linewidths=0.3)
-    axes.set_yticks(range(1, len(order) + 1), [f"{name} (n={per_class[name].size})" for name in order], fontsize=7)
+    axes.set_yticks(range(1, len(order) + 1), [f"{name} (n = {per_class[name].size})" for name in order], fontsize=7)
+    axes.set_ylim(0.4, len(order) + 0.6)
     every = np.concatenate(points)
     low, high = float(every.min()), float(every.max())
     margin = max(0.05 * (high - low), 0.02 * max(abs(low), abs(high), 1e-3))
     axes.set_xlim(low - margin, high + margin)
     if scale.column != DETECTOR_COLUMN and low < 0 < high:
         axes.axvline(0.0, color="#999", linewidth=0.8, linestyle=":")
-    axes.set_xlabel(f"{scale.label}; axis fitted to the values")
+    boxes = f"; boxes where {MIN_BOX_CASES} or more cases hold the class" if boxed else ""
+    axes.set_xlabel(f"{scale.label}; axis fitted to the values{boxes}")
     return figure
 
 
@@ -242,12 +375,14 @@ def case_thumbnail(record: CaseRecord, results_dir: Path, structures: pd.DataFra
     ``structures`` are the case's rows of ``structures.csv``. Axial slice in
     radiological view (patient's right on the left), CT window or MR
     percentiles as in scoring; the slice is the middle of the labelled extent
-    when no structure has a worst slice. Classes without a value are grey.
+    when no structure has a worst slice. Classes without a value, or not judged
+    against enough cases of their class and modality, are grey.
     Relative paths in the record that do not exist from here are tried inside ``results_dir``.
     """
     label = None if record.label is None else ResultsFolder(results_dir).recorded_path(record.label)
     case = load_case(ResultsFolder(results_dir).recorded_path(record.image), label)
     worst = suspect_structures(structures[structures["worst_slice"].notna()], scale, 1) if "worst_slice" in structures else structures.iloc[:0]
+    comparable = structures[judged(structures)]
     if len(worst) and int(worst["worst_slice"].iloc[0]) < case.image.shape[0]:
         index = int(worst["worst_slice"].iloc[0])
         title = f"slice {index} of 0-{case.image.shape[0] - 1}: worst of {worst['class'].iloc[0]}"
@@ -262,12 +397,12 @@ def case_thumbnail(record: CaseRecord, results_dir: Path, structures: pd.DataFra
     shown = {"aspect": aspect, "interpolation": "nearest"}
     axes.imshow(grey, cmap="gray", vmin=0.0, vmax=1.0, **shown)
     if case.labels is not None:
-        colours = {int(row["class_id"]): scale.colour(float(row[scale.column])) for _, row in structures.iterrows()
+        colours = {int(row["class_id"]): scale.colour(float(row[scale.column])) for _, row in comparable.iterrows()
                    if pd.notna(row[scale.column])}
         axes.imshow(structure_overlay(case.labels[index], colours), alpha=0.7, **shown)
         bar = figure.colorbar(scale.colorbar_map(), ax=axes, fraction=0.046, pad=0.03,
                               extend="both" if scale.column != DETECTOR_COLUMN else "neither")
-        bar.set_label(f"{scale.column} (grey: none)", fontsize=8)
+        bar.set_label(f"{scale.column} (grey: none, or not judged)", fontsize=8)
         bar.ax.tick_params(labelsize=7)
     axes.set_title(title, fontsize=8)
     axes.set_axis_off()
@@ -431,29 +566,80 @@ tr.excluded td.case { text-decoration: line-through; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
 dt { font-weight: bold; }
 td.number { text-align: right; font-family: monospace; }
+.muted { color: #888; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; border: 1px solid #555; vertical-align: middle; }
 """
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What the page ranks structures by, and why (``--by``, or the default's reason)."""
+
+    structures: pd.DataFrame
+    source: str
+    scale: StructureScale
+    why: str
+    listed: pd.DataFrame
+    apart: pd.DataFrame
+
+    @classmethod
+    def of(cls, results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, by: str | None, suspects: int) -> "Ranking":
+        """The ranking of a results folder; InputError naming ``structures.csv`` for a ``by`` it has no column for."""
+        structures, source = cohort_structures(results_dir, results)
+        chosen, why = (by, "chosen with --by") if by else default_by_reason(structures, exclusions)
+        scale = StructureScale.of(structures, chosen, source)
+        return cls(structures, source, scale, why, suspect_structures(structures, scale, suspects), unjudged_structures(structures, scale))
+
+    def flagged(self, records: _Records, apart: int) -> dict[str, list[FlaggedStructure]]:
+        """Case id -> its listed structures (and the first ``apart`` of those ranked apart), each at the worst slice
+        the cohort page names, as its case page shows them first."""
+        flagged: dict[str, list[FlaggedStructure]] = {}
+        rows = [(f"#{rank} of the cohort report, ranked by {self.scale.by}", row)
+                for rank, (_, row) in enumerate(self.listed.iterrows(), start=1)]
+        rows += [(f"listed apart in the cohort report ({row['judged_against']}: too few cases of its class and modality)", row)
+                 for _, row in self.apart.head(apart).iterrows()]
+        for what, row in rows:
+            case_id = str(row["case_id"])
+            where = where_to_look(row, self.scale, records(case_id))
+            text = f"{what}: {self.scale.column} {float(row[self.scale.column]):.2f}" + (
+                f"; worst slice by {where.scorer}" if where.scorer else "")
+            flagged.setdefault(case_id, []).append(FlaggedStructure(str(row["class"]), text, where.slice))
+        return flagged
 
 
 def render_report(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
                   case_pages: dict[str, str] | None = None, by: str | None = None,
                   suspects: int = DEFAULT_SUSPECTS) -> str:
     """The report's HTML text (see :func:`write_report`); ``case_pages``: case id -> link to its page."""
-    structures, structures_source = cohort_structures(results_dir, results)
-    scale = StructureScale.of(structures, by or default_by(structures, exclusions), structures_source)
-    listed = suspect_structures(structures, scale, suspects)
-    return _render(results_dir, results, exclusions, keep, top, case_pages or {}, structures, structures_source, scale, listed)
+    ranking = Ranking.of(results_dir, results, exclusions, by, suspects)
+    return _render(results_dir, results, exclusions, keep, top, case_pages or {}, ranking, suspects)
+
+
+def class_set_note(results: pd.DataFrame, results_dir: Path) -> str | None:
+    """The class-count warning of ``auv score`` where the AUV is the paper's sum over cases of different class sets."""
+    aggregate = "paper"
+    try:
+        aggregate = str(json.loads(ResultsFolder(results_dir).reference.read_text(encoding="utf-8")).get("aggregate", "paper"))
+    except (OSError, ValueError, AttributeError):
+        pass  # no reference (or not one): the AUV column is the paper's, as auv score writes it by default
+    if aggregate != "paper":
+        return None
+    scored = scored_cases(results)
+    counts = scored[[c for c in scored.columns if c.startswith("S_")]].notna().sum(axis=1)
+    counts = counts[counts > 0]
+    return class_set_advice(int(counts.min()), int(counts.max())) if counts.nunique() > 1 else None
 
 
 def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList, keep: float, top: int,
-            case_pages: dict[str, str], structures: pd.DataFrame, structures_source: str, scale: StructureScale,
-            listed: pd.DataFrame) -> str:
+            case_pages: dict[str, str], ranking: Ranking, suspects: int) -> str:
+    structures, scale, listed, apart = ranking.structures, ranking.scale, ranking.listed, ranking.apart
     scored = scored_cases(results)
     threshold = quantile_threshold(scored["auv"], keep) if len(scored) else None
     decisions = exclusions.effective()
     excluded_ids = exclusions.excluded()
     excluded_auv = scored.loc[scored["case_id"].isin(excluded_ids), "auv"].to_numpy(dtype=np.float64)
     first = results.iloc[0] if len(results) else pd.Series(dtype=object)
+    comparable = int(judged(structures).sum())
     facts = {
         "cases": len(results),
         "scored": len(scored),
@@ -464,22 +650,42 @@ def _render(results_dir: Path, results: pd.DataFrame, exclusions: ExclusionList,
         "excluded": f"{len(excluded_ids)} ({len(exclusions.quantile)} by quantile rule, "
                     f"{sum(d.reason == 'manual' for d in decisions.values() if d.action == 'exclude')} by hand)",
         "retained": len(retained_cases(results, exclusions)),
-        "structures judged by": f"{scale.label}, from {structures_source}",
-        "generated": f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} by auvcore {tool_version()}",
+        "structures ranked by": f"{scale.by} ({ranking.why}): {scale.label}, from {ranking.source}",
+        "structures judged": f"{comparable} of {len(structures)} against at least {MIN_CASES_PER_MODALITY} cases of their class "
+                             f"and modality; the other {len(structures) - comparable} are not ranked with them",
     }
+    note = class_set_note(results, results_dir)
+    if note:
+        facts["AUV note"] = note
+    facts["generated"] = f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} by auvcore {tool_version()}"
     sections = [f"<h1>AUV cohort report: {html.escape(results_dir.name)}</h1>",
                 "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"]
     if len(scored):
         histogram = auv_histogram(scored["auv"].to_numpy(dtype=np.float64), threshold, keep, excluded_auv)
         sections.append(f"<h2>AUV distribution</h2><img alt='AUV histogram' src='{png_data_uri(histogram)}'>")
-    sections.append(f"<h2>Most suspect structures (top {len(listed)} by {html.escape(scale.column)})</h2>"
-                    f"<p>{html.escape(scale.label)}. The worst slice is the index along the first axis of the "
-                    "LPS-oriented volume (as in Slicer's review queue), its centre in LPS millimetres.</p>")
-    sections.append(_suspect_table(listed, scale, load_review(ResultsFolder(results_dir).review), case_pages))
-    if structures[scale.column].notna().any():
-        sections.append(f"<h2>Per-class {html.escape(scale.column)}</h2>"
-                        f"<img alt='per-class {html.escape(scale.column)}' src='{png_data_uri(class_distributions(structures, scale))}'>")
+    records = _Records(results_dir)
+    sections.append(f"<h2>Most suspect structures (top {len(listed)} of {comparable}, ranked by {html.escape(scale.column)})</h2>"
+                    f"<p>Ranked by {html.escape(scale.by)} ({html.escape(ranking.why)}). {html.escape(scale.label)}. Only structures "
+                    f"judged against at least {MIN_CASES_PER_MODALITY} cases of their class and modality are ranked here. "
+                    f"{_worst_slice_note(scale)}; its index is along the first axis of the LPS-oriented volume (as in Slicer's "
+                    "review queue), and the structure's centre on it is in LPS millimetres. Each case links to its page, "
+                    "at the structure.</p>")
+    sections.append(_suspect_table(listed, scale, load_review(ResultsFolder(results_dir).review), case_pages, records))
+    if len(apart):
+        sections.append(f"<h2>Structures not judged against their own modality ({len(structures) - comparable}; "
+                        f"{len(apart)} with a value of {html.escape(scale.column)})</h2>"
+                        f"<p>Fewer than {MIN_CASES_PER_MODALITY} cases of their class and modality hold these, so their z is "
+                        "against the cohort's cases of other modalities, or against almost none: it says how unlike other "
+                        "scans they are, not whether their label is wrong. They are not ranked with the structures above. "
+                        "Score more cases of their modality to judge them.</p>")
+        sections.append(_unjudged_table(apart, scale, suspects, case_pages, structures.groupby("class").size()))
+    shown = structures[judged(structures)]
+    if shown[scale.column].notna().any():
+        sections.append(f"<h2>Per-class {html.escape(scale.column)}</h2><p>Structures judged against their own modality.</p>"
+                        f"<img alt='per-class {html.escape(scale.column)}' src='{png_data_uri(class_distributions(shown, scale))}'>")
     sections.append(f"<h2>Highest-AUV cases (top {min(top, len(scored))})</h2>")
+    if note:
+        sections.append(f"<p class='missing'>{html.escape(note[0].upper() + note[1:])}.</p>")
     sections.append(_top_table(results_dir, scored, decisions, top, case_pages, structures, scale))
     sections.append("<h2>Excluded cases</h2>")
     sections.append(_decision_list(d for d in decisions.values() if d.action == "exclude"))
@@ -512,9 +718,10 @@ def write_report(
         exclusions: the decisions to show; by default ``exclusions.json`` in
             ``results_dir`` (none when it does not exist).
         top: how many of the highest-AUV cases to show with thumbnails.
-        by: what structures are judged and coloured by: a scorer (its ``_z``
+        by: what structures are ranked and coloured by: a scorer (its ``_z``
             column of ``structures.csv``) or ``detector``; by default the
-            detector where the cohort has one, else the last filter's
+            detector where the cohort has one, else the review score
+            ``label_check`` where it was scored, else the last filter's
             ``--by`` where structures have its z, else ``auv``.
         suspects: how many of the most suspect structures to list.
 
@@ -531,23 +738,23 @@ def write_report(
     if keep is None:
         keep = exclusions.rule.keep if exclusions.rule is not None else DEFAULT_KEEP
     out_html = Path(out_html)
-    structures, source = cohort_structures(results_dir, results)
-    scale = StructureScale.of(structures, by or default_by(structures, exclusions), source)  # refused before any page is written
-    listed = suspect_structures(structures, scale, suspects)
-    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html, also=listed["case_id"].astype(str))
-    page = _render(results_dir, results, exclusions, keep, top, case_pages, structures, source, scale, listed)
+    ranking = Ranking.of(results_dir, results, exclusions, by, suspects)  # refused before any page is written
+    case_pages = write_case_pages(results_dir, scored_cases(results), top, out_html, also=ranking.flagged(_Records(results_dir), suspects))
+    page = _render(results_dir, results, exclusions, keep, top, case_pages, ranking, suspects)
     atomic_write_bytes(out_html, page.encode("utf-8"))
     return out_html
 
 
 def write_case_pages(results_dir: Path, scored: pd.DataFrame, top: int, out_html: Path,
-                     also: Iterable[str] = ()) -> dict[str, str]:
-    """A page per case of the top table and per case in ``also`` (the suspect structures' cases)
-    (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
+                     also: dict[str, list[FlaggedStructure]] | None = None) -> dict[str, str]:
+    """A page per case of the top table and per case in ``also`` (the listed structures' cases; each page shows its
+    listed structures first, at their worst slice) (:mod:`auvcore.explain.case_page`) in ``<report>_cases/``; case id -> link."""
     folder, pages = ResultsFolder(results_dir), out_html.with_name(out_html.stem + "_cases")
+    also = also or {}
     links = {}
     for case_id in dict.fromkeys([*_top_cases(scored, top)["case_id"].astype(str), *also]):
         if folder.case_json(case_id).is_file():
-            page = write_case_page(folder, case_id, pages / f"{safe_file_name(case_id)}.html", f"../{out_html.name}")
+            page = write_case_page(folder, case_id, pages / f"{safe_file_name(case_id)}.html", f"../{out_html.name}",
+                                   flagged=also.get(case_id, ()))
             links[case_id] = f"{pages.name}/{page.name}"
     return links

@@ -50,7 +50,11 @@ MAD_TO_SIGMA = 1.4826
 MIN_CASES_PER_MODALITY = 3
 
 
-class ClassSetWarning(UserWarning):
+class CohortWarning(UserWarning):
+    """Something about a cohort's scores that its user should read (``auv`` prints these as ``warning:`` lines)."""
+
+
+class ClassSetWarning(CohortWarning):
     """The cases hold different class sets, so the paper's class sum follows the class count."""
 
 
@@ -283,7 +287,128 @@ def _modality_stats(values: pd.DataFrame, rows: Mapping[str, np.ndarray],
     return {m: s for m, s in stats.items() if s}
 
 
-def warn_if_class_sets_differ(matrix: pd.DataFrame, aggregate: Aggregate, what: str) -> bool:
+#: What a structure's z was judged against (:class:`Lookalikes`): enough cases of its class and modality ...
+JUDGED = "modality"
+#: ... the whole cohort's cases of its class, other modalities included, as its modality has too few ...
+POOLED = "pooled"
+#: ... or nothing worth the name: fewer than :data:`MIN_CASES_PER_MODALITY` cases of the cohort hold the class.
+UNJUDGED = "none"
+
+
+@dataclass(frozen=True)
+class Lookalikes:
+    """How many cases of each modality hold each class: what a structure can be judged against.
+
+    A structure is judged (``modality``) where at least :data:`MIN_CASES_PER_MODALITY` cases of its own modality
+    hold its class, itself included: the rule :class:`ScoreScale` centres a class by. In a cohort of one known
+    modality (cases of unknown modality count with it) the cohort is that modality. Otherwise its z is against
+    the cohort's cases of the class, mostly of another modality (``pooled``), or against fewer than that many
+    cases (``none``): either way not comparable with the judged ones, and said so rather than ranked among them.
+    The same counts, saved in ``reference.json``, judge a case placed on the cohort: an MR case on a CT cohort is
+    not judged against it.
+
+    Attributes:
+        counts: modality -> class -> cases holding the class (``""``: cases of unknown modality).
+        pooled: class -> cases of the whole cohort holding it.
+
+    Example:
+        >>> import pandas as pd
+        >>> held = pd.DataFrame({"liver": [1.0] * 4, "colon": [1.0, 1.0, 1.0, None]})
+        >>> cohort = Lookalikes.of(held, ["ct", "ct", "ct", "mr"])
+        >>> cohort.basis("ct", "liver"), cohort.basis("mr", "liver"), cohort.basis("mr", "spleen")
+        (('modality', 3), ('pooled', 1), ('none', 0))
+        >>> cohort.why("mr", "liver")
+        'judged against the cohort: only 1 mr case holds liver (3 needed); its z is against 4 cases of any modality'
+        >>> ct_only = Lookalikes.of(held.iloc[:3], ["ct"] * 3)
+        >>> ct_only.basis("ct", "colon"), ct_only.basis(None, "colon"), ct_only.basis("mr", "colon")
+        (('modality', 3), ('modality', 3), ('pooled', 0))
+    """
+
+    counts: dict[str, dict[str, int]]
+    pooled: dict[str, int]
+
+    @classmethod
+    def of(cls, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> "Lookalikes":
+        """The counts of a class matrix (one row per case, NaN where the case lacks the class) and its rows' modalities."""
+        held = matrix.notna()
+        labels = _modality_labels(modalities, len(matrix))
+        counts = {}
+        for modality in sorted(set(labels)):
+            per_class = held[labels == modality].sum(axis=0)
+            counts[str(modality)] = {str(c): int(n) for c, n in per_class.items() if n}
+        return cls(counts, {str(c): int(n) for c, n in held.sum(axis=0).items() if n})
+
+    @property
+    def known(self) -> list[str]:
+        """The cohort's known modalities."""
+        return sorted(set(self.counts) - {""})
+
+    def own_cases(self, modality: str | None, class_name: str) -> int:
+        """How many cases of the structure's modality hold its class (the whole cohort's, in a cohort of one modality)."""
+        modality = modality or ""
+        if len(self.known) <= 1 and (modality == "" or modality in self.known):
+            return self.pooled.get(class_name, 0)
+        if modality == "":  # unknown, among several modalities: it keeps the cohort's statistics
+            return 0
+        return self.counts.get(modality, {}).get(class_name, 0)
+
+    def basis(self, modality: str | None, class_name: str) -> tuple[str, int]:
+        """(what the structure is judged against: ``modality``, ``pooled`` or ``none``; :meth:`own_cases`)."""
+        own = self.own_cases(modality, class_name)
+        if own >= MIN_CASES_PER_MODALITY:
+            return JUDGED, own
+        return (POOLED if self.pooled.get(class_name, 0) >= MIN_CASES_PER_MODALITY else UNJUDGED), own
+
+    def why(self, modality: str | None, class_name: str) -> str:
+        """One line saying what the structure was judged against ("" when it was judged against its own modality)."""
+        judged_against, own = self.basis(modality, class_name)
+        return unjudged_reason(judged_against, own, modality, class_name, self.pooled.get(class_name, 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts, "pooled": self.pooled}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Lookalikes":
+        return cls({str(m): {str(c): int(n) for c, n in v.items()} for m, v in data.get("counts", {}).items()},
+                   {str(c): int(n) for c, n in data.get("pooled", {}).items()})
+
+
+def unjudged_reason(judged_against: str, modality_cases: int, modality: str | None, class_name: str,
+                    cohort_cases: int | None = None) -> str:
+    """Why a structure was not judged against its own modality's cases ("" when it was), from ``structures.csv``'s fields.
+
+    Example:
+        >>> unjudged_reason("none", 1, "mr", "colon")
+        'not judged: only 1 mr case holds colon (3 needed), and too few cases of any modality'
+        >>> unjudged_reason("pooled", 0, None, "liver", 14)
+        'judged against the cohort: its modality is not recorded; its z is against 14 cases of any modality'
+    """
+    if judged_against not in (POOLED, UNJUDGED):
+        return ""
+    if not modality and judged_against == POOLED:
+        own = "its modality is not recorded"
+    else:
+        cases = f"{modality_cases} {modality + ' ' if modality else ''}case{'' if modality_cases == 1 else 's'}"
+        own = f"only {cases} {'holds' if modality_cases == 1 else 'hold'} {class_name} ({MIN_CASES_PER_MODALITY} needed)"
+    if judged_against == POOLED:
+        against = f"{cohort_cases} cases" if cohort_cases else "the cohort's cases"
+        return f"judged against the cohort: {own}; its z is against {against} of any modality"
+    return f"not judged: {own}, and too few cases of any modality"
+
+
+def class_set_advice(fewest: int, most: int) -> str:
+    """The one line said wherever cases of different class sets get the paper's AUV (``auv score`` and the report).
+
+    Example:
+        >>> class_set_advice(1, 40)[:62]
+        'the cases hold different class sets (1 to 40 classes), so the '
+    """
+    return (f"the cases hold different class sets ({fewest} to {most} classes), so the AUV, the paper's sum over classes, "
+            "follows how many classes a case holds: rank cases with --aggregate calibrated, which judges each structure "
+            "against its own class")
+
+
+def warn_if_class_sets_differ(matrix: pd.DataFrame, aggregate: Aggregate) -> bool:
     """Warn (and return True) when the paper's sum is used over cases holding different class sets."""
     held = matrix.notna()
     held = held[held.any(axis=1)]  # cases that failed hold no class set
@@ -293,14 +418,8 @@ def warn_if_class_sets_differ(matrix: pd.DataFrame, aggregate: Aggregate, what: 
     if len(sets) <= 1:
         return False
     counts = held.sum(axis=1)
-    warnings.warn(
-        f"{what}: the cases hold different class sets ({counts.min()} to {counts.max()} classes); the paper's sum over "
-        "classes then follows the class count. Consider --aggregate mean or max (per-class normalisation).",
-        ClassSetWarning,
-        stacklevel=2,
-    )
+    warnings.warn(class_set_advice(int(counts.min()), int(counts.max())), ClassSetWarning, stacklevel=2)
     return True
-
 
 
 @dataclass(frozen=True)

@@ -171,3 +171,33 @@ def test_bad_label_names_file(tmp_path):
     broken.write_text(json.dumps({"name": "x"}))
     with pytest.raises(InputError, match="dataset.json: has no 'labels' map"):
         read_label_names(broken)
+
+
+def test_a_results_table_given_as_the_dataset_is_refused_before_any_case_is_scored(scored, tmp_path, capsys):
+    from auvcore.cli import main
+
+    assert main(["score", str(scored / "results.csv"), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert f"{scored / 'results.csv'}: is a results table of `auv score`, not a manifest of cases to score" in error
+    assert not (tmp_path / "out" / "cases").exists()
+
+
+def test_explain_names_a_missing_path(tmp_path, capsys):
+    from auvcore.cli import main
+
+    missing = tmp_path / "no_such_case.nii.gz"
+    assert main(["explain", str(missing), "--class", "liver", "--out", str(tmp_path / "page")]) == 2
+    error = capsys.readouterr().err
+    assert f"{missing}: does not exist" in error and "needs its label map" not in error
+
+
+@pytest.mark.parametrize("given", ["results.csv", "cases/ct_full.json"])
+def test_a_reference_that_is_another_file_of_the_folder_says_what_to_give(scored, small_cohort, tmp_path, capsys, given):
+    from auvcore.cli import main
+
+    code = main(["score", str(small_cohort / "ct.nii.gz"), "--label", str(small_cohort / "ct_full.nii.gz"), "--out", str(tmp_path),
+                 "--reference", str(scored / given)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert f"{scored / given}: is " in error and "give the results folder of `auv score` or its reference.json" in error
+    assert "Expecting value" not in error

@@ -99,8 +99,9 @@ def test_structures_csv_holds_every_scored_structure_with_its_z_within_its_class
     normalise_cohort(records, folder.root, SETTINGS)
     table = read_structures(folder.root)
     assert len(table) == 6  # 3 scored cases x 2 classes; the failed case has none
-    assert list(table.columns[:10]) == ["case_id", "class_id", "class", "modality", "slices", "voxels", "auv", "auv_z", "agreement",
-                                       "agreement_z"]
+    assert list(table.columns[:12]) == ["case_id", "class_id", "class", "modality", "judged_against", "modality_cases", "slices",
+                                       "voxels", "auv", "auv_z", "agreement", "agreement_z"]
+    assert set(table["judged_against"]) == {"modality"} and set(table["modality_cases"]) == {3}
     liver = table[table["class"] == "liver"].set_index("case_id")
     # agreement 0.1, 0.2, 0.4: median 0.2, spread 1.4826 * MAD 0.1; auv uses -log S: log 2 apart, median -log 0.25.
     assert liver["agreement_z"].tolist() == pytest.approx([-0.1 / 0.14826, 0.0, 0.2 / 0.14826])
@@ -146,3 +147,4 @@ def test_a_mixed_cohort_judges_each_structure_against_its_own_modality(tmp_path:
     _write(placed, newcomer)
     place_on_reference(newcomer, placed.root, settings, saved)
     assert read_structures(placed.root).set_index("class").loc["liver", "agreement_z"] == pytest.approx(0.0)
+    assert read_structures(placed.root).set_index("class").loc["liver", "judged_against"] == "modality"  # 3 MR cases saved

@@ -84,7 +84,8 @@ def make_results_folder(folder: Path, cohort=COHORT) -> Path:
         ok = status == "ok"
         defined = [c["S"] for c in classes if c["S"] is not None]
         total = sum(defined) if ok and defined else None
-        record = {"case_id": case_id, "image": str(image), "label": str(label), "status": status,
+        record = {"case_id": case_id, "image": str(image), "label": str(label),
+                  "label_names": str(SAMPLE_COHORT / entry["label_names"]), "status": status,
                   "error": None if ok else f"{label}: cannot be read (truncated file)",
                   "auv": None if not ok else auv, "S": total, "classes": classes if ok else [],
                   "backbone": "litemedsam", "mode": "classwise", "settings": {}, "versions": {}, "timings": {},
@@ -342,7 +343,8 @@ def test_filter_exclude_include_cycle(results_folder, capsys, given):
     manifest = pd.read_csv(results_folder / "retained_manifest.csv")
     assert manifest["case_id"].tolist() == ["ct_full_model", "mr", "ct_roi_subset", "ct_full_model_rescan", "mr/repeat 2"]
     splits = json.loads((results_folder / "splits_final.json").read_text())
-    assert len(splits) == 5 and sorted(v for s in splits for v in s["val"]) == sorted(manifest["case_id"])
+    # Three of the CT cases are labelings of one scan and the two MR cases of another: two groups, two folds.
+    assert len(splits) == 2 and sorted(v for s in splits for v in s["val"]) == sorted(manifest["case_id"])
 
     assert _auv("exclude", "mr", "--results", folder, "--reason", "wrong sequence") == 0
     assert _auv("include", "ct_fast_model", "--results", folder, "--reason", "reviewed") == 0
@@ -362,13 +364,15 @@ def test_filter_by_another_scorer_and_the_rerun_keeps_it(results_folder, capsys)
     table.insert(3, "agreement", 1.0 - table["auv"])
     table.to_csv(results_folder / "results.csv", index=False)
     assert _auv("filter", str(results_folder), "--keep", "0.8", "--by", "agreement") == 0
-    assert "keep p=0.8 by agreement" in capsys.readouterr().out
+    assert "keep p=0.8 (given with --keep), by agreement (given with --by)" in capsys.readouterr().out
     decisions = load_exclusions(results_folder / "exclusions.json")
     assert decisions.excluded() == {"ct_full_model"} and decisions.rule.by == "agreement"
     (excluded,) = decisions.quantile.values()
     assert excluded.auv == 0.0 and excluded.note.startswith("agreement 1 > F^-1(0.8)")
-    assert _auv("filter", str(results_folder)) == 0  # re-run: the stored keep and column
+    assert _auv("filter", str(results_folder)) == 0  # re-run: the stored keep and column, and it says so
     assert load_exclusions(results_folder / "exclusions.json").excluded() == {"ct_full_model"}
+    stored = f"the last filter's, from {results_folder / 'exclusions.json'}"
+    assert f"keep p=0.8 ({stored}; --keep to change it), by agreement ({stored}; --by to change it)" in capsys.readouterr().out
     assert main(["filter", str(results_folder), "--by", "S_liver"]) == 2
     assert "has no score column 'S_liver' for --by; its score columns: auv, agreement" in capsys.readouterr().err
 
@@ -401,3 +405,44 @@ def test_keep_out_of_range_is_rejected(results_folder, capsys):
     with pytest.raises(SystemExit):
         _auv("filter", str(results_folder), "--keep", "1.5")
     assert "--keep must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_cases_that_share_an_image_stay_in_one_fold_and_the_export_says_so(results_folder, capsys):
+    assert _auv("filter", str(results_folder), "--keep", "1.0") == 0
+    out = capsys.readouterr().out
+    splits = json.loads((results_folder / "splits_final.json").read_text())
+    same_ct = {"ct_full_model", "ct_fast_model", "ct_roi_subset", "ct_full_model_rescan"}  # one CT, four labelings
+    for fold in splits:
+        assert same_ct <= set(fold["train"]) or same_ct <= set(fold["val"]), fold
+    assert "ct_fast_model, ct_full_model, ct_full_model_rescan, ct_roi_subset share one image (same content hash): kept in one fold" in out
+    # Fewer groups than folds: nnU-Net's missing folds are named, not left to chance.
+    assert len(splits) == 2 and "holds folds 0-1 only" in out and "--folds 2" in out
+
+
+def test_the_retained_manifest_keeps_label_names_and_warns_of_mixed_label_tables(results_folder, capsys):
+    assert _auv("filter", str(results_folder), "--keep", "1.0") == 0
+    out = capsys.readouterr().out
+    manifest = pd.read_csv(results_folder / "retained_manifest.csv").set_index("case_id")
+    assert manifest.loc["ct_full_model", "label_names"] == str(SAMPLE_COHORT / "labels_total.json")
+    assert manifest.loc["mr", "label_names"] == str(SAMPLE_COHORT / "labels_total_mr.json")
+    assert "warning: retained_manifest.csv mixes label tables whose values mean different classes" in out
+    assert "10 is lung_upper_lobe_left in ct_full_model" in out and "lung_left in mr" in out
+    from auvcore.datasets import discover_cases
+
+    specs = {spec.case_id: spec for spec in discover_cases(results_folder / "retained_manifest.csv")}  # a manifest again
+    assert specs["mr"].name_of(10) == "lung_left" and specs["ct_full_model"].name_of(10) == "lung_upper_lobe_left"
+
+
+def test_the_summary_adds_up_when_a_manual_include_overrides_the_quantile(results_folder, capsys):
+    _auv("filter", str(results_folder), "--keep", "0.5")
+    quantile = load_exclusions(results_folder / "exclusions.json").excluded()
+    assert _auv("include", "ct_fast_model", "--results", str(results_folder)) == 0
+    assert _auv("exclude", "mr", "--results", str(results_folder), "--reason", "wrong sequence") == 0
+    capsys.readouterr()
+    assert _auv("filter", str(results_folder)) == 0
+    out = capsys.readouterr().out
+    excluded = load_exclusions(results_folder / "exclusions.json").excluded()
+    assert excluded == (quantile - {"ct_fast_model"}) | {"mr"}
+    by_quantile = len(quantile - {"ct_fast_model"})
+    assert (f"excluded {len(excluded)}: {by_quantile} by the quantile rule, 1 by hand; "
+            "1 the quantile would exclude, included by hand (ct_fast_model)") in out

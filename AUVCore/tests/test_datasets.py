@@ -56,3 +56,11 @@ def test_real_sample_manifest(sample_cohort):
     assert specs[0].image == specs[1].image and specs[0].label != specs[1].label
     assert specs[0].name_of(5) == "liver" and specs[3].name_of(1) == "spleen"
     assert all(s.image.exists() and s.label.exists() for s in specs)
+
+
+def test_a_dataset_behind_a_symbolic_link_keeps_the_paths_the_user_gave(sample_cohort, tmp_path):
+    linked = tmp_path / "my_dataset"
+    linked.symlink_to(sample_cohort, target_is_directory=True)
+    specs = discover_cases(linked / "manifest.csv")
+    assert all(str(spec.image).startswith(str(linked)) and str(spec.label).startswith(str(linked)) for spec in specs)
+    assert specs[0].label_names == linked / "labels_total.json"

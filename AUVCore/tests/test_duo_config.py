@@ -24,10 +24,11 @@ def test_every_option_reaches_the_config():
                                       "--steps-per-epoch", "3", "--batch", "4", "--patch", "32,64,64", "--in-plane-spacing", "4,5", "--lr", "0.1",
                                       "--device", "cpu", "--seed", "1", "--val-every", "2", "--val-fraction", "0.5",
                                       "--exclusions", "e.json", "--classes", "liver, spleen", "--base-filters", "8",
-                                      "--workers", "2", "--no-amp", "--log-every", "1", "--resume"])
+                                      "--workers", "2", "--no-amp", "--log-every", "1", "--resume", "--original-labels"])
     expected = TrainConfig(dataset="Task01", out="run", backbone="swinunetr", config="2d", duo=False, duo_form="hard_dice", duo_warmup=0.25, epochs=7, steps_per_epoch=3, batch=4,
                            patch=(32, 64, 64), in_plane_spacing=(4.0, 5.0), lr=0.1, device="cpu", seed=1, val_every=2, val_fraction=0.5, exclusions="e.json",
-                           classes=("liver", "spleen"), base_filters=8, workers=2, amp=False, log_every=1, resume=True)
+                           classes=("liver", "spleen"), base_filters=8, workers=2, amp=False, log_every=1, resume=True,
+                           original_labels=True)
     assert train_config(args) == expected
     defaults = TrainConfig(dataset="Task01", out="run")
     unchanged = [f.name for f in dataclasses.fields(TrainConfig) if getattr(expected, f.name) == getattr(defaults, f.name)]

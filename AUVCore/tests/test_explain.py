@@ -16,7 +16,7 @@ from matplotlib.image import imread
 
 from auvcore.cli import main
 from auvcore.explain.cache import cache_bytes, features_path
-from auvcore.explain.figures import energy_spectrum
+from auvcore.explain.figures import class_panel, cohort_placement, crop_window, energy_spectrum, slice_strip, spectrum_text
 from auvcore.explain.view import stored_class_view
 from auvcore.report import write_report
 from .test_report import CHROMIUM, IMAGE_CHECK, _chromium
@@ -31,7 +31,7 @@ def _explain(*arguments: str) -> int:
 
 
 def _printed_s(output: str) -> list[float]:
-    return [float(v) for v in re.findall(r"S = H / log min\(n_c, H·W\) = ([0-9.]+)", output)]
+    return [float(v) for v in re.findall(r"S = H / log min\(n_c, N\) = ([0-9.]+)", output)]
 
 
 def _stored(results: Path, case_id: str, class_name: str) -> dict:
@@ -49,6 +49,26 @@ def _decoded_images(page: Path, profile: Path) -> list[dict]:
     found = re.search(r'<pre id="image-check">(.*?)</pre>', dom.stdout, re.S)
     assert found, f"no image check in the DOM; chromium said: {dom.stderr[-2000:]}"
     return json.loads(found.group(1).replace("&quot;", '"'))
+
+
+WIDTH_CHECK = """<script>
+window.addEventListener("load", () => {
+  const out = document.createElement("pre");
+  out.id = "width-check";
+  out.textContent = String(document.documentElement.scrollWidth);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _page_width(page: Path, window: int, profile: Path) -> int:
+    """How wide the page lays out in a ``window`` pixels wide headless Chromium (more: something sticks out)."""
+    probe = page.with_name("width_probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", WIDTH_CHECK + "</body>"), encoding="utf-8")
+    dom = _chromium(f"--window-size={window},1000", "--dump-dom", probe.as_uri(), profile=profile)
+    found = re.search(r'<pre id="width-check">(\d+)</pre>', dom.stdout)
+    assert found, f"no width check in the DOM; chromium said: {dom.stderr[-2000:]}"
+    return int(found.group(1))
 
 
 def test_explain_prints_and_pages_the_s_that_auv_score_stores(small_cohort: Path, scored: Path, tmp_path: Path, capsys):
@@ -114,7 +134,8 @@ def test_compare_changes_match_a_separate_score_of_the_planted_copy(small_cohort
                  "--case-id", "planted", "--out", str(tmp_path / "scored"), "--scorers", CASE_SCORERS,
                  "--device", "cpu", "--no-progress"]) == 0
     separate = _stored(tmp_path / "scored", "planted", "liver")
-    assert set(separate) == set(summary["changes"]) - {"U"}
+    assert set(separate) == set(summary["changes"]) - {"U", "mask fit (Dice)"}
+    assert summary["changes"]["mask fit (Dice)"]["planted"] == pytest.approx(1.0 - separate["agreement"], rel=1e-5)
     for name, value in separate.items():
         change = summary["changes"][name]
         assert change["planted"] == pytest.approx(value, rel=1e-5, abs=1e-7), name
@@ -154,14 +175,16 @@ def test_report_links_a_page_per_case_with_its_spectra_and_worst_structures(scor
     shutil.copytree(scored, results)
     report = write_report(results, results / "report.html")
     cohort_page = report.read_text(encoding="utf-8")
-    links = re.findall(r"<a href='(report_cases/[^']+)'>", cohort_page)
+    links = [link.split("#")[0] for link in re.findall(r"<a href='(report_cases/[^']+)'>", cohort_page)]
     assert sorted(set(links)) == ["report_cases/ct_fast.html", "report_cases/ct_full.html", "report_cases/mr.html"]  # the top table and the structure list link them
     page = (results / "report_cases" / "ct_full.html").read_text(encoding="utf-8")
     assert "href='../report.html'" in page and "Energy spectra of every class" in page
-    assert page.count("src='data:image/png;base64,") == 1 + 4  # all spectra, then the 4 lowest-S structures
+    # all spectra, and the 4 structures: the report lists them (apart: 2 CT cases are too few to judge them), first
+    assert page.count("src='data:image/png;base64,") == 1 + 4 and "<h2>Listed in the cohort report (4)</h2>" in page
     if CHROMIUM is not None:
         images = _decoded_images(results / "report_cases" / "ct_full.html", tmp_path / "profile")
         assert len(images) == 5 and all(image["width"] > 0 for image in images), images
+
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
@@ -184,3 +207,59 @@ def test_the_feature_cache_is_compressed_and_measured(scored: Path):
 def test_reading_stored_explanations_needs_no_pytorch(module: str):
     code = f"import sys, {module}\nprint('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_the_page_says_what_s_measures_and_shows_the_mask_fit_beside_it(scored: Path, scored_all: Path, tmp_path: Path):
+    import dataclasses
+
+    assert _explain(scored, "--case", "ct_full", "--class", "liver", "--out", tmp_path) == 0
+    page = (tmp_path / "ct_full_liver.html").read_text(encoding="utf-8")
+    assert "S measures how the energy of the class's logit maps" in page and "spreads across its slices" in page
+    assert "S does not say how well the model's mask fits the label" in page
+    assert "the model cannot resolve the structure" not in page and "distinct, well-fitting answer" not in page
+    summary = json.loads((tmp_path / "ct_full_liver.json").read_text())["view"]
+    assert 0.0 < summary["mask_dice"] <= 1.0 and f"{summary['mask_dice']:.2f} (the cached mask logits against the label)" in page
+    # From the cached int8 logits, the Dice the agreement scorer measured on the full logits, within the rounding.
+    stored = stored_class_view(scored_all, "ct_full", "liver", run_model=False)
+    assert stored.mask_fit() == (pytest.approx(1.0 - stored.scores["agreement"]), "1 − agreement, as scored")
+    assert dataclasses.replace(stored, scores={}).mask_fit()[0] == pytest.approx(1.0 - stored.scores["agreement"], abs=0.02)
+
+
+def test_a_small_cohort_is_drawn_as_points_with_its_count(scored: Path):
+    from auvcore.explain.cohort_values import class_values, cohort_source
+
+    values = class_values(scored, "liver")
+    figure = cohort_placement(values, {"this case": {"S": float(values["S"][0])}}, "liver")
+    axes = figure.axes[0]
+    assert len(axes.lines) == 2  # the 3 cases' points and this case's mark: no box of 3 values
+    assert "S, n = 3" in axes.get_yticklabels()[0].get_text()
+    low, high = axes.get_xlim()
+    assert high - low >= 0.25 * max(abs(low), abs(high))  # not fitted to a tiny range
+    assert cohort_source(scored, "liver", values) == (f"The reference cohort: the scored cases of the results folder {scored}, "
+                                                      "of which 3 hold liver (each a point below).")
+
+
+def test_the_strip_is_cropped_to_the_structure_and_the_numbers_name_their_symbols(sample_cohort: Path, scored_all: Path, tmp_path: Path):
+    view = stored_class_view(scored_all, "ct_full", "kidney_right", run_model=False)
+    x0, x1, y0, y1 = crop_window(view)
+    width, height = np.nanmax(view.boxes[:, 2]) - np.nanmin(view.boxes[:, 0]) + 1, np.nanmax(view.boxes[:, 3]) - np.nanmin(view.boxes[:, 1]) + 1
+    assert x1 - x0 <= max(1.6 * width, 24) and y1 - y0 <= max(1.6 * height, 24)  # the label's extent, not the whole slice
+    image = slice_strip(view).axes[0].images[0]
+    assert image.get_interpolation() == "bilinear"  # an enlarged crop is not drawn as blocks
+    assert "N = h·w" in spectrum_text(view) and "H·W" not in spectrum_text(view)
+    panel = class_panel(view, int(view.slices[1]))
+    assert panel.axes[0].get_title() == f"volume slice {int(view.slices[1])}: 2 of the {view.rows} slices of kidney_right"
+    panel.canvas.draw()
+    logit_title, colour_bar = panel.axes[1].title.get_window_extent(), panel.axes[-1].get_window_extent()
+    assert not logit_title.overlaps(colour_bar)  # the caption is not hidden under the colour bar
+    assert _explain(scored_all, "--case", "ct_full", "--class", "kidney_right", "--out", tmp_path) == 0
+    page = (tmp_path / "ct_full_kidney_right.html").read_text(encoding="utf-8")
+    assert "a sum of robust z-scores across the cohort (0: typical for this structure; 3 or more: unusual)" in page
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium)")
+def test_a_case_page_with_every_scorer_fits_a_1400_pixel_window(scored_all: Path, tmp_path: Path):
+    results = tmp_path / "results"
+    shutil.copytree(scored_all, results)
+    write_report(results, results / "report.html")
+    assert _page_width(results / "report_cases" / "ct_full.html", 1400, tmp_path / "profile") <= 1400  # the table scrolls in its box

@@ -124,9 +124,60 @@ def test_the_planted_structure_leads_the_suspect_list_with_where_to_look(planted
     structures = read_structures(planted).set_index(["case_id", "class"])
     liver = structures.loc[(PLANTED_CASE, "liver")]
     assert liver["agreement_z"] == structures["agreement_z"].max()
-    centre = ", ".join(f"{liver[c]:.1f}" for c in ("worst_lps_r", "worst_lps_a", "worst_lps_s"))
+    # The page ranks by agreement, so the worst slice is agreement's, and the centre is the liver's on it.
+    from auvcore.results.structures import worst_slice
+
+    record = read_case_record(planted / "cases" / f"{PLANTED_CASE}.json")
+    _, index = worst_slice(record, "liver", ["agreement"])
+    centre = ", ".join(f"{v:.1f}" for v in record.structure_centre("liver", index))
     row = listed[0][2]
-    assert f"{liver['agreement_z']:.2f}" in row and f">{int(liver['worst_slice'])}<" in row and centre in row
+    assert f"{liver['agreement_z']:.2f}" in row and f">{index} (agreement)<" in row and centre in row
+    assert "The worst slice is the slice of the structure's highest per-slice agreement" in planted_page
+
+
+def test_structures_say_what_they_were_judged_against_and_the_unjudged_are_listed_apart(planted: Path, planted_page: str):
+    structures = read_structures(planted)
+    ct, mr = structures[structures["modality"] == "ct"], structures[structures["modality"] == "mr"]
+    assert set(ct["judged_against"]) == {"modality"} and set(ct["modality_cases"]) == {3}  # 3 CT cases hold each organ
+    assert set(mr["judged_against"]) == {"pooled"} and set(mr["modality_cases"]) == {1}  # 1 MR case: against the CTs
+    assert all(case != "mr" for case, _, _ in _suspects(planted_page))
+    apart = planted_page[planted_page.index("<h2>Structures not judged against their own modality (2;"):]
+    assert "only 1 mr case holds spleen (3 needed); its z is against 4 cases of any modality" in apart
+    assert "structures judged</dt><dd>12 of 14 against at least 3 cases of their class and modality" in planted_page
+
+
+def test_a_structures_csv_written_before_judged_against_still_reads(planted: Path, tmp_path: Path):
+    old = tmp_path / "old"
+    shutil.copytree(planted, old)
+    read_structures(old).drop(columns=["judged_against", "modality_cases"]).to_csv(old / "structures.csv", index=False)
+    page = write_report(old, old / "report.html", by="agreement", suspects=14).read_text(encoding="utf-8")
+    assert "mr" in {case for case, _, _ in _suspects(page)}  # ranked as before: nothing says it was not judged
+    assert "Structures not judged" not in page
+
+
+def test_a_listed_structure_links_to_its_place_on_its_case_page_at_its_worst_slice(planted: Path, planted_page: str):
+    table = planted_page[planted_page.index("<h2>Most suspect structures"):]
+    href = re.search(r"<td class='case'><a href='([^']+)'>" + PLANTED_CASE + "</a>", table).group(1)
+    page_path, anchor = href.split("#")
+    assert anchor == "structure-liver"
+    case_page = (planted / page_path).read_text(encoding="utf-8")
+    from auvcore.results.structures import worst_slice
+
+    flagged = case_page[case_page.index("<h2>Listed in the cohort report"):case_page.index("<h2>Energy spectra")]
+    record = read_case_record(planted / "cases" / f"{PLANTED_CASE}.json")
+    _, index = worst_slice(record, "liver", ["agreement"])
+    assert "id='structure-liver'" in flagged and "#1 of the cohort report, ranked by agreement: agreement_z" in flagged
+    assert f"shown at that slice, {index}" in flagged
+
+
+def test_the_structures_centres_are_theirs_not_the_slices(planted: Path):
+    structures = read_structures(planted)
+    mine = structures[(structures["case_id"] == PLANTED_CASE) & structures["worst_slice"].notna()]
+    assert mine["worst_lps_r"].nunique() == len(mine) and mine["worst_lps_a"].notna().all()
+    record = read_case_record(planted / "cases" / f"{PLANTED_CASE}.json")
+    for _, row in mine.iterrows():
+        assert [row["worst_lps_r"], row["worst_lps_a"], row["worst_lps_s"]] == pytest.approx(
+            record.structure_centre(row["class"], int(row["worst_slice"])))
 
 
 def test_every_listed_structure_links_to_its_case_page_even_outside_the_top_cases(planted: Path):
@@ -136,7 +187,7 @@ def test_every_listed_structure_links_to_its_case_page_even_outside_the_top_case
     links = dict(re.findall(r"<td class='case'><a href='([^']+)'>([^<]+)</a></td>", table))
     listed = {case for case, _, _ in _suspects(page)}
     assert len(listed) > 1 and set(links.values()) == listed  # more cases than the one top case, each linked
-    assert all((planted / link).is_file() for link in links)
+    assert all((planted / link.split("#")[0]).is_file() for link in links)
 
 
 def test_thumbnail_colours_each_structure_by_its_z_on_the_fixed_scale(planted: Path):
@@ -168,7 +219,11 @@ def test_the_page_carries_the_scale_legend_and_the_per_class_axis_follows_the_da
 
 def test_the_default_and_an_unknown_by(planted: Path, capsys):
     structures = read_structures(planted)
-    assert default_by(structures, ExclusionList()) == "auv"
+    assert default_by(structures, ExclusionList()) == "label_check"  # the review score, where it was scored
+    assert default_by(structures.drop(columns=["label_check", "label_check_z"]), ExclusionList()) == "auv"
+    page = write_report(planted, planted / "default.html").read_text(encoding="utf-8")
+    assert "structures ranked by</dt><dd>label_check (the default: the review score" in page
+    assert "<h2>Most suspect structures (top 12 of 12, ranked by label_check_z)</h2>" in page
     assert default_by(structures.assign(detector=0.5), ExclusionList()) == "detector"
     assert StructureScale.of(structures.assign(detector=0.5), "detector").high == 1.0
     assert main(["report", str(planted), "--out", str(planted / "r.html"), "--by", "nothing"]) == 2

@@ -32,9 +32,15 @@ GOLDEN = Path(__file__).parent / "data" / "golden_small_cohort"
 #: What differs between two runs of the same scoring: where the files were, how long it took, the versions.
 VOLATILE = ("image", "label", "timings", "versions")
 #: Keys added since the golden files were written (each class's voxel count, for structures.csv;
-#: the runtime that ran the model).
-ADDED = {"voxels", "runtime"}
-TOLERANCE = 1e-6
+#: the runtime that ran the model; each structure's centre on its slices, the image's content hash and the
+#: label-names file of a case; the structures' scales and look-alike counts of a reference).
+ADDED = {"voxels", "runtime", "structure_centres_lps", "image_sha256", "label_names", "structure_scales", "lookalikes"}
+#: Relative tolerance of every value. float32 reductions differ with the thread count and the CPU's vector unit
+#: (S per class by up to 3e-8 between two machines of the same kind); the cohort stage magnifies that (a min-max
+#: over 3 cases, robust z with a small spread): 2e-5 relative at most (ct_fast's auv, 0.1766715 against the golden
+#: 0.1766684; mr's spleen label_check). Below that the values are the same; the rankings must be identical.
+TOLERANCE = 1e-4
+ABSOLUTE = 1e-6
 #: The scorers of the golden files: those their case records were scored with, and label_check (made from them).
 GOLDEN_SCORERS = ",".join([*json.loads((GOLDEN / "cases" / "ct_full.json").read_text())["settings"]["scorers"], "label_check"])
 
@@ -55,7 +61,7 @@ def scored_golden(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def _same(new: Any, old: Any, where: str) -> None:
     if isinstance(old, float) or isinstance(new, float):
-        assert new is not None and old is not None and math.isclose(new, old, rel_tol=TOLERANCE, abs_tol=TOLERANCE), where
+        assert new is not None and old is not None and math.isclose(new, old, rel_tol=TOLERANCE, abs_tol=ABSOLUTE), where
     elif isinstance(old, dict):
         assert isinstance(new, dict) and [k for k in new if k in old] == list(old), f"{where}: keys {list(new)} != {list(old)}"
         assert set(new) - set(old) <= ADDED, where
@@ -79,8 +85,16 @@ def _table(path: Path) -> pd.DataFrame:
     return pd.read_csv(path).drop(columns=["image", "label"])
 
 
+def _assert_same_order(new: pd.DataFrame, old: pd.DataFrame) -> None:
+    """Every score ranks the cases as before: the verdicts (filter decisions, the review's order) do not move."""
+    for column in old.select_dtypes("number").columns:
+        ranked = [list(table.sort_values([column, "case_id"], kind="stable")["case_id"]) for table in (new, old)]
+        assert ranked[0] == ranked[1], f"results.csv: the cases rank otherwise by {column}"
+
+
 def _assert_same_folder(out: Path) -> None:
-    pd.testing.assert_frame_equal(_table(out / "results.csv"), _table(GOLDEN / "results.csv"), atol=TOLERANCE, rtol=TOLERANCE)
+    _assert_same_order(_table(out / "results.csv"), _table(GOLDEN / "results.csv"))
+    pd.testing.assert_frame_equal(_table(out / "results.csv"), _table(GOLDEN / "results.csv"), atol=ABSOLUTE, rtol=TOLERANCE)
     _same(json.loads((out / "reference.json").read_text()), json.loads((GOLDEN / "reference.json").read_text()), "reference")
     for golden in sorted((GOLDEN / "cases").glob("*.json")):
         _same(_case_file(out / "cases" / golden.name), _case_file(golden), golden.name)

@@ -110,3 +110,35 @@ def test_reference_saved_is_the_reference_loaded_and_checked(tmp_path: Path):
     saved.check_compatible("litemedsam", "classwise", {"modality": "auto", "scorers": ["auv"], "weights": "abc"})  # scorers may differ
     with pytest.raises(InputError, match="setting weights='other'"):
         saved.check_compatible("litemedsam", "classwise", {"modality": "auto", "weights": "other"})
+
+
+HOLD = """
+import sys
+from auvcore.results import ResultsFolder
+shard = tuple(int(v) for v in sys.argv[2].split("/")) if sys.argv[2] != "-" else None
+with ResultsFolder(sys.argv[1]).writer_lock(command=f"holder {sys.argv[2]}", shard=shard):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_shard_and_a_whole_folder_writer_exclude_each_other_and_name_the_holder(tmp_path: Path):
+    import subprocess
+    import sys
+
+    from auvcore.results import FolderBusyError, held_by
+
+    for holding, asking, named in [("0/2", None, "holder 0/2"), ("-", (1, 2), "holder -")]:
+        holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), holding], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            with pytest.raises(FolderBusyError, match=rf"pid {holder.pid} \({named}\)"):
+                with ResultsFolder(tmp_path).writer_lock(timeout=0, shard=asking):
+                    pass
+            if holding != "-":
+                with ResultsFolder(tmp_path).writer_lock(timeout=0, shard=(1, 2)):
+                    pass  # another shard writes beside it
+        finally:
+            holder.communicate("go\n", timeout=60)
+        assert held_by(tmp_path) is None and held_by(tmp_path, (0, 2)) is None

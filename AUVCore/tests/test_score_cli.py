@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pandas as pd
@@ -114,3 +115,137 @@ def test_image_mode_without_labels(small_cohort, tmp_path):
     table = pd.read_csv(tmp_path / "results.csv")
     assert list(table.columns[:4]) == ["case_id", "auv", "S", "S_image"]
     assert 0.0 < table.loc[0, "S"] < 1.0
+
+
+def test_adding_scorers_says_why_the_pass_runs_again_and_fewer_scorers_reuse_it(scored, small_cohort, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(scored, out)
+    arguments = ["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]
+    assert main([*arguments, "--scorers", "agreement"]) == 0
+    printed = capsys.readouterr().out
+    assert "ct_full: its saved scores lack agreement, so its model pass runs again" in printed
+    assert "ran the model again for 3 case(s) scored before without agreement" in printed
+    assert printed.count("status=ok") == 3
+    assert main(arguments) == 0  # auv alone: every case was scored with more, so nothing runs
+    printed = capsys.readouterr().out
+    assert printed.count("status=cached") == 3 and "runs again" not in printed
+    assert "agreement" not in pd.read_csv(out / "results.csv").columns  # the columns are those asked for
+    assert main([*arguments, "--scorers", "agreement"]) == 0
+    assert capsys.readouterr().out.count("status=cached") == 3
+
+
+def test_the_demo_scores_what_the_review_needs():
+    from auvcore.cli import build_parser
+    from auvcore.scorers.registry import LABEL_CHECK_PARTS
+
+    scorers = build_parser().parse_args(["demo"]).scorers
+    assert "label_check" in scorers and set(LABEL_CHECK_PARTS) <= set(scorers)
+
+
+def test_the_class_set_warning_is_said_once_on_stdout_and_recommends_calibrated(scored, small_cohort, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(scored, out)
+    assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    warning = "warning: the cases hold different class sets (2 to 4 classes)"
+    assert captured.out.count(warning) == 1 and "--aggregate calibrated" in captured.out
+    assert "auv: warning: auv:" not in captured.out + captured.err and "mean or max" not in captured.out + captured.err
+    from auvcore.report import write_report
+
+    page = write_report(out, tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "the cases hold different class sets (2 to 4 classes)" in page and "--aggregate calibrated" in page
+
+
+def test_one_case_placed_on_a_reference_gets_the_z_of_its_structures(scored, small_cohort, tmp_path, capsys):
+    single = ["score", str(small_cohort / "ct.nii.gz"), "--label", str(small_cohort / "ct_fast.nii.gz"),
+              "--label-names", str(small_cohort / "labels.json"), "--device", "cpu", "--no-progress"]
+    assert main([*single, "--out", str(tmp_path / "single"), "--reference", str(scored)]) == 0
+    structures = pd.read_csv(tmp_path / "single" / "structures.csv")
+    assert structures["auv_z"].notna().all(), structures[["class", "auv_z"]]
+    cohort = pd.read_csv(scored / "structures.csv").set_index(["case_id", "class"])
+    assert structures.set_index("class")["auv_z"].to_dict() == pytest.approx(cohort.loc["ct_fast", "auv_z"].to_dict())
+    assert set(structures["judged_against"]) <= {"pooled", "none"}  # the reference has 2 CT cases: too few to judge
+    # A reference saved before it kept the structures' statistics: the z stay empty, and the run says why.
+    old = json.loads((scored / "reference.json").read_text())
+    del old["structure_scales"], old["lookalikes"]
+    (tmp_path / "old_reference.json").write_text(json.dumps(old))
+    capsys.readouterr()
+    assert main([*single, "--out", str(tmp_path / "on_old"), "--reference", str(tmp_path / "old_reference.json")]) == 0
+    assert "holds no per-class statistics of auv" in capsys.readouterr().out
+    assert pd.read_csv(tmp_path / "on_old" / "structures.csv")["auv_z"].isna().all()
+
+
+HOLD_THE_LOCK = """
+import sys
+from auvcore.results import writer_lock
+with writer_lock(sys.argv[1], command="auv score held by the test"):
+    print("held", flush=True)
+    sys.stdin.readline()  # until the test lets go
+"""
+
+
+def _hold_writer_lock(folder) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_THE_LOCK, str(folder)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _done(holder: subprocess.Popen) -> None:
+    """Let the holder go now if it still holds the lock (a failed test), and wait for it to end."""
+    if holder.poll() is None:
+        try:
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+    holder.wait(timeout=60)
+
+
+def _let_go(holder: subprocess.Popen, after: float) -> threading.Timer:
+    """Release the holder's lock ``after`` seconds from now (while this process waits for it)."""
+    def release() -> None:
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+    timer = threading.Timer(after, release)
+    timer.start()
+    return timer
+
+
+def test_a_second_writer_waits_naming_the_first_then_finds_its_work_done(scored, small_cohort, tmp_path, capsys):
+    from auvcore.report import write_report
+    from auvcore.results import FolderBusyError, held_by, writer_lock
+
+    out = tmp_path / "out"
+    shutil.copytree(scored, out)
+    holder = _hold_writer_lock(out)
+    try:
+        assert held_by(out).pid == holder.pid
+        with pytest.raises(FolderBusyError, match=rf"is being written by another process: pid {holder.pid} \(auv score held by the test\), started"):
+            with writer_lock(out, timeout=0):
+                pass
+        write_report(out, tmp_path / "report.html")  # a reader is not held up
+        _let_go(holder, 3.0)
+        assert main(["score", str(small_cohort / "manifest.csv"), "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
+    finally:
+        _done(holder)
+    captured = capsys.readouterr()
+    assert f"is being written by pid {holder.pid} (auv score held by the test)" in captured.err and "waiting" in captured.err
+    assert captured.out.count("status=cached") == 3
+    assert held_by(out) is None and not (out / ".auv-writer.json").exists()
+
+
+def test_two_filters_at_once_write_one_after_the_other(scored, tmp_path, capsys):
+    from auvcore.results import held_by
+
+    out = tmp_path / "out"
+    shutil.copytree(scored, out)
+    holder = _hold_writer_lock(out)
+    try:
+        _let_go(holder, 2.0)
+        assert main(["filter", str(out), "--keep", "0.5"]) == 0
+    finally:
+        _done(holder)
+    captured = capsys.readouterr()
+    assert f"is being written by pid {holder.pid}" in captured.err
+    assert "wrote" in captured.out and held_by(out) is None

@@ -226,11 +226,11 @@ def test_label_check_keeps_its_z_units_so_a_quiet_class_does_not_outrank_a_busy_
 
 def test_class_set_warning_only_for_the_paper_sum_over_different_class_sets():
     with pytest.warns(ClassSetWarning, match="1 to 2 classes"):
-        assert warn_if_class_sets_differ(_matrix(), "paper", "auv")
+        assert warn_if_class_sets_differ(_matrix(), "paper")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not warn_if_class_sets_differ(_matrix(), "mean", "auv")
-        assert not warn_if_class_sets_differ(_matrix().drop(index="b"), "paper", "auv")
+        assert not warn_if_class_sets_differ(_matrix(), "mean")
+        assert not warn_if_class_sets_differ(_matrix().drop(index="b"), "paper")
 
 
 def test_parse_scorers():

@@ -3,7 +3,7 @@
 
 Panel and logic:
 - ``panel``: what each button and path field does, on injected logic, job runner and dialogs.
-- ``review_panel``: the review workstation's queue, moves, verdicts and shortcuts.
+- ``review_panel``: the review workstation's queue, moves, verdicts, shortcuts and the Fix step.
 - ``logic``: the scene work: export, colours, tables, cohort cases, review queue, slice jumps.
 - ``dialogs``: the panel's message boxes on ``slicer.util``.
 - ``cohort_table``: what the cohort and review tables show, and filling a ``QTableWidget``.
@@ -24,6 +24,9 @@ Scene and files:
 - ``labelmap_import``: a label map as a segmentation whose segments carry their label value.
 - ``node_removal``: remove a node with its display and storage nodes.
 - ``case_export``: write the loaded volume and segmentation to files for ``auv score``.
+- ``segment_editor``: set Slicer's Segment Editor to a structure's segment, segmentation and volume.
+- ``correction_export``: an edited segmentation as a label map on its source label's grid, values and header.
+- ``case_edits``: which label a loaded case shows (its correction or source), whether it was edited, saving it.
 - ``cohort_model``: the cohort browser's cases, decisions, autosave and exports.
 - ``explain_view``: a class's energy spectrum as a plot and its mask logits as a heat-map layer (Explain).
 
@@ -32,7 +35,8 @@ Jobs and dependencies:
 - ``job_runner``: job state from a process's output (PROGRESS lines by ``auvcore.results``); a subprocess runner.
 - ``qt_job``: the same job on a ``qt.QProcess`` for Slicer's GUI thread.
 - ``process_tree``: Stop ends the job's whole process tree (the CTK launcher forwards no signal).
-- ``dependencies``: what is missing, and installing it with consent; ``installers``: how.
+- ``dependencies``: what is missing (PyTorch; exactly the bundled AUVCore), whether PyTorch loads (in its own
+  process), and installing it with consent; ``installers``: how.
 
 Importing this package imports nothing else; the files AUVSlicer.py imports when Slicer loads it
 (``logic`` and what it imports at the top) need neither ``auvcore`` nor anything it brings.

@@ -66,7 +66,12 @@ def assign_label_values(segmentation_node) -> dict[str, int]:
     return values
 
 
-def _export_segmentation(scene, segmentation_node, volume_node, values: dict[str, int]):
+def export_segments_to_labelmap(scene, segmentation_node, reference_node, values: dict[str, int]):
+    """A new label map node on ``reference_node``'s grid holding each segment of ``values`` at its value.
+
+    The caller removes it (:func:`~AUVSlicerLib.node_removal.remove_node_and_dependents`); the export's
+    colour table is removed here.
+    """
     names = scene.AddNewNodeByClass("vtkMRMLColorTableNode", "AUV export values")
     names.SetTypeToUser()
     names.SetNumberOfColors(max(values.values()) + 1)
@@ -78,9 +83,13 @@ def _export_segmentation(scene, segmentation_node, volume_node, values: dict[str
     for segment_id in values:
         segment_ids.InsertNextValue(segment_id)
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "AUV export label")
+    # The export adds a "<segmentation>_ColorTable" node to the scene unless the label map already shows a
+    # user colour table (vtkSlicerSegmentationsModuleLogic::ExportSegmentsToLabelmapNode): give it ours.
+    labelmap.CreateDefaultDisplayNodes()
+    labelmap.GetDisplayNode().SetAndObserveColorNodeID(names.GetID())
     try:
         ok = slicer.vtkSlicerSegmentationsModuleLogic.ExportSegmentsToLabelmapNode(
-            segmentation_node, segment_ids, labelmap, volume_node, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY,
+            segmentation_node, segment_ids, labelmap, reference_node, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY,
             names)
     finally:
         scene.RemoveNode(names)
@@ -98,7 +107,7 @@ def export_for_scoring(scene, volume_node, label_node, folder: str | Path) -> Sc
     """
     is_labelmap = label_node.IsA("vtkMRMLLabelMapVolumeNode")
     if not is_labelmap:
-        _check_segment_names(label_node)
+        check_segment_names(label_node)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     image, label = folder / "image.nii.gz", folder / "label.nii.gz"
@@ -108,7 +117,7 @@ def export_for_scoring(scene, volume_node, label_node, folder: str | Path) -> Sc
         return ScoringInputs(image, label, None, {})
     segmentation = label_node.GetSegmentation()
     values = assign_label_values(label_node)
-    labelmap = _export_segmentation(scene, label_node, volume_node, values)
+    labelmap = export_segments_to_labelmap(scene, label_node, volume_node, values)
     try:
         _write_volume(scene, labelmap, label)
     finally:
@@ -121,7 +130,7 @@ def export_for_scoring(scene, volume_node, label_node, folder: str | Path) -> Sc
     return ScoringInputs(image, label, label_names, values)
 
 
-def _check_segment_names(segmentation_node) -> None:
+def check_segment_names(segmentation_node) -> None:
     """Each class is named after its segment, so the names must be there and distinct."""
     segmentation = segmentation_node.GetSegmentation()
     names = [segmentation.GetSegment(segmentation.GetNthSegmentID(i)).GetName()

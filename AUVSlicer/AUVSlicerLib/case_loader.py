@@ -8,6 +8,8 @@ on unload; the user's own nodes are never touched.
 Example (with the slicer-core wheel or inside Slicer):
     >>> loader = CaseLoader(scene)                                                    # doctest: +SKIP
     >>> case = loader.load("ct.nii.gz", "seg.nii.gz", {1: "spleen"}, case_id="ct1")  # doctest: +SKIP
+    >>> loader.current() is case                                                      # doctest: +SKIP
+    True
     >>> loader.unload()                                                               # doctest: +SKIP
 """
 
@@ -30,7 +32,8 @@ class SceneCase:
     segmentation_node: object
 
 
-def _read_volume(scene, node_class: str, path: Path, name: str):
+def read_volume_node(scene, node_class: str, path: Path, name: str):
+    """A new ``node_class`` node read from ``path`` by its storage node (removed again when reading fails)."""
     if not path.exists():
         raise InputError(path, "does not exist")
     node = scene.AddNewNodeByClass(node_class, name)
@@ -52,7 +55,7 @@ class CaseLoader:
              case_id: str = "case") -> SceneCase:
         """Unload the previous case, then load ``image`` and ``label`` (names from ``class_names``)."""
         self.unload()
-        volume = _read_volume(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
+        volume = read_volume_node(self.scene, "vtkMRMLScalarVolumeNode", Path(image), case_id)
         volume.CreateDefaultDisplayNodes()
         try:
             segmentation = self._segmentation_from_label(Path(label), volume, class_names or {}, case_id)
@@ -63,13 +66,20 @@ class CaseLoader:
         return self.loaded
 
     def _segmentation_from_label(self, label: Path, volume, class_names: Mapping[int, str], case_id: str):
-        labelmap = _read_volume(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
+        labelmap = read_volume_node(self.scene, "vtkMRMLLabelMapVolumeNode", label, f"{case_id} label")
         try:
             return segmentation_from_labelmap(self.scene, labelmap, class_names, f"{case_id} segmentation", volume)
         except ValueError as error:
             raise InputError(label, "cannot be imported as a segmentation") from error
         finally:
             remove_node_and_dependents(self.scene, labelmap)
+
+    def current(self) -> SceneCase | None:
+        """The loaded case, or None once its nodes left the scene (Close Scene removes them without telling us)."""
+        if self.loaded is not None and any(node.GetScene() is not self.scene
+                                           for node in (self.loaded.volume_node, self.loaded.segmentation_node)):
+            self.unload()
+        return self.loaded
 
     def unload(self) -> None:
         """Remove the nodes of the loaded case, if they are still in the scene."""

@@ -37,7 +37,10 @@ from auvcore.files import atomic_write_bytes
 from auvcore.results import (
     RETAINED_MANIFEST_CSV,
     SPLITS_JSON,
+    LabelChoice,
     ResultsFolder,
+    label_for,
+    load_corrections,
     read_results,
 )
 from auvcore.scorers import SCORERS
@@ -47,7 +50,7 @@ from .case_result import CaseResult, case_result_path, load_case_result
 AUTOSAVE_NAME = "exclusions.autosave.json"
 #: Columns the browser shows first, in this order; the extra scorers' columns
 #: (``auv score --scorers``), then the per-class S columns follow.
-SUMMARY_COLUMNS = ("case_id", "auv", "S", "excluded", "decision", "status")
+SUMMARY_COLUMNS = ("case_id", "auv", "S", "excluded", "decision", "status", "correction")
 
 
 class CohortModel:
@@ -75,6 +78,9 @@ class CohortModel:
         rows["decision"] = [self._describe(effective.get(case)) for case in rows["case_id"]]
         if "status" not in rows.columns:
             rows["status"] = "ok"
+        corrections = load_corrections(ResultsFolder(self.folder))
+        # The saved correction is the label every command uses for the case (auvcore.results.label_for).
+        rows["correction"] = [corrections[case][-1].file if corrections.get(case) else "" for case in rows["case_id"]]
         class_columns = [c for c in rows.columns if c.startswith("S_")]
         scorer_columns = [c for c in SCORERS if c != "auv" and c in rows.columns]
         rows = rows[[*SUMMARY_COLUMNS, *scorer_columns, *class_columns]]
@@ -113,6 +119,13 @@ class CohortModel:
         if image is None:
             raise InputError(ResultsFolder(self.folder).results_csv, f"case {case_id!r} has no image path")
         return image, resolve(row.get("label"))
+
+    def label_in_use(self, case_id: str) -> LabelChoice:
+        """The label to show for a case: its saved correction where it has one, else its source (and which)."""
+        _image, label = self.case_files(case_id)
+        if label is None:
+            raise InputError(ResultsFolder(self.folder).results_csv, f"case {case_id!r} has no label map")
+        return label_for(ResultsFolder(self.folder), case_id, label)
 
     def case_result(self, case_id: str) -> CaseResult:
         return load_case_result(case_result_path(self.folder, case_id))

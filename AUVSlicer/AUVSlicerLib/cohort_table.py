@@ -54,18 +54,28 @@ def cohort_table_content(cohort, keep: float) -> TableContent:
 VERDICT_COLORS = {"correct": "darkgreen", "needs_fix": "firebrick", "unsure": "darkorange"}
 
 
+#: Text colour of the queue's rows judged against too few cases of their class and modality (without a verdict).
+UNJUDGED_COLOR = "gray"
+
+
 def review_table_content(queue) -> TableContent:
-    """The review queue: position, case, structure, the score's value and z, and the verdict given."""
+    """The review queue: position, case, structure, the score's value and z, what it was judged against, the verdict.
+
+    Structures not judged against their own modality come after the judged ones, in grey, with why.
+    """
     rows, colors = [], []
     for position, entry in enumerate(queue.entries, start=1):
         verdict = queue.verdict_of(entry)
         rows.append([position, entry.case_id, entry.structure,
                      None if math.isnan(entry.value) else round(entry.value, 4),
                      None if math.isnan(entry.z) else round(entry.z, 2) if math.isfinite(entry.z) else str(entry.z),
+                     "its modality" if entry.judged else entry.why,
                      verdict.describe() if verdict else ""])
-        colors.append(VERDICT_COLORS.get(verdict.verdict, "") if verdict else "")
-    columns = ["#", "case_id", "structure", queue.score, f"z ({queue.score})", "verdict"]
-    return TableContent(columns, rows, colors, queue.progress(), sort_column="#", descending=False)
+        colors.append(VERDICT_COLORS.get(verdict.verdict, "") if verdict else "" if entry.judged else UNJUDGED_COLOR)
+    columns = ["#", "case_id", "structure", queue.score, f"z ({queue.score})", "judged against", "verdict"]
+    apart = sum(not entry.judged for entry in queue.entries)
+    summary = queue.progress() + (f"; the last {apart} are not judged against their own modality (too few cases of it)" if apart else "")
+    return TableContent(columns, rows, colors, summary, sort_column="#", descending=False)
 
 
 def fill_table_widget(table, content: TableContent | None, selected: str | None = None) -> None:

@@ -21,7 +21,7 @@ class SlicerDialogs:
     @staticmethod
     def ask_save(message: str) -> str:
         buttons = qt.QMessageBox.Save | qt.QMessageBox.Discard | qt.QMessageBox.Cancel
-        answer = qt.QMessageBox.question(slicer.util.mainWindow(), "Unsaved decisions", message, buttons)
+        answer = qt.QMessageBox.question(slicer.util.mainWindow(), "Unsaved changes", message, buttons)
         return {qt.QMessageBox.Save: "save", qt.QMessageBox.Discard: "discard"}.get(answer, "cancel")
 
     @staticmethod

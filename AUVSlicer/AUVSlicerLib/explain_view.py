@@ -161,7 +161,9 @@ class ExplainView:
             node.SetAndObserveTableNodeID(table.GetID())
             node.SetXColumnName(columns[0][0])
             node.SetYColumnName(columns[column][0])
-            node.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar if style == "bar" else slicer.vtkMRMLPlotSeriesNode.PlotTypeLine)
+            # The scatter types place points at the x column (j from 1); Bar and Line ignore it and count from 0.
+            node.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar if style == "bar"
+                             else slicer.vtkMRMLPlotSeriesNode.PlotTypeScatter)
             if style == "line":
                 node.SetLineStyle(slicer.vtkMRMLPlotSeriesNode.LineStyleDash)
                 node.SetMarkerStyle(slicer.vtkMRMLPlotSeriesNode.MarkerStyleNone)

@@ -1,4 +1,4 @@
-"""Install Python packages into Slicer's Python: pip requirements, and PyTorch through the PyTorch extension.
+"""Install and uninstall Python packages in Slicer's Python: pip requirements, and PyTorch through the PyTorch extension.
 
 Requirements are handed to Slicer as a list of pip arguments, never as one
 string: Slicer splits a string with ``shlex.split``, which drops the
@@ -6,6 +6,7 @@ backslashes of a Windows path and cuts a path with spaces into pieces.
 
 Example (inside Slicer):
     >>> pip_install(r"C:\\Program Files\\Slicer 5.10\\AUVCore")   # doctest: +SKIP
+    >>> pip_uninstall("auvcore")                                    # doctest: +SKIP
     >>> install_torch("torch>=2.1")                                 # doctest: +SKIP
 """
 
@@ -26,6 +27,17 @@ def pip_install(requirement: str | Path) -> None:
         slicer.util.pip_install(arguments)
         return
     packaging_pip_install(arguments, requester="AUV Slicer")
+
+
+def pip_uninstall(name: str) -> None:
+    """``pip uninstall --yes`` one package (Slicer adds ``--yes``)."""
+    arguments = [name]
+    try:
+        from slicer.packaging import pip_uninstall as packaging_pip_uninstall
+    except ImportError:  # Slicer before 5.11
+        slicer.util.pip_uninstall(arguments)
+        return
+    packaging_pip_uninstall(arguments)
 
 
 def install_torch(requirement: str) -> None:

@@ -72,12 +72,15 @@ class JobMonitor:
     Args:
         on_line: called with each complete output line.
         on_progress: called with each parsed PROGRESS report.
+        reads_progress: False for a process that prints no PROGRESS lines and may run before
+            ``auvcore`` (their parser) is installed, such as the PyTorch probe.
     """
 
     def __init__(self, on_line: Callable[[str], None] | None = None,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
+                 on_progress: Callable[[Progress], None] | None = None, reads_progress: bool = True) -> None:
         self.on_line = on_line
         self.on_progress = on_progress
+        self.reads_progress = reads_progress
         self.status = JobStatus.IDLE
         self.exit_code: int | None = None
         self.progress: Progress | None = None
@@ -108,12 +111,14 @@ class JobMonitor:
         return lines
 
     def _take(self, line: str) -> None:
-        # The core's one parser, imported here: the panel is built before auvcore may be installed.
-        from auvcore.results import parse_progress_line
-
         self.log.append(line)
         if self.on_line:
             self.on_line(line)
+        if not self.reads_progress:
+            return
+        # The core's one parser, imported here: the panel is built before auvcore may be installed.
+        from auvcore.results import parse_progress_line
+
         progress = parse_progress_line(line)
         if progress is not None:
             self.progress = progress

@@ -13,7 +13,7 @@ Example (inside Slicer, or headless with the slicer-core wheel):
 
 from __future__ import annotations
 
-import os
+import importlib
 import shutil
 import sys
 from dataclasses import dataclass
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import slicer
 
-from .dependencies import bundled_auvcore, check_dependencies, install_missing
-from .installers import install_torch, pip_install
+from .dependencies import check_dependencies, install_missing, shipped_auvcore
+from .installers import install_torch, pip_install, pip_uninstall
 
 #: Fill opacity of the other structures while one is reviewed.
 DIMMED_OPACITY = 0.15
@@ -54,6 +54,7 @@ class AUVLogic:
     def __init__(self) -> None:
         super().__init__()
         self.caseLoader = None
+        self.caseEdits = None
         self.explainView = None
 
     @staticmethod
@@ -63,9 +64,11 @@ class AUVLogic:
 
     @staticmethod
     def installDependencies(confirm) -> bool:
-        """Install PyTorch and the bundled AUVCore if missing, after ``confirm(message)`` agreed."""
-        return install_missing(check_dependencies(), confirm, install_torch, pip_install,
-                               bundled_auvcore(os.path.dirname(os.path.dirname(__file__))))
+        """Install PyTorch and the bundled AUVCore if missing (or another AUVCore version), after ``confirm(message)``."""
+        installed = install_missing(check_dependencies(), confirm, install_torch, pip_install, shipped_auvcore(),
+                                    pip_uninstall)
+        importlib.invalidate_caches()  # so this process finds the packages that were just installed
+        return installed
 
     @staticmethod
     def exportCase(volumeNode, labelNode, folder):
@@ -139,11 +142,9 @@ class AUVLogic:
 
     @staticmethod
     def showChart(chartNode) -> None:
-        """Show the chart in a layout with a plot view, beside the slices."""
-        layoutManager = slicer.app.layoutManager() if hasattr(slicer, "app") else None
-        if layoutManager is None:
+        """Show the chart in a plot view; the plots logic switches layout only when the user's has no plot view."""
+        if not hasattr(slicer, "app"):
             return
-        layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutFourUpPlotView)
         slicer.modules.plots.logic().ShowChartInLayout(chartNode)
 
     def explainStructure(self, cohort, caseId: str, structure: str):
@@ -168,16 +169,19 @@ class AUVLogic:
 
     def loadCohortCase(self, cohort, caseId: str, colormap: str = "viridis", colorRange: str = "case",
                        score: str = "auv"):
-        """Load a cohort case (unloading the previous one) and colour it against the cohort itself."""
+        """Load a cohort case (unloading the previous one), with the label the folder uses for it (its correction
+        where it has one), and colour it against the cohort itself."""
+        from .case_edits import CaseEdits
         from .case_loader import CaseLoader
 
         if self.caseLoader is None:
             self.caseLoader = CaseLoader(slicer.mrmlScene)
-        image, label = cohort.case_files(caseId)
-        if label is None:
-            raise ValueError(f"case {caseId} has no label map to show")
+        image, _source = cohort.case_files(caseId)
+        label = cohort.label_in_use(caseId)  # its saved correction, where it has one
         case = cohort.case_result(caseId)
-        loaded = self.caseLoader.load(image, label, {c.label_value: c.name for c in case.classes}, case_id=caseId)
+        names = {c.label_value: c.name for c in case.classes}
+        loaded = self.caseLoader.load(image, label.path, names, case_id=caseId)
+        self.caseEdits = CaseEdits(slicer.mrmlScene, loaded, label, names)
         if hasattr(slicer, "app"):
             slicer.util.setSliceViewerLayers(background=loaded.volume_node, fit=True)
         shown = None
@@ -201,7 +205,7 @@ class AUVLogic:
 
     def showQueueEntry(self, cohort, entry, colormap: str = "viridis", score: str = "auv") -> ShownStructure:
         """Load the entry's case unless it is loaded, highlight its structure and jump the views to its worst slice."""
-        loaded = self.caseLoader.loaded if self.caseLoader is not None else None
+        loaded = self.caseLoader.current() if self.caseLoader is not None else None
         if loaded is None or loaded.case_id != entry.case_id:
             loaded, _ = self.loadCohortCase(cohort, entry.case_id, colormap, "case", score)
         segmentation = loaded.segmentation_node.GetSegmentation()
@@ -214,6 +218,53 @@ class AUVLogic:
         # What the markups logic's JumpSlicesToLocation(x, y, z, centered=True) calls (vtkSlicerMarkupsLogic.cxx).
         slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *ras, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
         return ShownStructure(loaded, segmentId, ras, where)
+
+    # --- the Fix step: the Segment Editor, unsaved edits, corrections ---
+
+    @staticmethod
+    def editInSegmentEditor(shown: ShownStructure):
+        """Set Slicer's Segment Editor to the shown structure's segment, on its segmentation and volume, and centre
+        the views on its worst slice; returns the editor's parameter node (the module is selected by the caller)."""
+        from .segment_editor import edit_in_segment_editor
+
+        loaded = shown.loaded
+        node = edit_in_segment_editor(slicer.mrmlScene, loaded.segmentation_node, loaded.volume_node, shown.segment_id)
+        slicer.vtkMRMLSliceNode.JumpAllSlices(slicer.mrmlScene, *shown.ras, slicer.vtkMRMLSliceNode.CenteredJumpSlice)
+        return node
+
+    @staticmethod
+    def selectModule(name: str) -> None:
+        """Show the module ``name`` (Slicer calls the shown module's ``exit()`` and the new one's ``enter()``)."""
+        if hasattr(slicer, "app"):  # headless (slicer-core) there is no module panel
+            slicer.util.selectModule(name)
+
+    def loadedCaseEdits(self):
+        """The loaded cohort case's label and edits (:class:`~AUVSlicerLib.case_edits.CaseEdits`), None without one."""
+        loaded = self.caseLoader.current() if self.caseLoader is not None else None
+        if loaded is None or self.caseEdits is None or self.caseEdits.case is not loaded:
+            return None
+        return self.caseEdits
+
+    def hasUnsavedEdits(self) -> bool:
+        """Whether the loaded cohort case's segmentation was edited since it was loaded or saved."""
+        edits = self.loadedCaseEdits()
+        return edits is not None and edits.has_unsaved_edits()
+
+    def saveCorrection(self, cohort, note: str = ""):
+        """Save the loaded case's segmentation as its correction in ``cohort``'s folder (verdict ``fixed`` for each
+        structure it changes); returns the :class:`auvcore.results.Correction`, None when nothing was edited."""
+        from auvcore.results import ResultsFolder
+
+        edits = self.loadedCaseEdits()
+        if edits is None or not edits.has_unsaved_edits():
+            return None
+        return edits.save(ResultsFolder(Path(cohort.folder)), note)
+
+    def discardEdits(self) -> None:
+        """Forget the loaded case's edits: the case leaves the scene and is read from its file when shown again."""
+        if self.caseLoader is not None:
+            self.caseLoader.unload()
+        self.caseEdits = None
 
 
 def highlightSegment(segmentationNode, segmentId: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pathlib
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 
@@ -52,8 +53,9 @@ class AUVSlicerPanel:
         start_job: ``start_job(command, monitor, on_finished)`` starts a job and returns it
             (``running``, ``stop()``); ``on_finished(exit_code)`` comes on the GUI thread.
         dialogs: ``confirm(message) -> bool``, ``ask_save(message) -> "save" | "discard" | "cancel"``,
-            ``info(message)``, ``warn(message)`` and ``errors(message)``, a context manager that shows
-            an exception instead of raising it.
+            ``info(message)``, ``warn(message)`` and ``errors(message)``, a context manager that shows an
+            exception and raises it again (as ``slicer.util.tryWithErrorDisplay`` does), so what must happen
+            whatever the outcome is in a ``finally``.
         fill_table: ``fill_table(table_widget, content, selected_first_cell)``.
         temporary_folder: where case scoring writes its files.
     """
@@ -65,9 +67,12 @@ class AUVSlicerPanel:
         self.node = None
         self.cohort = None
         self.cohortFolder = ""
+        self.keepShown = 0.95  # the keep fraction the cohort table shows
         self.review = ReviewPanel(ui, logic, dialogs, fill_table)
+        self.review.correctionsChanged = self._fillCohortTable  # its correction column
         self.job = None
         self.jobKind = ""
+        self.deviceProbe = None
         self.monitor = JobMonitor(on_line=self._appendLog, on_progress=self._showProgress)
 
     # --- wiring ---
@@ -131,25 +136,51 @@ class AUVSlicerPanel:
     # --- dependencies ---
 
     def onInstallDependencies(self) -> None:
-        with self.dialogs.errors("Failed to install the dependencies."):
-            self.logic.installDependencies(confirm=self.dialogs.confirm)
-        self.showDependencyStatus()
+        if self._installDependencies() and self.cohort is None and self.cohortFolder:
+            self._openResultsFolder(self.cohortFolder)  # it could not be opened without the core
+
+    def _installDependencies(self) -> bool:
+        """Install what is missing (asks first); whether everything is installed now."""
+        from .dependencies import check_dependencies
+
+        try:
+            with self.dialogs.errors("Failed to install the dependencies."):
+                self.logic.installDependencies(confirm=self.dialogs.confirm)
+        finally:
+            self.showDependencyStatus()
+        return check_dependencies().ready
 
     def showDependencyStatus(self) -> None:
-        from .dependencies import check_dependencies, compute_device_report
+        """What is installed, from package metadata; whether PyTorch loads, from a separate process."""
+        from .dependencies import check_dependencies, device_probe_command
 
         status = check_dependencies()
         self.ui.dependencyStatusLabel.text = status.describe()
         self.ui.installDependenciesButton.visible = not status.ready
-        if not status.torch_missing:
-            self.ui.deviceLabel.text = compute_device_report()
+        if status.torch_missing:
+            self.ui.deviceLabel.text = "Known once PyTorch is installed."
+            return
+        if self.deviceProbe is not None and self.deviceProbe.running:
+            return
+        self.ui.deviceLabel.text = "Checking PyTorch..."
+        monitor = JobMonitor(reads_progress=False)
+        self.deviceProbe = self.start_job(device_probe_command(self.logic.pythonExecutable()), monitor,
+                                          lambda code: self._showDeviceProbe(code, monitor))
+
+    def _showDeviceProbe(self, exitCode: int, monitor: JobMonitor) -> None:
+        from .dependencies import describe_device_probe
+
+        found = describe_device_probe(exitCode, list(monitor.log))
+        if exitCode == 0:
+            self.ui.deviceLabel.text = found
+        else:
+            self.ui.dependencyStatusLabel.text = found
+            self.ui.deviceLabel.text = "Unknown: PyTorch does not load."
 
     def _ensureDependencies(self) -> bool:
         from .dependencies import check_dependencies
 
-        if not check_dependencies().ready:
-            self.onInstallDependencies()
-        return check_dependencies().ready
+        return check_dependencies().ready or self._installDependencies()
 
     # --- one case ---
 
@@ -157,19 +188,25 @@ class AUVSlicerPanel:
         if not self._ensureDependencies():
             return
         node = self.node
-        with self.dialogs.errors("Failed to prepare the case for scoring."):
-            work = pathlib.Path(tempfile.mkdtemp(prefix="auv-case-", dir=self.temporary_folder))
-            inputs = self.logic.exportCase(node.inputVolume, node.inputSegmentation, work / "input")
-            caseId = re.sub(r"[^A-Za-z0-9._-]", "_", node.inputVolume.GetName()) or "case"  # PROGRESS splits on spaces
-            settings = ScoreJob(
-                dataset=str(inputs.image), label=str(inputs.label), case_id=caseId, output=str(work / "scores"),
-                label_names=str(inputs.label_names) if inputs.label_names else "", **self._scoringOptions(),
-                scorers=CASE_REVIEW_SCORERS if node.scoringMode == "classwise" else "")
-            segmentation = node.inputSegmentation
-            if segmentation.IsA("vtkMRMLLabelMapVolumeNode"):
-                segmentation = node.inputSegmentation = self.logic.segmentationFromLabelmap(segmentation)
-            self._startJob("case scoring", score_command(self.logic.pythonExecutable(), settings),
-                           lambda: self._showCaseScores(segmentation, work / "scores", caseId))
+        # Slicer never empties its temporary folder: the case's files go when the job ends (or fails to start).
+        work = pathlib.Path(tempfile.mkdtemp(prefix="auv-case-", dir=self.temporary_folder))
+        try:
+            with self.dialogs.errors("Failed to prepare the case for scoring."):
+                inputs = self.logic.exportCase(node.inputVolume, node.inputSegmentation, work / "input")
+                caseId = re.sub(r"[^A-Za-z0-9._-]", "_", node.inputVolume.GetName()) or "case"  # PROGRESS splits on spaces
+                settings = ScoreJob(
+                    dataset=str(inputs.image), label=str(inputs.label), case_id=caseId, output=str(work / "scores"),
+                    label_names=str(inputs.label_names) if inputs.label_names else "", **self._scoringOptions(),
+                    scorers=CASE_REVIEW_SCORERS if node.scoringMode == "classwise" else "")
+                segmentation = node.inputSegmentation
+                if segmentation.IsA("vtkMRMLLabelMapVolumeNode"):
+                    segmentation = node.inputSegmentation = self.logic.segmentationFromLabelmap(segmentation)
+                self._startJob("case scoring", score_command(self.logic.pythonExecutable(), settings),
+                               lambda: self._showCaseScores(segmentation, work / "scores", caseId),
+                               lambda: shutil.rmtree(work, ignore_errors=True))
+        except Exception:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
 
     def _scoringOptions(self) -> dict:
         node = self.node
@@ -200,21 +237,40 @@ class AUVSlicerPanel:
     def onResultsFolderChanged(self, folder: str) -> None:
         if folder == self.cohortFolder:
             return
+        if not self.review.settleUnsavedEdits("closing the folder"):
+            self.node.resultsFolder = self.cohortFolder
+            return
         if self.cohort is not None and self.cohort.dirty and not self._settleUnsavedDecisions():
             self.node.resultsFolder = self.cohortFolder
             return
-        self.cohort, self.cohortFolder = None, folder
-        if folder and (pathlib.Path(folder) / "results.csv").is_file():
-            with self.dialogs.errors("Failed to open the results folder."):
-                self.cohort = self.logic.openCohort(folder)
-                if self.cohort.autosave_found:
-                    if self.dialogs.confirm("This folder has decisions that were never saved (autosave). Recover them?"):
-                        self.cohort.recover_autosave()
-                    else:
-                        self.cohort.discard_autosave()
-        self.review.setCohort(self.cohort)
-        self._fillCohortTable()
-        self.updateButtons()
+        self.cohortFolder = folder
+        self._openResultsFolder(folder)
+
+    def _openResultsFolder(self, folder: str) -> None:
+        """Open the results in ``folder`` (none without a results.csv); the tables and buttons follow in any case."""
+        self.cohort, problem = None, ""
+        try:
+            if not folder or not (pathlib.Path(folder) / "results.csv").is_file():
+                problem = f"{folder} holds no results.csv." if folder else ""
+            else:
+                problem = "Reading a results folder needs AUVCore: install the dependencies to open it."
+                if self._ensureDependencies():
+                    problem = f"{folder} could not be opened."
+                    with self.dialogs.errors("Failed to open the results folder."):
+                        self.cohort = self.logic.openCohort(folder)
+                        if self.cohort.autosave_found:
+                            if self.dialogs.confirm("This folder has decisions that were never saved (autosave). "
+                                                    "Recover them?"):
+                                self.cohort.recover_autosave()
+                            else:
+                                self.cohort.discard_autosave()
+                    problem = ""
+        finally:
+            self.review.setCohort(self.cohort)
+            self._fillCohortTable()
+            if problem:
+                self.ui.cohortSummaryLabel.text = problem
+            self.updateButtons()
 
     def _settleUnsavedDecisions(self) -> bool:
         """Ask what to do with unsaved decisions; False when the user cancels the change."""
@@ -223,16 +279,22 @@ class AUVSlicerPanel:
         if answer == "cancel":
             return False
         if answer == "save":
-            self.onSaveExclusions()
+            try:
+                self.onSaveExclusions()
+            except Exception:  # noqa: BLE001 (its dialog showed why; the cohort stays open and unsaved)
+                return False
             return not self.cohort.dirty
         self.cohort.discard_autosave()
         return True
 
     def _fillCohortTable(self, keep: float | None = None) -> None:
+        """Show the open cohort at ``keep`` (default: the parameter's, or the one shown while the module is not)."""
         from .cohort_table import cohort_table_content
 
-        content = None if self.cohort is None else cohort_table_content(
-            self.cohort, self.node.keepFraction if keep is None else keep)
+        if keep is None:  # a correction saved from the Segment Editor: this module is left, its node unset
+            keep = self.node.keepFraction if self.node is not None else self.keepShown
+        self.keepShown = keep
+        content = None if self.cohort is None else cohort_table_content(self.cohort, keep)
         self.fill_table(self.ui.cohortTableWidget, content, self._selectedCaseId())
         self.ui.cohortSummaryLabel.text = content.summary if content else "No results folder open."
 
@@ -241,7 +303,7 @@ class AUVSlicerPanel:
 
     def onCohortSelectionChanged(self) -> None:
         caseId = self._selectedCaseId()
-        if caseId is None or self.cohort is None:
+        if caseId is None or self.cohort is None or not self.review.settleUnsavedEdits("loading another case"):
             return
         with self.dialogs.errors("Failed to load the case."):
             loaded, shown = self.logic.loadCohortCase(self.cohort, caseId, self.node.colormap, self.node.colorRange,
@@ -253,26 +315,37 @@ class AUVSlicerPanel:
         self.node.inputSegmentation = loaded.segmentation_node
         if shown is not None:
             self._showCaseSummary(shown)
+        else:
+            self.ui.caseSummaryLabel.text = f"{loaded.case_id} was not scored."
+        edits = self.logic.loadedCaseEdits()
+        if edits is not None:  # which label was loaded: the case's correction, or its source
+            self.ui.caseSummaryLabel.text += f" Label: {edits.choice.describe()}."
 
     def onDecision(self, exclude: bool) -> None:
         caseId = self._selectedCaseId()
         if caseId is None:
             self.dialogs.warn("Select a case in the table first.")
             return
-        with self.dialogs.errors("Failed to record the decision."):
-            (self.cohort.exclude if exclude else self.cohort.include)(caseId, self.ui.decisionNoteLineEdit.text)
-            self.ui.decisionNoteLineEdit.text = ""
-        self._fillCohortTable()
+        try:
+            with self.dialogs.errors("Failed to record the decision."):
+                (self.cohort.exclude if exclude else self.cohort.include)(caseId, self.ui.decisionNoteLineEdit.text)
+                self.ui.decisionNoteLineEdit.text = ""
+        finally:
+            self._fillCohortTable()
 
     def onMarkQuantile(self) -> None:
-        with self.dialogs.errors("Failed to apply the quantile."):
-            self.cohort.mark_quantile(self.node.keepFraction)
-        self._fillCohortTable()
+        try:
+            with self.dialogs.errors("Failed to apply the quantile."):
+                self.cohort.mark_quantile(self.node.keepFraction)
+        finally:
+            self._fillCohortTable()
 
     def onSaveExclusions(self) -> None:
-        with self.dialogs.errors("Failed to save the exclusions."):
-            self.dialogs.info(f"Saved {self.cohort.save()}")
-        self._fillCohortTable()
+        try:
+            with self.dialogs.errors("Failed to save the exclusions."):
+                self.dialogs.info(f"Saved {self.cohort.save()}")
+        finally:
+            self._fillCohortTable()
 
     def onExportRetained(self) -> None:
         with self.dialogs.errors("Failed to export the retained cohort."):
@@ -305,14 +378,16 @@ class AUVSlicerPanel:
     def running(self) -> bool:
         return self.job is not None and self.job.running
 
-    def _startJob(self, kind: str, command: list[str], followUp: Callable[[], None] | None = None) -> None:
+    def _startJob(self, kind: str, command: list[str], followUp: Callable[[], None] | None = None,
+                  cleanUp: Callable[[], None] | None = None) -> None:
+        """Start a job; ``followUp`` runs after it succeeded, ``cleanUp`` after it ended in any way."""
         if self.running:
             raise RuntimeError(f"A {self.jobKind} job is still running; stop it first.")
         self.jobKind = kind
         self.ui.jobLogTextEdit.clear()
         self.ui.jobProgressBar.value = 0
         self._appendLog("$ " + " ".join(command))
-        self.job = self.start_job(command, self.monitor, lambda code: self._jobFinished(code, followUp))
+        self.job = self.start_job(command, self.monitor, lambda code: self._jobFinished(code, followUp, cleanUp))
         self.ui.jobStatusLabel.text = f"Running {kind}..."
         self.updateButtons()
 
@@ -328,13 +403,19 @@ class AUVSlicerPanel:
             self.job.stop()
         self.updateButtons()
 
-    def _jobFinished(self, exitCode: int, followUp: Callable[[], None] | None) -> None:
+    def _jobFinished(self, exitCode: int, followUp: Callable[[], None] | None,
+                     cleanUp: Callable[[], None] | None) -> None:
         self.ui.jobStatusLabel.text = f"{self.jobKind}: {self.monitor.summary()}"
-        if exitCode == 0 and followUp is not None:
-            self.ui.jobProgressBar.value = 100
-            followUp()
-        self.updateButtons()
+        try:
+            if exitCode == 0 and followUp is not None:
+                self.ui.jobProgressBar.value = 100
+                followUp()
+        finally:
+            if cleanUp is not None:
+                cleanUp()
+            self.updateButtons()
 
     def cleanup(self) -> None:
-        if self.running:
-            self.job.stop()
+        for job in (self.job, self.deviceProbe):
+            if job is not None and job.running:
+                job.stop()

@@ -5,9 +5,11 @@ rows (slices) used, and the reason where S is undefined; then one column per
 extra scorer the case was scored with (``auv score --scorers``) and, where a
 scorer has per-slice values, where the class's worst slice lies (its RAS S
 coordinate, to type into an axial view's offset). The chart plots U per
-class at its label value; Slicer's plot view shows a bar's class name only as
-its tooltip (``SetLabelColumnName`` feeds nothing else in ``qMRMLPlotView``),
-so the x-axis title says so and the table gives each label value's name.
+class at its label value: a scatter-bar series, the bar type that honours the
+x column (``PlotTypeBar`` ignores it and puts bars at 0, 1, 2 ...). Slicer's
+plot view shows a bar's class name only as its tooltip (``SetLabelColumnName``
+feeds nothing else in ``qMRMLPlotView``), so the x-axis title says so and the
+table gives each label value's name.
 Classes without a score are in the table only, so the chart never draws a bar
 for a value that does not exist.
 
@@ -102,7 +104,7 @@ def uncertainty_bar_chart(scene, case: CaseResult, chart_node=None):
     if series is None:
         series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", name + " series")
     series.SetAndObserveTableNodeID(table.GetID())
-    series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeBar)
+    series.SetPlotType(slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar)
     series.SetXColumnName("Label value")
     series.SetYColumnName("U")
     series.SetLabelColumnName("Class")

@@ -1,8 +1,17 @@
-"""The review workstation of the panel: the queue of a cohort's structures, moving through it, and verdicts.
+"""The review workstation of the panel: the queue of a cohort's structures, moving through it, verdicts, and fixes.
 
 Part of :class:`~AUVSlicerLib.panel.AUVSlicerPanel`, which hands it the
 parameter node and the open cohort; like the panel it holds no Qt object of its
 own, so the tests drive it through stand-in widgets.
+
+The Fix step: *Fix* (``F``) opens the current structure's segment in Slicer's
+Segment Editor, on the case's volume, at its worst slice, and switches to that
+module; the panel is then out of sight, so *Save correction* (``S``) and *Back to
+review* (``Ctrl+B``) stay active as application shortcuts while the fix is under
+way (:data:`FIX_SHORTCUTS`: keys neither the Segment Editor nor the slice views
+use), and the widget shows a *Back to review* button in the status bar. Moving on
+(another structure, case or folder, or a verdict) with unsaved edits asks first:
+save, discard or cancel.
 
 Example (inside Slicer; the panel does this):
     >>> review = ReviewPanel(ui, logic, dialogs, fill_table_widget)   # doctest: +SKIP
@@ -13,24 +22,46 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-#: Key -> method: the review workstation's shortcuts.
+#: This module's name, which *Back to review* selects.
+MODULE_NAME = "AUVSlicer"
+#: Key -> method: the review workstation's shortcuts (Qt key sequences).
 SHORTCUTS = {"N": "onNextStructure", "P": "onPreviousStructure", "U": "onNextUnreviewed",
-             "1": "onVerdictCorrect", "2": "onVerdictNeedsFix", "3": "onVerdictUnsure", "E": "onExplainStructure"}
+             "1": "onVerdictCorrect", "2": "onVerdictNeedsFix", "3": "onVerdictUnsure", "E": "onExplainStructure",
+             "F": "onFixStructure", "S": "onSaveCorrection", "Ctrl+B": "onBackToReview"}
+#: The shortcuts that stay active while a fix is under way in the Segment Editor. Its own keys are 0-9 and
+#: Shift+0-9, Escape, Space, Z, Y, Q, W, /, *, comma, period, < and > (qMRMLSegmentEditorWidget::
+#: installKeyboardShortcuts, v5.10.0 and v5.12.3); the slice views' are f, b, g, t, v, V and r
+#: (vtkMRMLSliceIntersectionWidget); the main window's Ctrl+O, S, W, Z, Y, F, H, 0-6.
+FIX_SHORTCUTS = ("S", "Ctrl+B")
 #: Method -> its button in the .ui.
 BUTTONS = {"onNextStructure": "nextStructureButton", "onPreviousStructure": "previousStructureButton",
            "onNextUnreviewed": "nextUnreviewedButton", "onVerdictCorrect": "correctButton",
            "onVerdictNeedsFix": "needsFixButton", "onVerdictUnsure": "unsureButton",
-           "onExplainStructure": "explainStructureButton"}
+           "onExplainStructure": "explainStructureButton", "onFixStructure": "fixStructureButton",
+           "onSaveCorrection": "saveCorrectionButton", "onBackToReview": "backToReviewButton"}
+#: The buttons that need a queue (the others: Save needs an open cohort, Back a fix under way).
+QUEUE_BUTTONS = ("nextStructureButton", "previousStructureButton", "nextUnreviewedButton", "correctButton",
+                 "needsFixButton", "unsureButton", "explainStructureButton", "fixStructureButton")
+#: The verdict a saved correction records (auvcore.results.FIXED; spelt here, the core may not be installed yet).
+FIXED = "fixed"
 
 
 class ReviewPanel:
-    """Queue, moves and verdicts; ``node`` and ``cohort`` are set by the panel that owns it."""
+    """Queue, moves, verdicts and fixes; ``node`` and ``cohort`` are set by the panel that owns it.
+
+    ``fixChanged(fixing)`` is called when a fix starts or ends (the widget keeps :data:`FIX_SHORTCUTS` active
+    and shows its status-bar button meanwhile); ``correctionsChanged()`` after a correction was saved.
+    """
 
     def __init__(self, ui, logic, dialogs, fill_table: Callable) -> None:
         self.ui, self.logic, self.dialogs, self.fill_table = ui, logic, dialogs, fill_table
         self.node = None
         self.cohort = None
         self.queue = None
+        self.shown = None  # the current structure as shown (logic.ShownStructure)
+        self.fixing = False
+        self.fixChanged: Callable[[bool], None] | None = None
+        self.correctionsChanged: Callable[[], None] | None = None
 
     def connect(self) -> None:
         self.ui.startReviewButton.connect("clicked(bool)", self.onStartReview)
@@ -44,20 +75,28 @@ class ReviewPanel:
 
     def setCohort(self, cohort) -> None:
         """A results folder was opened (or closed: None); any review of the previous one ends."""
-        self.cohort, self.queue = cohort, None
+        self.cohort, self.queue, self.shown = cohort, None, None
+        self._setFixing(False)
         self._fillQueueTable()
 
     def onStartReview(self) -> None:
-        with self.dialogs.errors("Failed to build the review queue."):
-            self.queue = self.logic.openReview(self.cohort, self.node.colorScore)
-            self._fillQueueTable()
-            self._showCurrentStructure()
-        self.updateButtons()
+        if not self.settleUnsavedEdits("starting the review"):
+            return
+        self._setFixing(False)
+        try:
+            with self.dialogs.errors("Failed to build the review queue."):
+                self.queue = self.logic.openReview(self.cohort, self.node.colorScore)
+                self._fillQueueTable()
+                self._showCurrentStructure()
+        finally:  # the dialog raises again (slicer.util.tryWithErrorDisplay)
+            self.updateButtons()
 
     def updateButtons(self) -> None:
         self.ui.startReviewButton.enabled = self.cohort is not None
-        for button in set(BUTTONS.values()):
+        for button in QUEUE_BUTTONS:
             getattr(self.ui, button).enabled = self.queue is not None
+        self.ui.saveCorrectionButton.enabled = self.cohort is not None
+        self.ui.backToReviewButton.enabled = self.fixing
 
     def _fillQueueTable(self) -> None:
         from .cohort_table import review_table_content
@@ -69,21 +108,77 @@ class ReviewPanel:
 
     def _showCurrentStructure(self) -> None:
         entry = self.queue.current if self.queue else None
+        self.shown = None
         if entry is None:
             self.ui.reviewStructureLabel.text = "The queue is empty: the cohort has no scored structure."
             return
-        shown = self.logic.showQueueEntry(self.cohort, entry, self.node.colormap, self.queue.score)
-        self.node.inputVolume = shown.loaded.volume_node
-        self.node.inputSegmentation = shown.loaded.segmentation_node
+        self.shown = self.logic.showQueueEntry(self.cohort, entry, self.node.colormap, self.queue.score)
+        self.node.inputVolume = self.shown.loaded.volume_node
+        self.node.inputSegmentation = self.shown.loaded.segmentation_node
+        verdict = self._describeCurrentStructure()
+        self.ui.reviewNoteLineEdit.text = verdict.note if verdict else ""
+        self._showCorrectionStatus()
+
+    def _describeCurrentStructure(self):
+        """The line about the current structure: its score, where the views are, its verdict (returned)."""
+        entry = self.queue.current
         verdict = self.queue.verdict_of(entry)
         self.ui.reviewStructureLabel.text = (
             f"{self.queue.position + 1}. {entry.case_id} / {entry.structure}: {self.queue.score} {entry.value:.4g}, "
-            f"z {entry.z:.2f}; views at its {shown.where}" + (f". Verdict: {verdict.describe()}" if verdict else ""))
-        self.ui.reviewNoteLineEdit.text = verdict.note if verdict else ""
+            f"z {entry.z:.2f}; views at its {self.shown.where}"
+            + ("" if entry.judged else f". Its z is not comparable: {entry.why}")
+            + (f". Verdict: {verdict.describe()}" if verdict else ""))
+        return verdict
+
+    def _showCorrectionStatus(self) -> None:
+        """Which label the loaded case shows (its correction, or the source), or the fix under way."""
+        entry = self.queue.current if self.queue else None
+        edits = self.logic.loadedCaseEdits()
+        if self.fixing and entry is not None:
+            text = (f"Fixing {entry.case_id} / {entry.structure} in the Segment Editor: S saves the correction, "
+                    "Ctrl+B or Back to review returns to the queue.")
+        elif edits is not None:
+            text = f"{edits.case_id}: {edits.choice.describe()}."
+        else:
+            text = "No cohort case loaded."
+        self.ui.correctionStatusLabel.text = text
+
+    def _setFixing(self, fixing: bool) -> None:
+        changed = fixing != self.fixing
+        self.fixing = fixing
+        if changed and self.fixChanged is not None:
+            self.fixChanged(fixing)
+        self.updateButtons()
+        self._showCorrectionStatus()
+
+    def settleUnsavedEdits(self, action: str) -> bool:
+        """Before ``action`` (moving on): ask what to do with the loaded case's unsaved edits (save / discard /
+        cancel) and do it; False when the user cancels or the save failed."""
+        try:
+            edited = self.logic.hasUnsavedEdits()
+        except Exception:  # noqa: BLE001 (it cannot be told, e.g. a segment that stands for no class: ask)
+            edited = True
+        if not edited:
+            return True
+        edits = self.logic.loadedCaseEdits()
+        case = edits.case_id if edits is not None else "The loaded case"
+        answer = self.dialogs.ask_save(f"{case}: the segmentation has edits that are not saved as a correction. "
+                                       f"Save them before {action}?")
+        if answer == "cancel":
+            return False
+        if answer == "save":
+            return self._saveCorrection()
+        self.logic.discardEdits()
+        self._setFixing(False)
+        return True
 
     def _moveTo(self, move: Callable) -> None:
         if self.queue is None:
             return
+        if not self.settleUnsavedEdits("moving on"):
+            self._fillQueueTable()  # the row a click selected goes back to the structure shown
+            return
+        self._setFixing(False)
         with self.dialogs.errors("Failed to show the structure."):
             move()
             self._showCurrentStructure()
@@ -104,12 +199,71 @@ class ReviewPanel:
             self._moveTo(lambda: self.queue.go_to(int(selected) - 1))
 
     def _recordVerdict(self, verdict: str) -> None:
+        entry = self.queue.current if self.queue else None
+        if entry is None:
+            return
+        before = self.queue.verdict_of(entry)
+        if not self.settleUnsavedEdits("giving the verdict"):
+            return
+        now = self.queue.verdict_of(entry)
+        if not (now is not None and now.verdict == FIXED and now != before):  # the edits saved just now fixed it
+            with self.dialogs.errors("Failed to record the verdict."):
+                self.queue.record(verdict, self.ui.reviewNoteLineEdit.text.strip())
+                self.ui.reviewNoteLineEdit.text = ""
+        self._moveTo(lambda: self.queue.next())  # reviewers go on to the next structure
+
+    def onFixStructure(self) -> None:
+        """Open the current structure in the Segment Editor, at its worst slice, and switch to that module."""
         if self.queue is None or self.queue.current is None:
             return
-        with self.dialogs.errors("Failed to record the verdict."):
-            self.queue.record(verdict, self.ui.reviewNoteLineEdit.text.strip())
-            self.ui.reviewNoteLineEdit.text = ""
-        self._moveTo(lambda: self.queue.next())  # reviewers go on to the next structure
+        from .segment_editor import SEGMENT_EDITOR_MODULE
+
+        with self.dialogs.errors("Failed to open the structure in the Segment Editor."):
+            self._showCurrentStructure()  # loads the case again if Close Scene removed it
+            self.logic.editInSegmentEditor(self.shown)
+            self._setFixing(True)  # before the switch: leaving this module keeps the fix's keys then
+            self.logic.selectModule(SEGMENT_EDITOR_MODULE)
+
+    def onSaveCorrection(self) -> None:
+        """Save the loaded case's segmentation as its correction (``fixed`` for each structure it changes)."""
+        if self.cohort is not None:
+            self._saveCorrection()
+
+    def _saveCorrection(self) -> bool:
+        """Save the edits; whether they are saved (False when saving failed, which its dialog showed)."""
+        try:
+            with self.dialogs.errors("Failed to save the correction."):
+                saved = self.logic.saveCorrection(self.cohort, self.ui.reviewNoteLineEdit.text.strip())
+        except Exception:  # noqa: BLE001 (its dialog showed why; the edits stay in the scene)
+            return False
+        if saved is None:
+            self.dialogs.info("Nothing to save: the segmentation is as it was loaded.")
+            return True
+        self.ui.reviewNoteLineEdit.text = ""
+        changes = ", ".join(f"{c.structure} +{c.added}/-{c.removed} voxels"
+                            + (f" (Dice {c.dice:.3f})" if c.dice is not None else "") for c in saved.changes)
+        self.dialogs.info(f"Saved {saved.file}: {changes}; verdict fixed.")
+        if self.queue is not None:
+            from auvcore.results import load_review
+
+            self.queue.review = load_review(self.queue.review_path)
+            self._fillQueueTable()
+            if self.shown is not None:
+                self._describeCurrentStructure()
+        self._showCorrectionStatus()
+        if self.correctionsChanged is not None:
+            self.correctionsChanged()
+        return True
+
+    def onBackToReview(self) -> None:
+        """End the fix: this module again, the queue where it was, the views at the structure's worst slice."""
+        if not self.fixing:
+            return
+        self._setFixing(False)
+        self.logic.selectModule(MODULE_NAME)
+        with self.dialogs.errors("Failed to show the structure."):
+            self._showCurrentStructure()
+            self._fillQueueTable()
 
     def onExplainStructure(self) -> None:
         """Show how the model sees the current structure: its energy spectrum and its mask logits."""

@@ -4,7 +4,8 @@ With a reference cohort the colour is the structure's robust z of the chosen
 score (:mod:`AUVSlicerLib.structure_scores`) on a fixed scale from 0 (typical
 for this structure, or better) to 3 (three robust deviations more suspect, or
 more): bright means "unusual for this structure in this cohort", whatever the
-case. The rule is core's (:mod:`auvcore.results.colours`), which ``auv report``'s
+case; a structure that fewer than 3 cases of its modality hold has no such z and
+is grey. The rule is core's (:mod:`auvcore.results.colours`), which ``auv report``'s
 thumbnails follow too. Without a reference cohort (or for a structure it holds too few times)
 there is no z: the colours then spread over the case's own range of the raw
 score, and the legend says so.
@@ -56,12 +57,18 @@ def colour_plan(case: CaseResult, score: str = PAPER_SCORER, reference: CohortSc
     """
     raw = {c.name: structure_value(case, c.name, score) for c in case.classes}
     if reference is not None:
-        z = reference.z_of(case, score)
+        # A structure with too few cases of its class and modality has a z against other modalities: grey, as none.
+        entries = reference.scores_of(case, score)
+        z = {entry.structure: entry.z if entry.judged else math.nan for entry in entries}
         if any(not math.isnan(v) for v in z.values()):
             shown = {name: clipped_z(v) for name, v in z.items()}
             title = (f"{_label(score)}: robust z within each structure, {len(reference.cases)} reference cases "
-                     f"(0 typical, 3 = 3 or more; grey: fewer than {MIN_REFERENCE_CASES} cases hold it)")
+                     f"(0 typical, 3 = 3 or more; grey: fewer than {MIN_REFERENCE_CASES} cases of its modality hold it)")
             return ColourPlan(shown, Z_RANGE, title, relative=True)
+        if any(not math.isnan(entry.z) for entry in entries):  # z against other modalities only: none is comparable
+            title = (f"{_label(score)}: no structure of this case has {MIN_REFERENCE_CASES} cases of its class and modality "
+                     f"among the {len(reference.cases)} reference cases, so none has a comparable z (all grey)")
+            return ColourPlan(z, Z_RANGE, title, relative=True)
     fixed = color_range == "full" and score == PAPER_SCORER
     bounds = (0.0, 1.0) if score == PAPER_SCORER else (-math.inf, math.inf)
     value_range = (0.0, 1.0) if fixed else spread_range(list(raw.values()), bounds=bounds)

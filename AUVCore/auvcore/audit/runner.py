@@ -119,7 +119,8 @@ def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int
         label_path = folder / f"{stem}_label.nii.gz"
         if not label_path.exists():
             write_array_like(new_labels, labels, label_path)
-        spec = CaseSpec(f"{source.case_id}~{kind}~r{repeat}", Path(image_path), label_path, source.class_names, source.source)
+        spec = CaseSpec(f"{source.case_id}~{kind}~r{repeat}", Path(image_path), label_path, source.class_names,
+                        source.label_names, source=source.source)
         planted.append(PlantedCase(repeat, source, spec, corruption))
     return planted
 

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..datasets import CaseSpec
+from ..results.layout import ResultsFolder
 from ..results.reference import SavedReference
-from .cache import load_cached, load_prototypes, save_case
+from .cache import CacheLookup, load_prototypes, look_up, save_case
 from .loop import load_records, score_cases
-from .pipeline import CaseScorer, Prototypes, error_record
+from .pipeline import CaseIdentity, CaseScorer, Prototypes, error_record
 from .settings import Mode, ScoreSettings, checkpoint_identity, package_versions, runtime_identity, scoring_identity
 from .stage import add_cohort_scorers, class_matrix, cohort_scores, normalise_cohort, place_on_reference
 
@@ -55,13 +56,16 @@ def score_cohort(
         progress: show a progress bar on stderr.
         emit: receives the ``PROGRESS`` lines (default: stdout).
     """
-    records = score_cases(specs, out, settings, scorer, progress, emit)
-    if reference is None:
-        return normalise_cohort(records, out, settings)
-    return place_on_reference(records, out, settings, reference)
+    with ResultsFolder(Path(out)).writer_lock():  # one writer at a time: a second run waits, then finds the cache
+        records = score_cases(specs, out, settings, scorer, progress, emit)
+        if reference is None:
+            return normalise_cohort(records, out, settings)
+        return place_on_reference(records, out, settings, reference)
 
 
 __all__ = [
+    "CacheLookup",
+    "CaseIdentity",
     "CaseScorer",
     "Mode",
     "Prototypes",
@@ -71,7 +75,7 @@ __all__ = [
     "class_matrix",
     "cohort_scores",
     "error_record",
-    "load_cached",
+    "look_up",
     "load_prototypes",
     "load_records",
     "normalise_cohort",

@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..results.case_record import CaseRecord
 from ..results.layout import ResultsFolder
 from ..results.progress import format_case_progress
-from .cache import load_cached, save_case
+from .cache import look_up, same_pass, save_case, without_other_cohorts
 from .pipeline import CaseScorer, error_record
 from .settings import ScoreSettings
 
@@ -47,15 +47,23 @@ def score_cases(
     emit = emit or (lambda line: print(line, flush=True))
     mine = list(specs)[index::count]
     records: list[CaseRecord] = []
+    rerun: dict[tuple[str, ...], list[str]] = {}
     bar = tqdm(mine, desc="auv score", unit="case", disable=not progress, file=sys.stderr)
     for number, spec in enumerate(bar, start=1):
         key = None
         try:
-            key, image_hash = scorer.case_key(spec)
-            record = load_cached(folder, spec.case_id, key, settings)
-            status = "cached"
+            identity = scorer.case_identity(spec)
+            key = identity.key(settings)
+            cached = look_up(folder, spec.case_id, identity, settings)
+            record, status = cached.record, "cached"
             if record is None:
-                record, prototypes, features = scorer.score(spec, key, image_hash)
+                if cached.lacking:
+                    if cached.lacking not in rerun:  # said once per set of scorers lacking, then counted
+                        print(f"{spec.case_id}: its saved scores lack {', '.join(cached.lacking)}, so its model pass runs "
+                              "again (a case file keeps the scores of a pass, not the embeddings and logits they came from)",
+                              flush=True)
+                    rerun.setdefault(cached.lacking, []).append(spec.case_id)
+                record, prototypes, features = scorer.score(spec, key, identity.image_hash)
                 status = "ok"
                 save_case(folder, record, prototypes, features)
         except InputError as error:
@@ -64,6 +72,9 @@ def score_cases(
         records.append(record)
         bar.set_postfix_str(f"{spec.case_id}: {status}")
         emit(format_case_progress(number, len(mine), spec.case_id, status))
+    for lacking, cases in rerun.items():
+        print(f"ran the model again for {len(cases)} case(s) scored before without {', '.join(lacking)}; the cases "
+              "scored with every scorer asked for (or more) were reused", flush=True)
     return records
 
 
@@ -80,7 +91,7 @@ def load_records(specs: Sequence[CaseSpec], out: str | Path, settings: ScoreSett
         except json.JSONDecodeError as error:
             raise InputError(path, f"is not valid JSON ({error})") from None
         record = CaseRecord.from_dict(data, path)
-        if record.settings != settings.key_dict() or record.backbone != settings.backbone:
+        if not same_pass(record, settings):
             raise InputError(path, "was scored with other settings than this merge")
-        records.append(record)
+        records.append(without_other_cohorts(record, settings))
     return records

@@ -18,17 +18,32 @@ from ..datasets import CaseSpec
 from ..errors import InputError
 from ..explain.cache import FeatureArrays, feature_arrays, proposal_arrays
 from ..files import file_sha256
-from ..imaging import detect_modality, load_case, normalise_intensity
+from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity, structure_centres
 from ..results.case_record import CaseRecord, ClassRecord, ScorerValues, json_number
 from ..prompts import probe_boxes
 from ..scorers import CASE_SCORERS, NEEDS_PROTOTYPES, PROBE_SCORERS, CaseInputs, class_prototypes
 from ..scorers.evidence import StructureEvidence, case_evidence
 from ..scorers.grid import logits_on_label_grid
 from ..spectrum import class_spectra
-from .settings import ScoreSettings, checkpoint_identity, package_versions, runtime_identity
+from .settings import SCORES_GENERATION, ScoreSettings, checkpoint_identity, package_versions, runtime_identity
 
 #: A case's class prototypes by class name (the cohort scorers compare them across cases).
 Prototypes = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class CaseIdentity:
+    """A case's files (by content), the weights, its class names, the auvcore version and the runtime: with the
+    scoring settings, what its cache key hashes. Kept apart so that the key of other settings (another scorer set)
+    can be made without hashing the files again."""
+
+    image_hash: str
+    parts: dict[str, Any]
+
+    def key(self, settings: ScoreSettings) -> str:
+        """The cache key of the case scored with ``settings``."""
+        identity = {**self.parts, "settings": settings.key_dict()}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass
@@ -65,25 +80,29 @@ class CaseScorer:
             self._backend = factory()
         return self._backend
 
-    def case_key(self, spec: CaseSpec) -> tuple[str, str]:
-        """(cache key of the case's scores, content hash of its image)."""
+    def case_identity(self, spec: CaseSpec) -> CaseIdentity:
+        """What the case's cache key hashes besides the settings (the files are hashed once, here)."""
         for path in (spec.image, spec.label):
             if path is not None and not Path(path).exists():
                 raise InputError(path, "does not exist")
         if self._weights is None:
             self._weights = checkpoint_identity(self.settings)
         image_hash = file_sha256(spec.image)
-        identity = {
+        parts = {
             "image": image_hash,
             "label": file_sha256(spec.label) if spec.label and self.settings.mode == "classwise" else None,
             "weights": self._weights,
-            "settings": self.settings.key_dict(),
             "class_names": {str(k): v for k, v in sorted(spec.class_names.items())},
-            "auvcore": package_versions().get("auvcore", "unknown"),
+            "auvcore": SCORES_GENERATION,
         }
         if self.runtime["name"] != "torch":  # torch, the reference, keeps the keys it always had
-            identity["runtime"] = self.runtime
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(), image_hash
+            parts["runtime"] = self.runtime
+        return CaseIdentity(image_hash, parts)
+
+    def case_key(self, spec: CaseSpec) -> tuple[str, str]:
+        """(cache key of the case's scores, content hash of its image)."""
+        identity = self.case_identity(spec)
+        return identity.key(self.settings), identity.image_hash
 
     def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None
               ) -> tuple[CaseRecord, Prototypes | None, FeatureArrays]:
@@ -152,6 +171,8 @@ class CaseScorer:
             case_id=spec.case_id,
             image=str(spec.image),
             label=None if spec.label is None else str(spec.label),
+            label_names=None if spec.label_names is None else str(spec.label_names),
+            image_sha256=image_key,
             S=json_number(scales.total()),
             classes=classes,
             absent_classes=tuple(spec.name_of(c) for c in absent),
@@ -168,6 +189,7 @@ class CaseScorer:
             scores=scores,
             # The per-slice values count slices along axis 0 of the LPS-oriented volume; these are their centres.
             slice_centres_lps=[[round(v, 4) for v in point] for point in case.slice_centres] if scores else None,
+            structure_centres_lps=_structure_centres(case, class_ids, names) if scores else None,
         )
         return record, prototypes, cached_features
 
@@ -204,12 +226,21 @@ class CaseScorer:
         return scores, prototypes
 
 
+def _structure_centres(case: LoadedCase, class_ids: list[int], names: list[str]) -> dict[str, list[list[float]]] | None:
+    """Each class's centre on each of its slices, named as the record names classes (classwise mode only)."""
+    if case.labels is None or case.oriented is None:
+        return None
+    centres = structure_centres(case.labels, class_ids, case.oriented)
+    return {name: centres[class_id] for class_id, name in zip(class_ids, names)}
+
+
 def error_record(spec: CaseSpec, settings: ScoreSettings, error: Exception, cache_key: str | None) -> CaseRecord:
     """The record of a case that could not be scored: ``error`` names the file and the problem."""
     return CaseRecord(
         case_id=spec.case_id,
         image=str(spec.image),
         label=None if spec.label is None else str(spec.label),
+        label_names=None if spec.label_names is None else str(spec.label_names),
         status="error",
         error=str(error),
         backbone=settings.backbone,

@@ -137,6 +137,12 @@ def scoring_identity(settings: ScoreSettings) -> dict[str, Any]:
     return {**settings.key_dict(), "weights": checkpoint_identity(settings)}
 
 
+#: The generation of the per-case scores, in each case's cache key: the auvcore release whose per-case scores the
+#: current code reproduces. Change it only when a change of the code changes what a case scores (a new release
+#: that does not keeps every user's cache valid); it was the package version while that stayed 0.1.0.
+SCORES_GENERATION = "0.1.0"
+
+
 @functools.lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
     """The versions a case record notes (read once per process)."""

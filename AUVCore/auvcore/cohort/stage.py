@@ -14,6 +14,7 @@ Either way each case file whose scores changed is rewritten, and
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -22,9 +23,9 @@ import numpy as np
 from ..results.case_record import CaseRecord, ScorerValues, json_number, write_case_record
 from ..results.layout import ResultsFolder
 from ..results.reference import SavedReference, save_reference
-from ..results.structures import structures_table, write_structures
+from ..results.structures import cohort_lookalikes, structure_scales, structure_scorers, structures_table, write_structures
 from ..results.table import case_modalities, class_matrix, results_table, write_results
-from ..scales import Aggregate, ScoreScale, cohort_auv, warn_if_class_sets_differ
+from ..scales import Aggregate, CohortWarning, Lookalikes, ScoreScale, cohort_auv, warn_if_class_sets_differ
 from ..scorers import CLEANLAB, COHORT_SCORERS, CROSS_CASE, LABEL_CHECK, LABEL_CHECK_PARTS, PAPER_SCORER, label_check_scores
 from ..scorers.registry import scale_options
 from .cache import load_prototypes
@@ -106,15 +107,16 @@ def normalise_cohort(records: Sequence[CaseRecord], out: str | Path, settings: S
     scored = add_cohort_scorers(records, settings.scorers, [load_prototypes(folder, r.case_id) for r in records], settings.oof)
     paper_auv = settings.aggregate == "paper"
     if paper_auv:
-        warn_if_class_sets_differ(class_matrix(scored, PAPER_SCORER), "paper", "auv")
+        warn_if_class_sets_differ(class_matrix(scored, PAPER_SCORER), "paper")
     others = [n for n in settings.scorers if not (paper_auv and n == PAPER_SCORER)]
     values, scales = cohort_scores(scored, others, settings.aggregate)
     paper = cohort_auv(total_scales(scored))
     auv = paper.values if paper_auv else values.pop(PAPER_SCORER)
     if paper.reference.n_cases:  # a cohort where no case scored has no scale to save
         kept = {name: scale for name, scale in scales.items() if name not in CROSS_CASE}
+        placeable = [name for name in settings.scorers if name not in CROSS_CASE]
         save_reference(folder.reference, paper.reference, settings.backbone, settings.mode, scoring_identity(settings),
-                       settings.aggregate, kept)
+                       settings.aggregate, kept, structure_scales(scored, placeable), cohort_lookalikes(scored))
     return _write_scores(records, scored, folder, auv, values, settings)
 
 
@@ -125,11 +127,28 @@ def place_on_reference(records: Sequence[CaseRecord], out: str | Path, settings:
     values, _ = cohort_scores(records, others, settings.aggregate, saved.scales)
     values.update({n: np.full(len(records), np.nan) for n in settings.scorers if n in CROSS_CASE})
     auv = saved.scale.place(total_scales(records)) if paper_auv else values.pop(PAPER_SCORER)
-    return _write_scores(records, records, ResultsFolder(Path(out)), auv, values, settings, saved.scales)
+    return _write_scores(records, records, ResultsFolder(Path(out)), auv, values, settings, _saved_structure_scales(saved, settings),
+                         saved.lookalikes)
+
+
+def _saved_structure_scales(saved: SavedReference, settings: ScoreSettings) -> dict[str, ScoreScale]:
+    """The per-class scales a placed case's structures get their z from; warns naming the scorers that have none."""
+    if saved.structure_scales:
+        scales = saved.structure_scales
+    else:  # saved before they were kept: only an aggregation of mean, max, calibrated or fisher saved class statistics
+        scales = {name: scale for name, scale in saved.scales.items() if scale.class_stats}
+    missing = [name for name in structure_scorers(settings.scorers) if name not in CROSS_CASE and name not in scales]
+    if missing:
+        warnings.warn(f"{saved.path} holds no per-class statistics of {', '.join(missing)} (it was saved by an older auvcore with "
+                      f"--aggregate {saved.aggregate}), so {', '.join(f'{n}_z' for n in missing)} in structures.csv stay empty: "
+                      "score the reference cohort again with this auvcore (its cache makes that quick) to fill them",
+                      CohortWarning, stacklevel=2)
+    return scales
 
 
 def _write_scores(before: Sequence[CaseRecord], records: Sequence[CaseRecord], folder: ResultsFolder, auv: np.ndarray,
-                  values: dict[str, np.ndarray], settings: ScoreSettings, scales: dict[str, ScoreScale] | None = None) -> "pd.DataFrame":
+                  values: dict[str, np.ndarray], settings: ScoreSettings, scales: dict[str, ScoreScale] | None = None,
+                  lookalikes: Lookalikes | None = None) -> "pd.DataFrame":
     """Put the case scores into the records, rewrite the case files that changed, write the results and structures tables.
 
     The structures' z are against ``scales`` (a saved cohort's) when given, else against the cases themselves.
@@ -137,11 +156,11 @@ def _write_scores(before: Sequence[CaseRecord], records: Sequence[CaseRecord], f
     """
     final = [
         record.updated(auv=json_number(auv[index]),
-                       case_scores={name: json_number(column[index]) for name, column in values.items()} or record.case_scores)
+                       case_scores={name: json_number(column[index]) for name, column in values.items()})
         if record.ok else record
         for index, record in enumerate(records)
     ]
-    structures = structures_table(final, settings.scorers, scales)
+    structures = structures_table(final, settings.scorers, scales, lookalikes)
     if settings.detector:
         from ..audit.detector import load_detector  # the audit package imports this one
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..audit.settings import KINDS, LESION_KINDS, LESION_MAGNITUDES, MAGNITUDES, AuditSettings, Magnitude
 from ..datasets import discover_cases
 from ..errors import InputError
+from ..results.writer_lock import writer_lock
 from .score import add_scoring_options, settings_from
 
 
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     kinds = args.kinds or (LESION_KINDS if args.lesion_sizes else KINDS)
     magnitudes = {**(LESION_MAGNITUDES if args.lesion_sizes else {}), **dict(args.magnitude)}
     audit = AuditSettings(args.fraction, kinds, magnitudes, args.repeats, args.seed)
-    result = run_audit(discover_cases(args.target), args.out, settings, audit, progress=not args.no_progress, fit=args.fit)
+    with writer_lock(args.out):  # one audit at a time in a folder
+        result = run_audit(discover_cases(args.target), args.out, settings, audit, progress=not args.no_progress, fit=args.fit)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
         if not result.structures.empty:
             print(f"Structures: corrupted against those of clean cases, on each scorer's per-class z "

@@ -22,6 +22,7 @@ from ..curation import (
     NNUNET_FOLDS,
     NNUNET_SEED,
     ExclusionList,
+    QuantileRule,
     load_exclusions,
     retained_cases,
     scored_cases,
@@ -70,21 +71,32 @@ def _stored_keep(exclusions: ExclusionList) -> float:
 
 
 def run_filter(args: argparse.Namespace) -> int:
-    """Apply the quantile rule, merge it with the manual decisions, and write the three exports."""
+    """Apply the quantile rule, merge it with the manual decisions, and write the three exports (one filter at a time)."""
     results_dir = ResultsFolder.find(args.results).root
+    with ResultsFolder(Path(args.out) if args.out else results_dir).writer_lock():
+        return _filter(args, results_dir)
+
+
+def _filter(args: argparse.Namespace, results_dir: Path) -> int:
+    from ..curation.case_facts import NAMED_CONFLICTS, retained_facts
+
     results = read_results(results_dir)
     out = Path(args.out) if args.out else results_dir
     target = out / EXCLUSIONS_JSON
     with updating_exclusions(target) as exclusions:
+        rule_file = target
         if out != results_dir and exclusions.loaded_digest == MISSING_FILE:
             # A new output folder starts from the manual decisions made in the results folder.
-            source = load_exclusions(results_dir / EXCLUSIONS_JSON)
+            rule_file = results_dir / EXCLUSIONS_JSON
+            source = load_exclusions(rule_file)
             exclusions.manual, exclusions.rule = source.manual, source.rule
+        last = exclusions.rule
         keep = args.keep if args.keep is not None else _stored_keep(exclusions)
-        by = args.by or (exclusions.rule.by if exclusions.rule is not None else "auv")
+        by = args.by or (last.by if last is not None else "auv")
         _check_column(results, by, ResultsFolder(results_dir).results_csv)
         exclusions.apply_quantile(results, keep, by)
     retained = retained_cases(results, exclusions)
+    facts = retained_facts(results_dir, retained)
     rows = results[results["case_id"].isin(retained)].copy()
     folder = ResultsFolder(results_dir)
     labels = labels_in_use(folder, dict(zip(rows["case_id"], rows["label"].where(rows["label"].notna(), None))),
@@ -92,29 +104,70 @@ def run_filter(args: argparse.Namespace) -> int:
     corrected = set(labels.corrected)
     rows["label"] = [os.path.abspath(labels.path(case)) if case in corrected else label
                      for case, label in zip(rows["case_id"], rows["label"])]
+    if any(facts.label_names.values()):
+        rows = rows.assign(label_names=[facts.label_names.get(case_id) for case_id in rows["case_id"]])
     write_manifest(rows, out / RETAINED_MANIFEST_CSV)
     scored = scored_cases(results, by)
     rule = exclusions.rule
     threshold = "none (no scored case)" if rule is None or rule.threshold is None else f"{rule.threshold:.4f}"
-    print(f"keep p={keep:g} by {by}: threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
-    print(f"excluded {len(exclusions.excluded())} ({len(exclusions.quantile)} by the quantile rule, "
-          f"manual decisions in force: {sum(d.reason == 'manual' for d in exclusions.effective().values())}); "
-          f"retained {len(retained)} of {len(results)}")
+    print(f"keep p={keep:g} ({_origin(args.keep, last, rule_file, '--keep', f'the default, {DEFAULT_KEEP:g}')}), "
+          f"by {by} ({_origin(args.by, last, rule_file, '--by', 'the default, the AUV')})")
+    print(f"threshold F^-1(p) = {threshold} over {len(scored)} scored case(s)")
+    print(_decision_summary(exclusions, len(retained), len(results)))
     unscored = sorted(set(results["case_id"]) - set(scored["case_id"]))
     if unscored:
         print(f"{len(unscored)} case(s) without {by} (failed scoring), neither kept nor excluded by the quantile: {', '.join(unscored)}")
     print(labels.summary(folder))
     print(f"wrote {target}")
     print(f"wrote {out / RETAINED_MANIFEST_CSV}")
-    if len(retained) >= 2:
-        splits = write_splits_final(retained, out / SPLITS_JSON, folds=args.folds, seed=args.seed)
-        print(f"wrote {out / SPLITS_JSON} ({len(splits)} folds, seed {args.seed})")
-    else:
-        stale = out / SPLITS_JSON
+    conflicts = facts.conflicts()
+    if conflicts:
+        print(f"warning: {RETAINED_MANIFEST_CSV} mixes label tables whose values mean different classes: {len(conflicts)} "
+              f"value(s) differ, e.g. {'; '.join(conflicts[:NAMED_CONFLICTS])}. A network trained on them learns two classes "
+              "as one: train such cases apart, or map their labels to one table first")
+    _write_splits(out, retained, facts.image_keys, facts.shared_images(), args.folds, args.seed)
+    return 0
+
+
+def _origin(given, last: QuantileRule | None, rule_file: Path, option: str, default: str) -> str:
+    """Where a filter setting in force came from: the command line, the last filter (its file), or the default."""
+    if given is not None:
+        return f"given with {option}"
+    if last is not None:
+        return f"the last filter's, from {rule_file}; {option} to change it"
+    return default
+
+
+def _decision_summary(exclusions: ExclusionList, retained: int, cases: int) -> str:
+    """What is excluded and why, adding up: the quantile's exclusions in force, manual ones, and those overridden."""
+    effective = exclusions.effective()
+    by_quantile = sorted(c for c, d in effective.items() if d.action == "exclude" and d.reason == "auv-quantile")
+    by_hand = sorted(c for c, d in effective.items() if d.action == "exclude" and d.reason == "manual")
+    overridden = sorted(c for c in exclusions.quantile if effective[c].reason == "manual" and effective[c].action == "include")
+    line = f"excluded {len(by_quantile) + len(by_hand)}: {len(by_quantile)} by the quantile rule, {len(by_hand)} by hand"
+    if overridden:
+        line += f"; {len(overridden)} the quantile would exclude, included by hand ({', '.join(overridden)})"
+    return f"{line}; retained {retained} of {cases}"
+
+
+def _write_splits(out: Path, retained: list[str], image_keys: dict[str, str], shared: list[list[str]], folds: int, seed: int) -> None:
+    """Write nnU-Net's splits of the retained cases, cases that share an image in one fold, and say what it holds."""
+    stale = out / SPLITS_JSON
+    try:
+        splits = write_splits_final(retained, stale, folds=folds, seed=seed, groups=image_keys)
+    except ValueError as error:
         if stale.exists():
             stale.unlink()  # an earlier split would name cases that are no longer retained
-        print(f"no {stale}: a cross-validation split needs at least 2 retained cases, got {len(retained)}")
-    return 0
+        print(f"no {stale}: {error}")
+        return
+    print(f"wrote {stale} ({len(splits)} folds, seed {seed})")
+    for group in shared:
+        print(f"  {', '.join(group)} share one image (same content hash): kept in one fold")
+    if len(splits) < folds:
+        units = len(retained) - sum(len(group) - 1 for group in shared)
+        print(f"note: {units} retained case(s){' or groups sharing an image' if shared else ''} for {folds} folds, so "
+              f"{SPLITS_JSON} holds folds 0-{len(splits) - 1} only; nnU-Net would train a fold it lacks on a random split "
+              f"of its own: train folds 0-{len(splits) - 1}, or give --folds {len(splits)}")
 
 
 def _case_auv(results_dir: Path, case_id: str) -> float | None:
@@ -150,9 +203,15 @@ def run_report(args: argparse.Namespace) -> int:
     """Write the HTML cohort report."""
     from ..report import write_report
 
-    out = write_report(ResultsFolder.find(args.results).root, args.out, keep=args.keep, top=args.top, by=args.by,
-                       suspects=args.structures)
-    print(f"wrote {out}")
+    from ..report import Ranking
+    from ..results.structures import judged
+
+    results_dir = ResultsFolder.find(args.results).root
+    out = write_report(results_dir, args.out, keep=args.keep, top=args.top, by=args.by, suspects=args.structures)
+    ranking = Ranking.of(results_dir, read_results(results_dir), load_exclusions(results_dir / EXCLUSIONS_JSON), args.by, args.structures)
+    judged_count = int(judged(ranking.structures).sum())
+    print(f"wrote {out}: structures ranked by {ranking.scale.by} ({ranking.why}); the top {len(ranking.listed)} of "
+          f"{judged_count} judged listed, {len(ranking.structures) - judged_count} not judged against their own modality listed apart")
     return 0
 
 

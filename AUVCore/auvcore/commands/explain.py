@@ -11,6 +11,7 @@ from ..datasets import CaseSpec, read_label_names
 from ..errors import InputError
 from ..imaging import DEFAULT_CT_WINDOW
 from ..results import ResultsFolder
+from ..scorers.registry import LABEL_CHECK
 
 if TYPE_CHECKING:
     from ..cohort import ScoreSettings
@@ -32,6 +33,8 @@ def _case_spec(args: argparse.Namespace, target: Path) -> CaseSpec:
     """The case to explain: IMAGE with --label, or a scored case of a results folder."""
     from ..explain.view import read_scored_case
 
+    if not target.exists():
+        raise InputError(target, "does not exist (give an image with --label LABEL, or a results folder of `auv score` with --case ID)")
     if _is_results_folder(target):
         if not args.case:
             raise InputError(target, "is a results folder: say which case to explain with --case ID")
@@ -51,12 +54,17 @@ def _print_view(view: ClassView, heading: str) -> None:
 
     print(f"{heading}: {view.name} in {view.case_id} ({view.rows} slices; {view.source})")
     print("  " + spectrum_text(view).replace("\n", "\n  "))
+    from ..explain.page import LABEL_CHECK_READING
+
+    fit, fit_source = view.mask_fit()
+    print(f"  mask fit: Dice of the model's mask and the label = {'—' if fit is None else f'{fit:.4f}'} ({fit_source}; not what S measures)")
     for name, value in view.scores.items():
-        print(f"  {name} = {'—' if value is None else f'{value:.6f}'}")
+        meaning = f" ({LABEL_CHECK_READING})" if name == LABEL_CHECK else ""
+        print(f"  {name} = {'—' if value is None else f'{value:.6f}'}{meaning}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain.cohort_values import class_values
+    from ..explain.cohort_values import class_values, cohort_source
     from ..explain.compare import parse_compare, plant_copy
     from ..explain.live import compute_class_view
     from ..explain.page import write_explain_page
@@ -78,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         copy_view = compute_class_view(copy.spec, view.name, settings)
         _print_view(copy_view, f"planted {copy.title}")
         planted = (copy_view, copy)
-    page = write_explain_page(view, args.out, cohort, planted, f"The cases of {reference}" if reference else "")
+    page = write_explain_page(view, args.out, cohort, planted, cohort_source(reference, view.name, cohort) if cohort else "")
     print(f"page: {page.html}")
     print(f"pictures: {', '.join(str(p) for p in page.pngs)}")
     print(f"numbers: {page.summary}; {time.perf_counter() - started:.1f} s")

@@ -9,20 +9,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..backend_registry import available_backends
-from ..datasets import CaseSpec, discover_cases, read_label_names
+from ..datasets import CaseSpec, absolute, discover_cases, read_label_names
 from ..errors import InputError
 from ..imaging import DEFAULT_CT_WINDOW
 from ..results import CaseRecord, ResultsFolder, SavedReference, labels_in_use, load_reference, read_case_record, write_case_record
 from ..results.corrections import BEFORE_CORRECTION, scores_before_correction
 from ..runtime_choices import PRECISIONS, RUNTIMES
-from ..scales import AGGREGATES, ClassSetWarning
+from ..scales import AGGREGATES, CohortWarning
 from ..scorers.registry import SCORERS, parse_scorers
 from .curate import add_original_labels_option
 
@@ -47,7 +46,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="fp32, or bf16 where the runtime and the CPU/GPU support it (faster, moves S by up to about 1e-2; default: fp32)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model: a one-off compilation, then faster scoring (cohorts)")
-    parser.add_argument("--scorers", default=default_scorers, type=_scorers,
+    parser.add_argument("--scorers", default=default_scorers, type=scorers_argument,
                         help=f"comma-separated scorers beside auv, or 'all' (every one but cleanlab; default: {default_scorers}); "
                         "one results column each: "
                         + ", ".join(SCORERS))
@@ -58,7 +57,7 @@ def add_scoring_options(parser: argparse.ArgumentParser, default_scorers: str = 
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _scorers(text: str) -> tuple[str, ...]:
+def scorers_argument(text: str) -> tuple[str, ...]:
     try:
         return parse_scorers(text)
     except ValueError as error:
@@ -108,7 +107,8 @@ def _specs(args: argparse.Namespace) -> list[CaseSpec]:
     if args.label or (target.is_file() and target.suffix.lower() != ".csv"):
         names = read_label_names(Path(args.label_names)) if args.label_names else {}
         case_id = args.case_id or target.name.split(".")[0]
-        return [CaseSpec(case_id, target.resolve(), Path(args.label).resolve() if args.label else None, names)]
+        return [CaseSpec(case_id, absolute(target), absolute(args.label) if args.label else None, names,
+                         absolute(args.label_names) if args.label_names else None)]
     return discover_cases(target)
 
 
@@ -155,15 +155,18 @@ def _reference(args: argparse.Namespace, settings: ScoreSettings) -> SavedRefere
 
 @contextlib.contextmanager
 def warnings_as_lines() -> Iterator[None]:
-    """Show the library's cohort warnings (e.g. differing class sets) as ``auv: warning:`` lines."""
+    """Show the library's cohort warnings (e.g. differing class sets) once each, as ``warning:`` lines on stdout,
+    beside the results they concern (the Slicer module's job log and a redirected run keep them)."""
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ClassSetWarning)
+        warnings.simplefilter("always", CohortWarning)
         yield
+    said = set()
     for warning in caught:
-        if issubclass(warning.category, ClassSetWarning):
-            print(f"auv: warning: {warning.message}", file=sys.stderr)
-        else:
+        if not issubclass(warning.category, CohortWarning):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        elif str(warning.message) not in said:
+            said.add(str(warning.message))
+            print(f"warning: {warning.message}", flush=True)
 
 
 def _finalise(records: list[CaseRecord], out: str, settings: ScoreSettings, saved: SavedReference | None) -> pd.DataFrame:
@@ -212,25 +215,31 @@ def run(args: argparse.Namespace) -> int:
     reference = _reference(args, settings)
     specs, before = _with_corrections(_specs(args), args.out, args.original_labels)
     scorer = CaseScorer(settings)
+    folder = ResultsFolder(Path(args.out))
     if args.shard:
-        score_cases(specs, args.out, settings, scorer, progress=not args.no_progress, shard=args.shard)
+        with folder.writer_lock(shard=args.shard):
+            score_cases(specs, args.out, settings, scorer, progress=not args.no_progress, shard=args.shard)
         print(f"shard {args.shard[0]}/{args.shard[1]} done; when every shard is, run: auv merge {args.target} --out {args.out}")
         return 0
     ranks = _torchrun_shard()
     if ranks is None:
-        records = _keep_before(score_cases(specs, args.out, settings, scorer, progress=not args.no_progress), before, args.out)
-        return _report(_finalise(records, args.out, settings, reference), args.out)
+        with folder.writer_lock():
+            records = _keep_before(score_cases(specs, args.out, settings, scorer, progress=not args.no_progress), before,
+                                   args.out)
+            return _report(_finalise(records, args.out, settings, reference), args.out)
     # torchrun: each rank scores its shard into the shared folder; rank 0 merges once all are done.
     import torch.distributed as dist
 
     dist.init_process_group("gloo")
     try:
-        score_cases(specs, args.out, settings, scorer, progress=False, shard=ranks)
+        with folder.writer_lock(shard=ranks):
+            score_cases(specs, args.out, settings, scorer, progress=False, shard=ranks)
         dist.barrier()
         if ranks[0] != 0:
             return 0
-        records = _keep_before(load_records(specs, args.out, settings), before, args.out)
-        return _report(_finalise(records, args.out, settings, reference), args.out)
+        with folder.writer_lock():
+            records = _keep_before(load_records(specs, args.out, settings), before, args.out)
+            return _report(_finalise(records, args.out, settings, reference), args.out)
     finally:
         dist.destroy_process_group()
 
@@ -239,10 +248,12 @@ def merge(args: argparse.Namespace) -> int:
     from ..cohort import load_records
 
     settings = settings_from(args)
-    out = str(ResultsFolder.find(args.out).root)  # the folder, or its results.csv
-    specs, before = _with_corrections(discover_cases(args.target), out, args.original_labels)
-    records = _keep_before(load_records(specs, out, settings), before, out)
-    return _report(_finalise(records, out, settings, _reference(args, settings)), out)
+    folder = ResultsFolder.find(args.out)  # the folder, or its results.csv
+    with folder.writer_lock():
+        out = str(folder.root)
+        specs, before = _with_corrections(discover_cases(args.target), out, args.original_labels)
+        records = _keep_before(load_records(specs, out, settings), before, out)
+        return _report(_finalise(records, out, settings, _reference(args, settings)), out)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

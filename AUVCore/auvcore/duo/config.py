@@ -39,10 +39,12 @@ class TrainConfig:
     config: str = "3d"
     duo: bool = True
     #: Which DUO (:mod:`auvcore.duo.forms`); ``paper`` is SPEC §6's literal form. ``disagree`` tied ``paper`` on the
-    #: curation benchmark's selection seeds and, with ``boundary``, never lost to no DUO by a seed-to-seed sd (README).
+    #: curation benchmark's selection seeds and, with ``boundary``, never lost to no DUO by a seed-to-seed sd
+    #: (docs/science/curation-benchmark.md).
     duo_form: str = "disagree"
     #: Share of the epochs DUO trains on the labels as given before the noise head purifies them (:mod:`auvcore.duo.forms`).
-    #: Without it ``paper`` and ``disagree`` collapsed on a selection seed of the curation benchmark (README).
+    #: Without it ``paper`` and ``disagree`` collapsed on a selection seed of the curation benchmark
+    #: (docs/science/curation-benchmark.md).
     duo_warmup: float = 0.4
     epochs: int = 1000
     steps_per_epoch: int = 250

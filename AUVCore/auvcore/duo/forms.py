@@ -3,7 +3,7 @@
 The paper's form (SPEC §6) trains against ``y_tilde = clip(y - eps_hat * n(x), 0, 1)``
 with both Dice and BCE. On the CPU ablation it collapses: a mean-0 noise lifts
 about half the background voxels to ``eps_hat |n|``, and under batch Dice that
-soft background mass outweighs a small organ (README, "Training with DUO").
+soft background mass outweighs a small organ (docs/changelog.md, the DUO ablation).
 The variants each address one part of that failure:
 
 * ``paper``: Dice and BCE against ``y_tilde``;

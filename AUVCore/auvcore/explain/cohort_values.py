@@ -18,6 +18,18 @@ from ..scorers.registry import PAPER_SCORER
 from .view import CASE_LEVEL
 
 
+def cohort_source(results: str | Path, class_name: str, values: dict[str, np.ndarray]) -> str:
+    """The line the explain page writes above the cohort plot: which cases, and how many hold the class.
+
+    Example:
+        >>> cohort_source("out/results", "liver", {"S": np.array([0.1, 0.2, 0.3])})
+        'The reference cohort: the scored cases of the results folder out/results, of which 3 hold liver (each a point below).'
+    """
+    held = len(values.get("S", ()))
+    return (f"The reference cohort: the scored cases of the results folder {results}, of which {held} hold{'s' if held == 1 else ''} "
+            f"{class_name} (each a point below).")
+
+
 def class_values(results: str | Path, class_name: str) -> dict[str, np.ndarray]:
     """Score name ("S" first, then each scorer) -> the class's defined values over the folder's scored cases."""
     folder = ResultsFolder(Path(results))

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
+from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
@@ -44,6 +44,8 @@ PROPOSAL_COLOUR = "#2ec4b6"
 DISAGREEMENT_SLICES = 8
 #: Colours of this case and of a planted copy in the cohort plot.
 MARK_COLOURS = ("#d62728", "#ff7f0e")
+#: The fewest cohort values for a box in the cohort plot: below it, the points alone (a box of 3 is no distribution).
+MIN_BOX_VALUES = 5
 
 
 def strip_slices(view: ClassView) -> np.ndarray:
@@ -53,18 +55,14 @@ def strip_slices(view: ClassView) -> np.ndarray:
     return np.unique(np.linspace(0, view.rows - 1, MAX_STRIP_SLICES).round().astype(int))
 
 
-def crop_window(view: ClassView, margin: float = 0.6, minimum: int = 40) -> tuple[float, float, float, float]:
-    """(x0, x1, y0, y1) in slice pixels: the cached logits' crop, else the union of the boxes widened by ``margin``."""
+def crop_window(view: ClassView, margin: float = 0.25, minimum: int = 24) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) in slice pixels: the union of the class's boxes (its label's extent) widened by ``margin`` on
+    each side, at least ``minimum`` pixels: the structure fills the panel, however small it is in the slice."""
     height, width = view.image.shape[1:]
-    if view.logits is not None and np.isfinite(view.logits).any():
-        rows = np.flatnonzero(np.isfinite(view.logits).any(axis=(0, 2)))
-        columns = np.flatnonzero(np.isfinite(view.logits).any(axis=(0, 1)))
-        to_y, to_x = height / view.logits.shape[1], width / view.logits.shape[2]
-        return (columns[0] * to_x - 0.5, (columns[-1] + 1) * to_x - 0.5, rows[0] * to_y - 0.5, (rows[-1] + 1) * to_y - 0.5)
     x0, y0 = np.nanmin(view.boxes[:, 0]), np.nanmin(view.boxes[:, 1])
     x1, y1 = np.nanmax(view.boxes[:, 2]), np.nanmax(view.boxes[:, 3])
-    half_w = max((x1 - x0) * (1 + margin), minimum) / 2
-    half_h = max((y1 - y0) * (1 + margin), minimum) / 2
+    half_w = max((x1 - x0 + 1) * (1 + 2 * margin), minimum) / 2
+    half_h = max((y1 - y0 + 1) * (1 + 2 * margin), minimum) / 2
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     return (max(cx - half_w, -0.5), min(cx + half_w, width - 0.5), max(cy - half_h, -0.5), min(cy + half_h, height - 0.5))
 
@@ -79,10 +77,11 @@ def logit_limit(views: Sequence[ClassView]) -> float:
 def _draw_image(axes, view: ClassView, position: int, window: tuple[float, float, float, float]) -> None:
     """The windowed slice, the label outline and the box prompt."""
     d = int(view.slices[position])
-    axes.imshow(view.image[d], cmap="gray", vmin=0.0, vmax=1.0, aspect=view.spacing[1] / view.spacing[2], interpolation="nearest")
+    # bilinear: a small crop is enlarged many times, and nearest neighbour would draw its voxels as blocks
+    axes.imshow(view.image[d], cmap="gray", vmin=0.0, vmax=1.0, aspect=view.spacing[1] / view.spacing[2], interpolation="bilinear")
     bx0, by0, bx1, by1 = view.boxes[position]
     axes.add_patch(Rectangle((bx0 - 0.5, by0 - 0.5), bx1 - bx0 + 1, by1 - by0 + 1, fill=False, edgecolor=BOX_COLOUR, linewidth=1.0))
-    _finish_slice(axes, view, d, window)
+    _finish_slice(axes, view, d, window, fill=True)
 
 
 def _draw_logits(axes, view: ClassView, position: int, limit: float, window: tuple[float, float, float, float]):
@@ -104,8 +103,13 @@ def _draw_logits(axes, view: ClassView, position: int, limit: float, window: tup
     return heat
 
 
-def _finish_slice(axes, view: ClassView, d: int, window: tuple[float, float, float, float]) -> None:
+def _finish_slice(axes, view: ClassView, d: int, window: tuple[float, float, float, float], fill: bool = False) -> None:
+    """The label's outline (and, on the image, a light fill, so that a thin structure shows), then the window."""
     if view.mask[d].any() and not view.mask[d].all():
+        if fill:
+            overlay = np.zeros((*view.mask[d].shape, 4))
+            overlay[view.mask[d]] = (*to_rgb(LABEL_COLOUR), 0.25)
+            axes.imshow(overlay, aspect=view.spacing[1] / view.spacing[2], interpolation="nearest")
         axes.contour(view.mask[d].astype(np.float32), levels=[0.5], colors=LABEL_COLOUR, linewidths=0.8)
     x0, x1, y0, y1 = window
     axes.set_xlim(x0, x1)
@@ -142,15 +146,17 @@ def slice_strip(view: ClassView, limit: float | None = None) -> Figure:
     if heat is not None:
         _logit_bar(figure, heat, figure.axes)
     sampled = "" if len(chosen) == view.rows else f", {len(chosen)} of them shown"
-    figure.suptitle(f"{view.name} in {view.case_id}: {view.rows} slices{sampled}. Top: image, label (yellow), "
-                    "box prompt (teal). Bottom: mask logits, the model's mask border (black), label (yellow)",
-                    fontsize=8, y=0.995)
+    figure.suptitle(f"{view.name} in {view.case_id}: {view.rows} slices{sampled}, each cropped to the label's extent. "
+                    "Top: image, label (yellow), box prompt (teal). Bottom: mask logits, the model's mask border (black), "
+                    "label (yellow)", fontsize=8, y=0.995)
     return figure
 
 
-def class_panel(view: ClassView) -> Figure:
-    """One row for a structure: its middle slice with label and box, the logits there, and its energy spectrum."""
-    position = view.rows // 2
+def class_panel(view: ClassView, slice_index: int | None = None) -> Figure:
+    """One row for a structure: a slice (``slice_index`` of the volume where the class is on it, else its middle one)
+    with label and box, the logits there, and its energy spectrum."""
+    on = np.flatnonzero(view.slices == slice_index) if slice_index is not None else np.zeros(0, dtype=np.int64)
+    position = int(on[0]) if on.size else view.rows // 2
     window = crop_window(view)
     figure = Figure(figsize=(10.4, 2.7))
     grid = figure.add_gridspec(1, 3, width_ratios=(1, 1, 1.9), wspace=0.55)
@@ -159,8 +165,9 @@ def class_panel(view: ClassView) -> Figure:
     heat = _draw_logits(logit_axes, view, position, logit_limit([view]), window)
     if heat is not None:
         _logit_bar(figure, heat, logit_axes, fraction=0.08)
-    image_axes.set_title(f"slice {int(view.slices[position])} of {view.rows}", fontsize=8)
-    logit_axes.set_title("mask logits, border (black)", fontsize=8)
+    image_axes.set_title(f"volume slice {int(view.slices[position])}: {position + 1} of the {view.rows} slices of {view.name}",
+                         fontsize=8)
+    logit_axes.set_title("mask logits\n(black: mask border)", fontsize=8)
     _draw_spectrum(spectrum_axes, view)
     spectrum_axes.set_title(f"{view.name}: S = {view.S:.4f}, U = {view.U:.4f}" if view.S is not None else view.name, fontsize=9)
     return figure
@@ -171,8 +178,9 @@ def spectrum_text(view: ClassView) -> str:
     s = "undefined" if view.S is None else f"{view.S:.4f}"
     u = "undefined" if view.U is None else f"{view.U:.4f}"
     return (f"entropy H = −Σ p log p = {view.entropy:.4f}\n"
-            f"normaliser log min(n_c, H·W) = log min({view.rows}, {view.columns}) = {view.normaliser:.4f}\n"
-            f"S = H / log min(n_c, H·W) = {s}\nU = 1 − S = {u}")
+            f"normaliser log min(n_c, N) = log min({view.rows}, {view.columns}) = {view.normaliser:.4f}\n"
+            f"  (n_c slices; N = h·w pixels of one logit map)\n"
+            f"S = H / log min(n_c, N) = {s}\nU = 1 − S = {u}")
 
 
 def _draw_spectrum(axes, view: ClassView, floor: float | None = None) -> None:
@@ -229,6 +237,23 @@ def spectrum_floor(views: Sequence[ClassView]) -> float:
     return 10 ** math.floor(math.log10(min(smallest))) if smallest else 1e-6
 
 
+def _readable_range(groups: Sequence[Sequence[float | None]], least: float = 0.25) -> tuple[float, float]:
+    """An axis range over the finite values, at least ``least`` of their largest magnitude wide: 3 values that agree
+    to the third decimal do not fill the axis as if they differed.
+
+    Example:
+        >>> [round(v, 4) for v in _readable_range([[0.050, 0.051], [None]])]
+        [0.0435, 0.0575]
+    """
+    finite = np.array([float(v) for group in groups for v in group if v is not None and math.isfinite(float(v))])
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    span = max(high - low, least * max(abs(low), abs(high)), 1e-9)
+    middle, half = (low + high) / 2, span / 2 * 1.1
+    return middle - half, middle + half
+
+
 def cohort_placement(cohort: Mapping[str, np.ndarray], marks: Mapping[str, Mapping[str, float | None]], class_name: str) -> Figure:
     """One row per score: the cohort's values of the class (box and points) and each mark's value on it.
 
@@ -241,19 +266,25 @@ def cohort_placement(cohort: Mapping[str, np.ndarray], marks: Mapping[str, Mappi
     for row, name in enumerate(names):
         axes = figure.add_subplot(len(names), 1, row + 1)
         values = np.asarray(cohort[name], dtype=np.float64)
-        axes.boxplot(values, orientation="horizontal", widths=0.5, showfliers=False, medianprops={"color": "#555"})
-        axes.plot(values, 1 + rng.uniform(-0.15, 0.15, values.size), ".", color="#4c72b0", alpha=0.6, markersize=5)
+        if values.size >= MIN_BOX_VALUES:
+            axes.boxplot(values, orientation="horizontal", widths=0.5, showfliers=False, medianprops={"color": "#555"})
+        axes.plot(values, 1 + rng.uniform(-0.15, 0.15, values.size), "o" if values.size < MIN_BOX_VALUES else ".",
+                  color="#4c72b0", alpha=0.7, markersize=7 if values.size < MIN_BOX_VALUES else 5)
+        axes.set_ylim(0.5, 1.5)
         for (label, scores), colour in zip(marks.items(), MARK_COLOURS):
             value = scores.get(name)
             if value is not None and math.isfinite(value):
                 rank = int((values < value).sum())
                 axes.plot([value], [1], "D", color=colour, markersize=8, markeredgecolor="white",
                           label=f"{label}: {value:.4g} (above {rank} of {values.size})")
+        axes.set_xlim(*_readable_range([values, *[[m.get(name)] for m in marks.values()]]))
         direction = "higher = easier" if name == "S" else "higher = more suspect"
-        axes.set_yticks([1], [f"{name}\n({direction})"], fontsize=7)
+        axes.set_yticks([1], [f"{name}, n = {values.size}\n({direction})"], fontsize=7)
         axes.tick_params(axis="x", labelsize=7)
         axes.legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    figure.suptitle(f"{class_name}: this case among the reference cohort's cases", fontsize=9)
+    few = min((np.asarray(v).size for v in cohort.values()), default=0) < MIN_BOX_VALUES
+    figure.suptitle(f"{class_name}: this case among the reference cohort's cases"
+                    + (f" (points; a box from {MIN_BOX_VALUES} cases on)" if few else ""), fontsize=9)
     figure.subplots_adjust(hspace=0.9)
     return figure
 

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from ..figures import png_bytes
 from ..files import atomic_write_bytes, write_json_atomic
 from ..results import safe_file_name
+from ..scorers.registry import LABEL_CHECK, SCORER_INFO
 from .figures import (
     cohort_placement,
     disagreement_strip,
@@ -42,13 +43,17 @@ EXPLANATION = """
 <p>For one class c, the foundation model is prompted, slice by slice, with the box around the class's label
 (teal). Its answer on each slice is a map of <em>mask logits</em> (blue: outside, red: inside; black line: logit 0,
 the border of the model's mask). Each slice's map is one row of the matrix z<sub>c</sub>
-(n<sub>c</sub> slices × H·W pixels).</p>
+(n<sub>c</sub> slices × N pixels, N = h·w of the logit map).</p>
 <p>The squared singular values σ<sub>j</sub>² of z<sub>c</sub>, divided by their sum, share the matrix's energy among
-independent directions: p<sub>j</sub>. Their Shannon entropy, divided by its largest possible value
-log min(n<sub>c</sub>, H·W), is the semantic perception scale S. When the model gives a distinct, well-fitting answer
-on every slice, the energy spreads over many directions and S is high (easy). When its answers collapse onto a few
-patterns (the same blob on every slice, or no confident answer at all), one direction takes most of the energy and
-S is low: the model cannot resolve the structure, which is what aleatoric uncertainty U = 1 − S measures.</p>
+independent directions: p<sub>j</sub>. Their Shannon entropy H, divided by its largest possible value
+log min(n<sub>c</sub>, N), is the semantic perception scale S. So S measures how the energy of the class's logit maps
+spreads across its slices: high when the maps vary from slice to slice in many independent ways, low when one pattern
+(the same blob on every slice, or the same confident "no" around it) carries most of it. The paper reads a low S as a
+structure that is hard for the model, and U = 1 − S as its aleatoric uncertainty.</p>
+<p>S does not say how well the model's mask fits the label: masks that miss the label on every slice, each in its
+own way, can spread their energy widely (high S), and a clean mask that fits the label on every slice can repeat one
+shape (low S). The fit is shown beside S below (Dice of the model's mask and the label), and neither implies the
+other.</p>
 """
 
 DISAGREEMENT_EXPLANATION = """
@@ -87,13 +92,14 @@ def _number(value: float | None, digits: int = 4) -> str:
 def summary(view: ClassView) -> dict[str, Any]:
     """The page's numbers for one view (JSON-serialisable)."""
     return {"case_id": view.case_id, "class": view.name, "label": view.class_id, "S": view.S, "U": view.U,
+            "mask_dice": view.mask_fit()[0],
             "entropy": view.entropy, "normaliser": view.normaliser, "rows": view.rows, "columns": view.columns,
             "scores": view.scores, "source": view.source, "image": view.image_path, "label_map": view.label_path}
 
 
 def _changes(clean: ClassView, planted: ClassView) -> dict[str, dict[str, float | None]]:
     """Score name -> clean, planted and change, for S, U and every scorer both views hold."""
-    rows = {"S": (clean.S, planted.S), "U": (clean.U, planted.U)}
+    rows = {"S": (clean.S, planted.S), "U": (clean.U, planted.U), "mask fit (Dice)": (clean.mask_fit()[0], planted.mask_fit()[0])}
     # A stored case scored with fewer scorers than the planted copy's full set shows "—" where it has none.
     rows.update({name: (clean.scores.get(name), planted.scores.get(name)) for name in {**clean.scores, **planted.scores}})
     return {name: {"clean": a, "planted": b, "change": None if a is None or b is None else b - a} for name, (a, b) in rows.items()}
@@ -114,16 +120,36 @@ class _Writer:
 
 
 def _facts(view: ClassView) -> str:
-    facts = {"case": view.case_id, "class": f"{view.name} (label {view.class_id})", "image": view.image_path,
+    fit, fit_source = view.mask_fit()
+    facts = {"S (how the logit maps' energy spreads across slices)": _number(view.S),
+             "mask fit: Dice of the model's mask and the label": f"{_number(fit, 2)} ({fit_source})",
+             "case": view.case_id, "class": f"{view.name} (label {view.class_id})", "image": view.image_path,
              "label map": view.label_path, "slices holding the class (rows of z_c)": view.rows,
-             "pixels per row (H·W of the logit map)": view.columns, "numbers": view.source}
+             "pixels per row (N = h·w of the logit map)": view.columns, "numbers": view.source}
     return "<table>" + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()) + "</table>"
 
 
+#: What a ``label_check`` value is, wherever one is shown without its cohort.
+LABEL_CHECK_READING = "a sum of robust z-scores across the cohort (0: typical for this structure; 3 or more: unusual)"
+
+
+def _scorer_reading(name: str) -> str:
+    """What a scorer's value means, for the scores table (the registry's one-line summary)."""
+    info = SCORER_INFO.get(name)
+    meaning = info.summary if info is not None else ""
+    if name == LABEL_CHECK:
+        return f"{LABEL_CHECK_READING}: {meaning}; higher = more suspect"
+    return f"{meaning}; higher = more suspect" if meaning else "higher = more suspect"
+
+
 def _scores_table(view: ClassView) -> str:
-    rows = [f"<tr><td>S</td><td class='number'>{_number(view.S)}</td><td>semantic perception scale (higher = easier)</td></tr>",
-            f"<tr><td>U = 1 − S</td><td class='number'>{_number(view.U)}</td><td>aleatoric uncertainty</td></tr>"]
-    rows += [f"<tr><td>{html.escape(name)}</td><td class='number'>{_number(value)}</td><td>higher = more suspect</td></tr>"
+    fit, fit_source = view.mask_fit()
+    rows = [f"<tr><td>S</td><td class='number'>{_number(view.S)}</td><td>how the energy of the class's logit maps spreads "
+            "across its slices (the paper: higher = easier)</td></tr>",
+            f"<tr><td>U = 1 − S</td><td class='number'>{_number(view.U)}</td><td>the paper's aleatoric uncertainty</td></tr>",
+            f"<tr><td>mask fit (Dice)</td><td class='number'>{_number(fit, 2)}</td><td>how well the model's mask (logit &gt; 0) "
+            f"overlaps the label, from {html.escape(fit_source)}; 1 = the same region. Not what S measures</td></tr>"]
+    rows += [f"<tr><td>{html.escape(name)}</td><td class='number'>{_number(value)}</td><td>{html.escape(_scorer_reading(name))}</td></tr>"
              for name, value in view.scores.items()]
     return "<table><tr><th>score</th><th>value</th><th>reading</th></tr>" + "".join(rows) + "</table>"
 

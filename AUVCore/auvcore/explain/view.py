@@ -92,6 +92,31 @@ class ClassView:
     def U(self) -> float | None:
         return None if self.S is None else 1.0 - self.S
 
+    def mask_fit(self) -> tuple[float | None, str]:
+        """(Dice of the model's mask and the label, where it comes from): the stored ``agreement`` (1 - Dice) where
+        the case was scored with it, else the cached logits (> 0) against the label on the logit grid (nearest
+        neighbour), pooled over the class's slices; None without logits. S says nothing of this, so the page shows both.
+
+        Example:
+            >>> mask = np.zeros((1, 2, 2), dtype=bool); mask[0, 0] = True
+            >>> view = ClassView("c", 1, "x", np.zeros((1, 2, 2)), mask, (1.0, 1.0, 1.0), np.array([0]), np.zeros((1, 4)),
+            ...                  np.array([[[1.0, 1.0], [1.0, -1.0]]]), np.array([1.0]), 0.5, 4, None)
+            >>> view.mask_fit()
+            (0.8, 'the cached mask logits against the label')
+        """
+        agreement = self.scores.get("agreement")
+        if agreement is not None and math.isfinite(agreement):
+            return 1.0 - agreement, "1 − agreement, as scored"
+        if self.logits is None:
+            return None, "no mask logits cached"
+        grid = self.logits.shape[1:]
+        rows = np.floor((np.arange(grid[0]) + 0.5) * self.mask.shape[1] / grid[0]).astype(int)
+        columns = np.floor((np.arange(grid[1]) + 0.5) * self.mask.shape[2] / grid[1]).astype(int)
+        truth = self.mask[np.asarray(self.slices)][:, rows][:, :, columns]
+        predicted = np.nan_to_num(self.logits, nan=-1.0) > 0  # outside the cached crop: the background's "no"
+        total = float(predicted.sum() + truth.sum())
+        return (2.0 * float((predicted & truth).sum()) / total if total else None), "the cached mask logits against the label"
+
 
 def resolve_class(labels: np.ndarray, names: dict[int, str], class_name: str, label_path: str | Path) -> int:
     """The label value of ``class_name`` (a name, ``label_<id>`` or the id); InputError when it cannot be explained."""

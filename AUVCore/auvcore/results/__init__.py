@@ -10,6 +10,8 @@ reads or writes a results folder goes through this package.
 * :mod:`.progress`: the ``PROGRESS`` lines of scoring and training;
 * :mod:`.review`: reviewers' verdicts on structures (``review.json``);
 * :mod:`.corrections`: corrected label maps (``corrections/<case>``) and which label a command uses.
+* :mod:`.structures`: the structures table (``structures.csv``);
+* :mod:`.writer_lock`: one writer at a time per folder, and who holds it.
 """
 
 from .case_record import SCHEMA_VERSION, CaseRecord, ClassRecord, ScorerValues, json_number, read_case_record, write_case_record
@@ -42,6 +44,7 @@ from .reference import SavedReference, load_reference, save_reference
 from .review import ALL_VERDICTS, FIXED, VERDICTS, Review, Verdict, clear_verdict, load_review, record_verdict
 from .structures import read_structures, structures_table, write_structures
 from .table import class_matrix, read_results, results_table, write_results
+from .writer_lock import FolderBusyError, Holder, held_by, writer_lock
 
 __all__ = [
     "ALL_VERDICTS",
@@ -65,6 +68,8 @@ __all__ = [
     "EpochProgress",
     "LabelChoice",
     "LabelsInUse",
+    "FolderBusyError",
+    "Holder",
     "Progress",
     "ResultsFolder",
     "Review",
@@ -76,6 +81,7 @@ __all__ = [
     "clear_verdict",
     "format_case_progress",
     "format_epoch_progress",
+    "held_by",
     "json_number",
     "label_for",
     "labels_in_use",
@@ -95,4 +101,5 @@ __all__ = [
     "write_case_record",
     "write_results",
     "write_structures",
+    "writer_lock",
 ]

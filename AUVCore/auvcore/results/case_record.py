@@ -119,11 +119,11 @@ class ScorerValues:
 
 
 #: The keys in the order the file lists them; those after ``classes`` marked optional are left out when empty.
-_ORDER = ("case_id", "image", "label", "status", "error", "auv", "S", "classes", "absent_classes", "modality", "backbone",
+_ORDER = ("case_id", "image", "label", "label_names", "image_sha256", "status", "error", "auv", "S", "classes", "absent_classes", "modality", "backbone",
           "mode", "settings", "versions", "runtime", "timings", "slices_encoded", "geometry", "cache_key", "scores",
-          "slice_centres_lps", "case_scores")
-_OPTIONAL = frozenset({"absent_classes", "modality", "runtime", "timings", "slices_encoded", "geometry", "scores",
-                       "slice_centres_lps", "case_scores"})
+          "slice_centres_lps", "structure_centres_lps", "case_scores")
+_OPTIONAL = frozenset({"label_names", "image_sha256", "absent_classes", "modality", "runtime", "timings", "slices_encoded", "geometry", "scores",
+                       "slice_centres_lps", "structure_centres_lps", "case_scores"})
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,9 @@ class CaseRecord:
     """A scored (or failed) case as ``auv score`` records it.
 
     Attributes:
+        label_names: the dataset.json-style file the class names came from (None without one, and in files
+            written before it was recorded).
+        image_sha256: the image file's content hash (cases that share a scan share it); None in older files.
         status: ``ok`` or ``error`` (then ``error`` says why, naming the file).
         auv: the case's AUV in its cohort (or on a saved reference); None until
             the cohort stage, and for failed cases.
@@ -139,6 +142,8 @@ class CaseRecord:
         case_scores: the extra scorers' case scores in [0, 1] over the cohort.
         slice_centres_lps: the LPS centre of every slice (axis 0 of the
             LPS-oriented volume), to point a viewer at a structure's worst slice.
+        structure_centres_lps: per class, ``[slice, r, a, s]`` for each slice holding it: the LPS centre of
+            its voxels there (:func:`auvcore.imaging.structure_centres`); None in files written before.
         runtime: what ran the model: ``{"name", "version", "precision"}``
             (:mod:`auvcore.backends.runtimes`); None in files written before.
         extra: keys of the file this version does not know, kept as they are.
@@ -148,6 +153,8 @@ class CaseRecord:
     image: str
     label: str | None
     status: str = "ok"
+    label_names: str | None = None
+    image_sha256: str | None = None
     error: str | None = None
     auv: float | None = None
     S: float | None = None
@@ -165,6 +172,7 @@ class CaseRecord:
     cache_key: str | None = None
     scores: dict[str, ScorerValues] = field(default_factory=dict)
     slice_centres_lps: list[list[float]] | None = None
+    structure_centres_lps: dict[str, list[list[float]]] | None = None
     case_scores: dict[str, float | None] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -185,6 +193,16 @@ class CaseRecord:
             return {c.name: c.S for c in self.classes if c.S is not None}
         values = self.scores.get(scorer)
         return {} if values is None else {k: v for k, v in values.classes.items() if v is not None}
+
+    def structure_centre(self, class_name: str, slice_index: int) -> list[float] | None:
+        """The LPS centre (mm) of the class's voxels on slice ``slice_index``; None where the file does not say.
+
+        Example:
+            >>> CaseRecord("c", "i", "l", structure_centres_lps={"liver": [[4, 1.0, 2.0, 3.0]]}).structure_centre("liver", 4)
+            [1.0, 2.0, 3.0]
+        """
+        rows = (self.structure_centres_lps or {}).get(class_name) or ()
+        return next(([float(v) for v in row[1:]] for row in rows if int(row[0]) == slice_index), None)
 
     def updated(self, **changes: Any) -> "CaseRecord":
         """A copy with some fields changed (records are frozen)."""
@@ -224,6 +242,8 @@ class CaseRecord:
                 image=str(data.get("image", "")),
                 label=None if label in (None, "") else str(label),
                 status=str(data.get("status", "ok")),
+                label_names=data.get("label_names") or None,
+                image_sha256=data.get("image_sha256") or None,
                 error=data.get("error") or None,
                 auv=_optional_number(data, "auv"),
                 S=_optional_number(data, "S"),
@@ -241,6 +261,7 @@ class CaseRecord:
                 cache_key=data.get("cache_key"),
                 scores={str(name): ScorerValues.from_dict(entry) for name, entry in (data.get("scores") or {}).items()},
                 slice_centres_lps=data.get("slice_centres_lps"),
+                structure_centres_lps=data.get("structure_centres_lps"),
                 case_scores={str(k): _optional_number(data["case_scores"], k) for k in data.get("case_scores") or {}},
                 extra={k: v for k, v in data.items() if k not in _ORDER and k != "schema"},
             )

@@ -11,6 +11,7 @@ report, the audit and the Slicer module read::
     OUT/exclusions.json                    curation decisions
     OUT/review.json                        structure verdicts of a review, and the corrections' records
     OUT/corrections/<case>.nii.gz          a reviewer's corrected label map (the source's extension where it has one)
+    OUT/.auv-writer.lock, .auv-writer.json the writer lock and who holds it (auvcore.results.writer_lock)
 
 Example:
     >>> folder = ResultsFolder(Path("out"))
@@ -21,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import re
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,6 +124,13 @@ class ResultsFolder:
 
     def features(self, case_id: str) -> Path:
         return self.cases_dir / f"{safe_file_name(case_id)}{FEATURES_SUFFIX}"
+
+    def writer_lock(self, command: str | None = None, timeout: float | None = None,
+                    shard: tuple[int, int] | None = None) -> contextlib.AbstractContextManager[None]:
+        """The folder's writer lock (:func:`auvcore.results.writer_lock.writer_lock`): one writer at a time."""
+        from .writer_lock import writer_lock
+
+        return writer_lock(self.root, command, timeout, shard)
 
     def recorded_path(self, path: str) -> Path:
         """A file path as a case record holds it; a relative one that does not exist from here is tried inside the folder."""

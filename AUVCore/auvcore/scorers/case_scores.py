@@ -2,7 +2,7 @@
 
 Every scorer gives each class of a case an *uncertainty*: higher means more
 suspect. Where it can, it also gives one value per slice, so a reviewer can be
-pointed at a structure's worst slices. The definitions (README, "Scorers"):
+pointed at a structure's worst slices. The definitions (docs/science/scorers.md):
 
 * ``agreement``: 1 - Dice between the foundation model's box-prompted mask
   (mask logits > 0) and the label, pooled over the class's slices.

@@ -141,7 +141,7 @@ def test_the_table_holds_each_class_and_the_chart_plots_u(scene, scored_cohort):
     chart = uncertainty_bar_chart(scene, case)
     assert chart.GetNumberOfPlotSeriesNodes() == 1
     series = chart.GetNthPlotSeriesNode(0)
-    assert series.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeBar
+    assert series.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar
     assert series.GetYColumnName() == "U" and series.GetLabelColumnName() == "Class"
     data = series.GetTableNode()
     assert data.GetNumberOfRows() == len(case.scored_classes)

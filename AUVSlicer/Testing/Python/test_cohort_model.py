@@ -37,7 +37,7 @@ def test_the_table_sorts_by_any_column_with_missing_values_last(results_folder):
     ascending = model.table("auv", descending=False)["auv"].dropna().tolist()
     assert ascending == sorted(ascending)
     assert model.table("case_id", descending=False)["case_id"].tolist() == sorted(model.case_ids)
-    assert list(model.table().columns[:6]) == ["case_id", "auv", "S", "excluded", "decision", "status"]
+    assert list(model.table().columns[:7]) == ["case_id", "auv", "S", "excluded", "decision", "status", "correction"]
     assert "S_liver" in model.table().columns
     with pytest.raises(KeyError, match="no column"):
         model.table("volume")
@@ -48,7 +48,7 @@ def test_the_extra_scorers_columns_are_shown_and_sortable(results_folder):
     results.insert(4, "agreement", [0.2, 0.1, None, None, 0.9, 0.4, 0.3, 0.0, 0.5, 0.6])
     results.to_csv(results_folder / "results.csv", index=False)
     table = CohortModel(results_folder).table("agreement", descending=True)
-    assert list(table.columns[6:8]) == ["agreement", "S_liver"]
+    assert list(table.columns[7:9]) == ["agreement", "S_liver"]
     assert table["case_id"].tolist()[:2] == ["case_04", "case_09"]
 
 

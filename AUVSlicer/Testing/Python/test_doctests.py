@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = ["job_commands", "job_runner", "case_result", "colormap", "reference_cohort", "dependencies",
-           "worst_slices", "process_tree", "structure_scores", "score_colors"]
+           "worst_slices", "process_tree", "structure_scores", "score_colors", "segment_editor"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -15,6 +15,7 @@ import slicer
 from auvcore.errors import InputError
 from auvcore.explain.cache import features_path
 from AUVSlicerLib.explain_view import LOGIT_LEGEND_TITLE, NO_LOGIT, ExplainView
+from headless import plot_view_x
 from vtk.util import numpy_support
 
 #: Six slices of the sample CT with two of its organs: real scores in seconds.
@@ -60,7 +61,14 @@ def test_the_spectrum_plot_holds_the_distribution_s_is_the_entropy_of(scene, sco
     assert nodes.chart.GetTitle() == f"liver: energy spectrum of z_c (S = {liver['S']:.4f}, U = {1 - liver['S']:.4f})"
     assert nodes.chart.GetLegendVisibility() and nodes.chart.GetYAxisLogScale()
     assert nodes.chart.GetNumberOfPlotSeriesNodes() == 2
-    assert nodes.spectrum.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeBar
+
+
+def test_defect_2_the_spectrum_is_drawn_at_j_from_1_as_its_axis_says(scene, scored_crop):
+    """Slicer's plot view puts Bar and Line series at 0, 1, 2 ... (issue 26): the x axis promises j = 1 .. n_c."""
+    nodes = ExplainView(scene).show(scored_crop, "liver")
+    j = [float(value) for value in range(1, COUNT + 1)]
+    assert plot_view_x(nodes.spectrum) == j and plot_view_x(nodes.uniform) == j
+    assert nodes.spectrum.GetPlotType() == slicer.vtkMRMLPlotSeriesNode.PlotTypeScatterBar
 
 
 def test_the_logit_layer_lies_on_the_image_and_has_a_legend(scene, scored_crop):

@@ -3,7 +3,9 @@
 As SlicerNNUnet's widget tests do: the .ui's widgets are stand-ins that record
 what the panel sets and emit the signals a user's clicks would; the logic and
 the job runner are recording stand-ins; the review queue and ``review.json``
-are real.
+are real. The stand-ins behave as Slicer does where the panel depends on it:
+the error dialog shows and then raises again (``slicer.util.tryWithErrorDisplay``),
+and an exception out of a slot stops at PythonQt, which prints it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,16 @@ from AUVSlicerLib.review_queue import ReviewQueue
 from slicer_python import MODULE_FOLDER
 
 
+def call_as_slot(slot, *args) -> Exception | None:
+    """Call ``slot`` as PythonQt calls a Python slot: an exception is printed (``PythonQt::handleError``) and goes
+    no further than the signal; returned here so tests can see it."""
+    try:
+        slot(*args)
+    except Exception as error:  # noqa: BLE001
+        return error
+    return None
+
+
 class StandInWidget:
     """A .ui widget: records properties and slots, emits signals, and has what the panel calls."""
 
@@ -31,16 +43,24 @@ class StandInWidget:
         self.slots: dict[str, list] = {}
         self.lines: list[str] = []
         self.combo = None
+        self.uncaught: list[Exception] = []
 
     def connect(self, signal: str, slot) -> None:
         self.slots.setdefault(signal, []).append(slot)
 
     def emit(self, signal: str, *args) -> None:
-        """Call each slot as PythonQt does: with as many of the signal's arguments as the slot takes."""
+        """Call each slot as PythonQt does: with as many of the signal's arguments as the slot takes; what a slot
+        raises is printed and the signal goes on (kept in ``uncaught``)."""
         for slot in self.slots[signal]:
             parameters = inspect.signature(slot).parameters.values()
             takes_all = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
-            slot(*(args if takes_all else args[:len(parameters)]))
+            error = call_as_slot(slot, *(args if takes_all else args[:len(parameters)]))
+            if error is not None:
+                self.uncaught.append(error)
+
+    def property(self, name: str):
+        """No dynamic property (the parameter node wrapper's connectGui asks each widget for SlicerParameterName)."""
+        return None
 
     def comboBox(self) -> StandInWidget:
         self.combo = self.combo or StandInWidget(self.name + ".comboBox")
@@ -83,10 +103,11 @@ class RecordingJob:
         self.stops += 1
         self.monitor.stop_requested()
 
-    def end(self, code: int) -> None:
+    def end(self, code: int) -> Exception | None:
+        """The process ended: ``on_finished`` runs in QtProcessJob's ``finished`` slot; what it raised is returned."""
         self.running = False
         self.monitor.finished(code)
-        self.on_finished(code)
+        return call_as_slot(self.on_finished, code)
 
 
 class RecordingDialogs:
@@ -109,10 +130,13 @@ class RecordingDialogs:
 
     @contextlib.contextmanager
     def errors(self, message: str):
+        """As ``slicer.util.tryWithErrorDisplay`` (Base/Python/slicer/util.py, v5.10.0 and v5.12.3): show any
+        exception, then raise it again."""
         try:
             yield
-        except Exception as error:  # noqa: BLE001 (slicer.util.tryWithErrorDisplay shows any exception)
+        except Exception as error:
             self.shown.append(("error", f"{message} {error}"))
+            raise
 
 
 def _case(case_id: str, u: dict[str, float]):
@@ -136,6 +160,14 @@ class RecordingLogic:
 
     def pythonExecutable(self) -> str:
         return "PythonSlicer"
+
+    @staticmethod
+    def hasUnsavedEdits() -> bool:
+        return False  # the real edit tracking is tested in test_fix_step
+
+    @staticmethod
+    def loadedCaseEdits():
+        return None
 
     def openReview(self, cohort, score):
         self.calls.append(("openReview", (cohort, score), {}))

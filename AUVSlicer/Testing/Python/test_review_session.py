@@ -91,3 +91,28 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
     page = report.read_text()
     assert "<h2>Annotation review</h2>" in page and "3 structures reviewed: 1 correct, 1 needs fix, 1 unsure" in page
     assert "liver three slices too high" in page and "crashed" not in page
+
+
+def test_the_queue_puts_structures_without_enough_lookalikes_after_the_judged_ones_and_says_why(tmp_path):
+    from AUVSlicerLib.case_result import case_result_from_dict
+    from AUVSlicerLib.cohort_table import UNJUDGED_COLOR
+    from AUVSlicerLib.review_queue import ReviewQueue
+
+    def case(case_id: str, modality: str, u: float):
+        return case_result_from_dict({"case_id": case_id, "modality": modality,
+                                      "classes": [{"id": 5, "name": "liver", "S": 1 - u, "rows": 9}]}, case_id)
+
+    # One MR liver among three CT livers: against them it looks far out, but it has no MR liver to be judged against.
+    cases = [case("ct1", "ct", 0.90), case("ct2", "ct", 0.91), case("ct3", "ct", 0.92), case("mr", "mr", 0.999)]
+    queue = ReviewQueue.open(tmp_path, cases, "auv")
+    assert [entry.case_id for entry in queue.entries] == ["ct3", "ct2", "ct1", "mr"]
+    mr = queue.entries[-1]
+    assert mr.z > queue.entries[0].z and not mr.judged and mr.judged_against == "pooled"
+    assert mr.why == "judged against the cohort: only 1 mr case holds liver (3 needed); its z is against 4 cases of any modality"
+    content = review_table_content(queue)
+    assert content.rows[-1][5] == mr.why and content.colors[-1] == UNJUDGED_COLOR and content.rows[0][5] == "its modality"
+    assert content.summary == "reviewed 0 of 4; the last 1 are not judged against their own modality (too few cases of it)"
+    from AUVSlicerLib.score_colors import colour_plan
+
+    assert math.isnan(colour_plan(cases[-1], "auv", queue.cohort).values["liver"])  # grey in the module, not bright
+    assert colour_plan(cases[2], "auv", queue.cohort).values["liver"] >= 0.0

@@ -153,12 +153,12 @@ def test_the_extension_cmake_is_complete():
         assert re.search(rf"set\({variable} \"[^\"]+\"\)", cmake), variable
     assert "add_subdirectory(AUVSlicer)" in cmake
     assert 'set(EXTENSION_DEPENDS "PyTorch")' in cmake
-    raw = re.search(r'set\(AUVSLICER_RAW_URL "([^"]+)"\)', cmake).group(1)
+    repository = re.search(r'set\(AUVSLICER_REPOSITORY_URL "([^"]+)"\)', cmake).group(1)
+    raw = repository.replace("https://github.com/", "https://raw.githubusercontent.com/") + "/main/"
     for variable in ("EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS"):
-        urls = re.search(rf'set\({variable} "([^"]+)"\)', cmake).group(1).replace("${AUVSLICER_RAW_URL}", raw)
-        for url in urls.split():
-            relative = url.removeprefix(raw + "/")
-            assert (REPOSITORY / relative).is_file(), f"{variable} points at {relative}, which the repository lacks"
+        for url in re.search(rf'set\({variable} "([^"]+)"\)', cmake).group(1).split():
+            assert url.startswith(raw), f"{variable}: {url} is not in {repository}"
+            assert (REPOSITORY / url.removeprefix(raw)).is_file(), f"{variable} points at {url}, which the repository lacks"
 
 
 def test_the_icons_are_128_pixel_squares():
