@@ -54,6 +54,7 @@ class Audit:
     repeats: list[tuple[list, list[str], list[set[str]], list[str]]]
     planted: pd.DataFrame
     scores: ResultsFolder
+    folder: Path
 
 
 def read_audit(folder: Path, manifest: Path) -> Audit:
@@ -74,10 +75,11 @@ def read_audit(folder: Path, manifest: Path) -> Audit:
             row = mine.get(spec.case_id)
             cohort.append(records[row.case_id if row else spec.case_id])
             kinds.append(row.kind if row else "clean")
-            corrupted.append(set(str(row.class_names).split(" ")) if row and isinstance(row.class_names, str) else set())
+            ids = {int(value) for value in str(row.classes).split()} if row else set()
+            corrupted.append({c.name for c in records[row.case_id].classes if c.id in ids} if row else set())
             scans.append(spec.source or spec.case_id)
         repeats.append((cohort, kinds, corrupted, scans))
-    return Audit(repeats, planted, scores)
+    return Audit(repeats, planted, scores, folder)
 
 
 def structure_values(audit: Audit, cohort_parts: tuple[str, ...], case_parts: tuple[str, ...],
@@ -152,7 +154,8 @@ def proposals(audit: Audit, manifest: Path) -> pd.DataFrame:
         spec = specs[row.source]
         value = int(str(row.classes).split(" ")[0])
         clean = sitk.GetArrayFromImage(sitk.ReadImage(str(spec.label))) == value
-        corrupted = sitk.GetArrayFromImage(sitk.ReadImage(str(row.label))) == value
+        label = Path(row.label) if Path(row.label).exists() else audit.folder.parent / row.label  # relative to where it ran
+        corrupted = sitk.GetArrayFromImage(sitk.ReadImage(str(label))) == value
         try:
             proposal = sitk.GetArrayFromImage(proposed_label(audit.scores, row.case_id, [spec.name_of(value)]).image) == value
         except InputError:
