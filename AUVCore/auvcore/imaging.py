@@ -51,6 +51,21 @@ class Geometry:
     def of(cls, image: sitk.Image) -> "Geometry":
         return cls(image.GetSize(), image.GetSpacing(), image.GetOrigin(), image.GetDirection())
 
+    @classmethod
+    def of_file(cls, path: Path) -> "Geometry":
+        """The geometry in an image file's header, without reading its voxels.
+
+        Raises:
+            InputError: naming ``path``, when it cannot be read.
+        """
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as error:
+            raise InputError(path, f"cannot be read: {str(error).strip().splitlines()[-1]}") from None
+        return cls(reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+
     def to_dict(self) -> dict[str, list[float]]:
         return {k: list(v) for k, v in self.__dict__.items()}
 

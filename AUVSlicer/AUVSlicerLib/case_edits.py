@@ -87,7 +87,10 @@ class CaseEdits:
         now = label_fingerprint(self.case.segmentation_node)
         if now == self._unchanged_at:
             return False
-        edited = not np.array_equal(sitk.GetArrayViewFromImage(self.corrected_image()), self._baseline_voxels())
+        # A view is only valid while its image lives: a view of a temporary read freed memory (found by CI on a
+        # fresh machine, where an undone edit was reported as unsaved).
+        image = self.corrected_image()
+        edited = not np.array_equal(sitk.GetArrayViewFromImage(image), self._baseline_voxels())
         if not edited:
             self._unchanged_at = now
         return edited

@@ -27,6 +27,7 @@ import SimpleITK as sitk
 import slicer
 import vtk
 from auvcore.errors import InputError
+from auvcore.imaging import Geometry
 from auvcore.results.corrections import GRID_TOLERANCE
 
 from .case_export import check_segment_names, export_segments_to_labelmap
@@ -66,39 +67,29 @@ def segment_values(segmentation_node, class_names: Mapping[int, str]) -> dict[st
     return values
 
 
-def _header(path: Path) -> sitk.ImageFileReader:
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise InputError(path, f"cannot be read: {str(error).strip().splitlines()[-1]}") from None
-    return reader
-
-
 def _ijk_to_ras(node) -> np.ndarray:
     matrix = vtk.vtkMatrix4x4()
     node.GetIJKToRASMatrix(matrix)
     return np.array([[matrix.GetElement(row, column) for column in range(4)] for row in range(4)])
 
 
-def _check_same_grid(ijk_to_ras: np.ndarray, header: sitk.ImageFileReader, shape: tuple[int, ...], source: Path) -> None:
+def _check_same_grid(ijk_to_ras: np.ndarray, header: Geometry, shape: tuple[int, ...], source: Path) -> None:
     """Slicer's and SimpleITK's reading of ``source`` must be one grid, with voxels in one order."""
-    direction = np.array(header.GetDirection()).reshape(3, 3)
+    direction = np.array(header.direction).reshape(3, 3)
     expected = np.eye(4)
-    expected[:3, :3] = LPS_TO_RAS @ direction @ np.diag(header.GetSpacing())
-    expected[:3, 3] = LPS_TO_RAS @ np.array(header.GetOrigin())
-    if tuple(reversed(shape)) != tuple(header.GetSize()) or not np.allclose(
+    expected[:3, :3] = LPS_TO_RAS @ direction @ np.diag(header.spacing)
+    expected[:3, 3] = LPS_TO_RAS @ np.array(header.origin)
+    if tuple(reversed(shape)) != tuple(header.size) or not np.allclose(
             ijk_to_ras, expected, atol=GRID_TOLERANCE, rtol=GRID_TOLERANCE):
         raise InputError(source, f"is read by Slicer on another grid (size {tuple(reversed(shape))}, IJK to RAS "
-                         f"{np.round(ijk_to_ras, 4).tolist()}) than by SimpleITK (size {header.GetSize()}, "
+                         f"{np.round(ijk_to_ras, 4).tolist()}) than by SimpleITK (size {header.size}, "
                          f"{np.round(expected, 4).tolist()}): a correction cannot be placed on it")
 
 
 def corrected_label_image(scene, segmentation_node, source_label: str | Path, values: Mapping[str, int]) -> sitk.Image:
     """The segments of ``values`` as one label map on ``source_label``'s grid, with its header."""
     source = Path(source_label)
-    header = _header(source)
+    header = Geometry.of_file(source)
     reference = read_volume_node(scene, "vtkMRMLLabelMapVolumeNode", source, "AUV correction reference")
     try:
         ijk_to_ras = _ijk_to_ras(reference)
@@ -116,7 +107,7 @@ def corrected_label_image(scene, segmentation_node, source_label: str | Path, va
         remove_node_and_dependents(scene, reference)
     _check_same_grid(ijk_to_ras, header, voxels.shape, source)
     image = sitk.GetImageFromArray(voxels)
-    image.SetOrigin(header.GetOrigin())
-    image.SetSpacing(header.GetSpacing())
-    image.SetDirection(header.GetDirection())
+    image.SetOrigin(header.origin)
+    image.SetSpacing(header.spacing)
+    image.SetDirection(header.direction)
     return image

@@ -218,19 +218,9 @@ def _grid_difference(a: Geometry, b: Geometry) -> str | None:
 
 def _file_grid(path: Path) -> Geometry:
     """A label file's grid, read from its header only (a DICOM folder is read whole)."""
-    import SimpleITK as sitk
-
     from ..imaging import Geometry, read_image
 
-    if path.is_dir():
-        return Geometry.of(read_image(path))
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(str(path))
-    try:
-        reader.ReadImageInformation()
-    except RuntimeError as error:
-        raise InputError(path, f"cannot be read: {str(error).strip().splitlines()[-1]}") from None
-    return Geometry(reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection())
+    return Geometry.of(read_image(path)) if path.is_dir() else Geometry.of_file(path)
 
 
 def _label_values(image: sitk.Image, where: str | Path) -> np.ndarray:

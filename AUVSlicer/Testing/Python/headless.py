@@ -74,12 +74,10 @@ class LayoutManager:
             self.layout_node.SetViewArrangement(layout)
 
 
-def paint_voxels(scene, editor_node, voxels, add: bool = True, replace: bool = False) -> None:
+def paint_voxels(scene, editor_node, voxels, add: bool = True) -> None:
     """Add the voxels of ``voxels`` (a boolean array [k, j, i] on the editor's source volume's grid) to the Segment
     Editor's selected segment, or remove them, as its Paint and Erase effects do: ``vtkSlicerSegmentEditorLogic::
-    ModifySegmentByLabelmap`` with the editor node's masking (paint everywhere, overwrite the other segments).
-    ``replace``: the segment becomes exactly ``voxels``, as effects that compute a whole new segment (Smoothing,
-    Islands) write their result."""
+    ModifySegmentByLabelmap`` with the editor node's masking (paint everywhere, overwrite the other segments)."""
     import numpy as np
     import vtk
     from vtk.util import numpy_support
@@ -94,7 +92,7 @@ def paint_voxels(scene, editor_node, voxels, add: bool = True, replace: bool = F
     editor_node.GetSourceVolumeNode().GetIJKToRASMatrix(ijk_to_ras)
     modifier.SetImageToWorldMatrix(ijk_to_ras)
     modifier.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.asarray(voxels, np.uint8).ravel(), deep=True))
-    mode = logic.ModificationModeSet if replace else logic.ModificationModeAdd if add else logic.ModificationModeRemove
+    mode = logic.ModificationModeAdd if add else logic.ModificationModeRemove
     try:
         logic.ModifySegmentByLabelmap(editor_node.GetSegmentationNode(), editor_node.GetSelectedSegmentID(), modifier,
                                       mode, False, False)
