@@ -43,7 +43,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..scales import ScoreScale, robust_scale
+from ..scales import JUDGED, Lookalikes, ScoreScale, robust_scale
 from .registry import CASE_PARTS, COHORT_PARTS, IDENTITY, LABEL_CHECK_PARTS
 
 MIN_CASES_PER_CLASS = 3
@@ -176,22 +176,19 @@ class LabelCheck:
     parts: pd.DataFrame
 
 
-def look_alikes(held: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> pd.DataFrame:
-    """Whether each structure has look-alikes: at least :data:`MIN_CASES_PER_CLASS` cases of the cohort (itself
-    included) hold its class in its modality (in the whole cohort where its modality is unknown).
+def _judged(held: pd.DataFrame, modalities: Sequence[str | None] | None) -> pd.DataFrame:
+    """Whether each structure is judged against its look-alikes: the rule of :class:`~auvcore.scales.Lookalikes`,
+    the one ``structures.csv`` reports as ``judged_against``.
 
     Example:
         >>> held = pd.DataFrame({"liver": [True, True, True, True], "tumour": [True, False, True, False]})
-        >>> look_alikes(held, ["ct", "ct", "ct", "mr"]).values.tolist()  # the one MR liver has none
+        >>> _judged(held, ["ct", "ct", "ct", "mr"]).values.tolist()  # the one MR liver has none
         [[True, False], [True, False], [True, False], [False, False]]
     """
-    labels = np.array(["" if m is None else m for m in (modalities or [None] * len(held))], dtype=object)
-    result = pd.DataFrame(False, index=held.index, columns=held.columns)
-    for modality in set(labels):
-        rows = labels == modality
-        counts = held[rows | (modality == "")].sum(axis=0)
-        result.loc[rows] = held.loc[rows] & (counts >= MIN_CASES_PER_CLASS).to_numpy()
-    return result
+    lookalikes = Lookalikes.of(held.where(held), modalities)
+    rows = modalities if modalities is not None else [None] * len(held)
+    judged = [[lookalikes.basis(modality, str(name))[0] == JUDGED for name in held.columns] for modality in rows]
+    return held & pd.DataFrame(judged, index=held.index, columns=held.columns)
 
 
 def _pooled_z(matrix: pd.DataFrame, two_sided: bool) -> pd.DataFrame:
@@ -206,7 +203,7 @@ def _pooled_z(matrix: pd.DataFrame, two_sided: bool) -> pd.DataFrame:
 def label_check_scores(parts: Mapping[str, pd.DataFrame], modalities: Sequence[str | None] | None = None) -> LabelCheck:
     """``label_check``: per case and class, the sum of its parts' positive robust z (NaN where no part has one).
 
-    The parts of :data:`COHORT_PARTS` count only for a structure with look-alikes (:func:`look_alikes`), their
+    The parts of :data:`COHORT_PARTS` count only for a structure with look-alikes (:func:`_judged`), their
     z against its class (within its modality, as :class:`~auvcore.scales.ScoreScale`). The case-intrinsic parts
     (:data:`CASE_PARTS`) count for every structure: their z against the structure's class where it has
     look-alikes, else against every structure of the cohort; a signed part's z is |z|.
@@ -225,7 +222,7 @@ def label_check_scores(parts: Mapping[str, pd.DataFrame], modalities: Sequence[s
 
     held = pd.concat([matrix.notna() for matrix in parts.values()]).groupby(level=0, sort=False).any()
     held = held.reindex(index=next(iter(parts.values())).index)
-    alike = look_alikes(held, modalities)
+    alike = _judged(held, modalities)
     contributions = {}
     for name, matrix in parts.items():
         two_sided = scale_options(name)["two_sided"]
