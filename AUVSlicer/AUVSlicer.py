@@ -42,7 +42,8 @@ MINIMUM_SLICER = "5.10"
 MINIMUM_PYTHON = (3, 10)
 #: The scores a structure can be coloured and queued by (``auvcore.scorers.SCORERS``).
 SCORE_CHOICES = ["auv", "agreement", "fisher", "variance", "boundary_gradient", "boundary_logits", "boundary_distance",
-                 "contrast", "homogeneity", "consistency", "image_auv", "prototype", "mahalanobis", "identity", "label_check", "cleanlab"]
+                 "contrast", "homogeneity", "consistency", "image_auv", "stray_voxels", "edge_offset", "probe_agreement",
+                 "size_offset", "shift", "missed_slices", "prototype", "mahalanobis", "identity", "label_check", "cleanlab"]
 #: ``str`` parameters shown in path fields (kept in step by the panel: see AUVSlicerLib.panel).
 PATH_PARAMETERS = ("checkpointPath", "referencePath", "resultsFolder", "datasetPath", "scoreOutputFolder",
                    "trainOutputFolder")
