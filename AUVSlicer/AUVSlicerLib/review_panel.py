@@ -157,6 +157,10 @@ class ReviewPanel:
         except InputError as error:  # scored without the probe, or its label changed since: the line says so
             self._showProposalStatus(f"No proposal for {entry.case_id} / {entry.structure}: {error.problem}")
             return
+        except Exception:
+            self.proposalWanted = False  # not tried again on every move; the caller's dialog shows why
+            self.updateButtons()
+            raise
         self._showProposalStatus(f"{overlay.describe()}. Accept proposal saves the model's outline as the correction; "
                                  "Edit proposal opens it in the Segment Editor.")
 
@@ -329,11 +333,7 @@ class ReviewPanel:
         entry = self.queue.current if self.queue else None
         if entry is None or not self.settleUnsavedEdits("accepting the proposal"):
             return
-        edits = self.logic.loadedCaseEdits()
-        if (edits is not None and edits.case_id == entry.case_id and edits.choice.corrected and not self.dialogs.confirm(
-                f"{entry.case_id} has a saved correction ({edits.choice.correction.file}). A proposal is made on the label "
-                f"as it was scored: accepting it saves that label with {entry.structure} replaced by the model's outline "
-                "as the new correction (the present one is kept beside it). Accept?")):
+        if not self.dialogs.confirm(self._acceptQuestion(entry)):
             return
         try:
             with self.dialogs.errors("Failed to accept the proposal."):
@@ -347,6 +347,20 @@ class ReviewPanel:
         with self.dialogs.errors("Failed to show the structure."):
             self._showCurrentStructure()  # the case again, with the accepted label
         self.updateButtons()
+
+    def _acceptQuestion(self, entry) -> str:
+        """Whether to accept: what is saved, and what the reviewer may not have seen (the overlay, a correction)."""
+        question = (f"Save the model's outline of {entry.structure} as the correction of {entry.case_id} (the verdict "
+                    "fixed, marked as an accepted proposal)?")
+        if not self.logic.proposalShown(entry.case_id, entry.structure):
+            question += (" It is not shown: Proposal (D) shows where it differs from the label. A proposal is a "
+                         "starting point to check, not a fix to accept unseen.")
+        edits = self.logic.loadedCaseEdits()
+        if edits is not None and edits.case_id == entry.case_id and edits.choice.corrected:
+            question += (f" {entry.case_id} has a saved correction ({edits.choice.correction.file}): a proposal is made "
+                         f"on the label as it was scored, so the new correction is that label with {entry.structure} "
+                         "replaced (the present one is kept beside it).")
+        return question
 
     def onEditProposal(self) -> None:
         """Put the current structure's proposal into the case's segmentation and open the Fix step on it."""

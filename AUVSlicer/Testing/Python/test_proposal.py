@@ -79,7 +79,11 @@ def test_the_overlay_holds_the_disagreement_map_and_goes_with_its_structure(scen
     logic.hideProposal()
     assert scene.GetNumberOfNodes() == nodes_before and not _overlays(scene)
     logic.showProposal(cohort, shown, "liver")
-    logic.discardEdits()
+    logic.discardEdits()  # moving on without the edits
+    assert not _overlays(scene)
+    shown = logic.showQueueEntry(cohort, queue.current, score="agreement")
+    logic.showProposal(cohort, shown, "liver")
+    logic.loadCohortCase(cohort, CASE)  # a case loaded (again) from the cohort table
     assert not _overlays(scene)
 
 
@@ -144,10 +148,18 @@ def test_accepting_a_proposal_writes_the_correction_and_the_fixed_verdict_marked
     folder = ResultsFolder(probe_copy)
     expected = sitk.GetArrayFromImage(proposed_label(folder, CASE, ["liver"]).image)
     source = label_for(folder, CASE).path
-    panel.shortcuts()["D"]()
     panel.ui.reviewNoteLineEdit.text = "the model's liver"
+    asked = []
+    panel.dialogs.confirm = lambda message: asked.append(message) or len(asked) > 1  # no, then yes
+    panel.ui.acceptProposalButton.emit("clicked(bool)", True)  # unseen: the question says so; answered no
+    assert "It is not shown: Proposal (D) shows where it differs from the label." in asked[0]
+    assert not (probe_copy / "corrections").exists() and label_for(folder, CASE).path == source
 
+    panel.shortcuts()["D"]()
     panel.ui.acceptProposalButton.emit("clicked(bool)", True)
+
+    assert asked[1] == ("Save the model's outline of liver as the correction of ct_shifted (the verdict fixed, marked as "
+                        "an accepted proposal)?")
 
     choice = label_for(folder, CASE)
     assert choice.corrected and choice.path == probe_copy / "corrections" / "ct_shifted.nii.gz"
@@ -187,6 +199,17 @@ def test_edit_proposal_opens_the_fix_step_on_the_models_outline_and_save_keeps_t
     [correction] = load_review(probe_copy / REVIEW_JSON).corrections[CASE]
     assert not correction.proposal and correction.structures == ("liver",)
     assert np.array_equal(_voxels(probe_copy / correction.file), expected)
+
+    # Accepting the spleen's proposal now: the question says the liver's correction is replaced (and kept).
+    panel.shortcuts()["Ctrl+B"]()
+    while panel.review.queue.current.structure != "spleen":
+        panel.shortcuts()["N"]()
+    panel.ui.acceptProposalButton.emit("clicked(bool)", True)
+    kind, question = next(entry for entry in reversed(panel.dialogs.shown) if entry[0] == "confirm")
+    assert "ct_shifted has a saved correction (corrections/ct_shifted.nii.gz): a proposal is made on the label as it " \
+           "was scored" in question
+    first, second = load_review(probe_copy / REVIEW_JSON).corrections[CASE]
+    assert second.proposal and second.structures == ("spleen",) and (probe_copy / first.file).is_file()
     assert not _errors(panel), panel.dialogs.shown
 
 
