@@ -70,7 +70,8 @@ class AUVSlicer(ScriptedLoadableModule):
             "for that structure in a reference cohort, and turns a scored cohort into a review queue with verdicts: "
             "Fix (F) opens a suspect structure in the Segment Editor at its worst slice, Save correction (S) writes "
             "the corrected label beside the results (the source label is never written) and Ctrl+B returns to the "
-            "queue. "
+            "queue; for cases scored with the probe (--scorers all), Proposal (D) shows where the label and the model "
+            "disagree, and the model's outline can be accepted or edited as the correction. "
             "Needs Slicer {minimum} or later and the PyTorch extension. "
             "See the <a href=\"https://github.com/auv-slicer/SlicerAUV#readme\">documentation</a>.").format(
             minimum=MINIMUM_SLICER)
