@@ -10,6 +10,6 @@ python="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
 .venv/bin/python -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "AUVCore[test,medsam2,docs,review,nnunet]" PyQt5
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "AUVCore[test,medsam2,docs,review,nnunet,lesions]" PyQt5
 # auv review draws Slicer's views on the server: say now (not at the first review) what to install if it cannot.
 .venv/bin/python -m auvcore.workstation.offscreen || echo "setup_env.sh: auv review and its browser tests need the above" >&2

@@ -16,7 +16,7 @@ from .errors import InputError
 
 #: ``auv train --engine``: the bundled trainer, or nnU-Net v2's ``nnUNetv2_train`` with the AUV trainers.
 ENGINES = ("bundled", "nnunet")
-COMMAND_MODULES = ("score", "demo", "curate", "train", "nnunet", "audit", "explain", "benchmark", "review")
+COMMAND_MODULES = ("score", "demo", "curate", "train", "nnunet", "audit", "explain", "benchmark", "review", "propose")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -43,7 +43,11 @@ def absolute(path: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class CaseSpec:
-    """One case of a cohort. ``label`` is None for label-free scoring."""
+    """One case of a cohort. ``label`` is None for label-free scoring.
+
+    ``source`` names the scan or patient the case was cut from (a manifest's ``source`` column): cases of one
+    source are not independent, so an audit keeps them together when it holds some out. None where not given.
+    """
 
     case_id: str
     image: Path
@@ -51,6 +55,7 @@ class CaseSpec:
     class_names: dict[int, str] = field(default_factory=dict, compare=False)
     #: The dataset.json-style file the class names came from (a manifest's ``label_names``, a dataset's ``dataset.json``).
     label_names: Path | None = field(default=None, compare=False)
+    source: str | None = field(default=None, compare=False)
 
     def name_of(self, class_id: int) -> str:
         return self.class_names.get(class_id, f"label_{class_id}")
@@ -178,7 +183,9 @@ def _from_manifest(path: Path) -> list[CaseSpec]:
         names_path = base / names_file if names_file else None
         if names_path is not None:
             names = names_cache.setdefault(names_path, read_label_names(names_path))
-        specs.append(CaseSpec(row["case_id"].strip(), base / row["image"].strip(), base / label if label else None, names, names_path))
+        source = (row.get("source") or "").strip() or None
+        specs.append(CaseSpec(row["case_id"].strip(), base / row["image"].strip(), base / label if label else None, names,
+                              names_path, source=source))
     return specs
 
 
@@ -187,7 +194,8 @@ def discover_cases(dataset: str | Path) -> list[CaseSpec]:
 
     Accepted layouts:
         * a CSV manifest with columns ``case_id, image, label`` (optional
-          ``label_names``: a dataset.json-style file of class names); paths are
+          ``label_names``: a dataset.json-style file of class names, and
+          ``source``: the scan or patient a case was cut from); paths are
           relative to the manifest;
         * an nnU-Net raw dataset or a Medical Segmentation Decathlon task
           (``dataset.json``, ``imagesTr/``, ``labelsTr/``);

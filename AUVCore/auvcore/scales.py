@@ -90,6 +90,8 @@ class ScoreScale:
             modality, in a cohort of several modalities. A case's class is put on its modality's statistics where
             there are some, else on the cohort's. Only the centre is the modality's own: the spread and the
             calibrated reference come from every case, as a few MR cases are too few to say how far is far.
+        two_sided: the class values are signed (a label too big or too small): a structure's z is |z|, and the
+            ``paper`` sum adds each class's distance from its median.
     """
 
     aggregate: Aggregate
@@ -99,10 +101,11 @@ class ScoreScale:
     high: float = math.nan
     class_reference: dict[str, list[float]] = field(default_factory=dict)
     modality_stats: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    two_sided: bool = False
 
     @classmethod
     def fit(cls, matrix: pd.DataFrame, aggregate: Aggregate, negative_log: bool = False, in_z_units: bool = False,
-            modalities: Sequence[str | None] | None = None) -> "ScoreScale":
+            modalities: Sequence[str | None] | None = None, two_sided: bool = False) -> "ScoreScale":
         """The scale of a cohort: ``matrix`` has one row per case and one column per class (NaN = absent).
 
         ``in_z_units``: the class values are already on a z scale shared by every class (``label_check``,
@@ -130,8 +133,8 @@ class ScoreScale:
         """
         if aggregate not in AGGREGATES:
             raise ValueError(f"aggregate must be one of {AGGREGATES}, got {aggregate!r}")
-        scale = cls(aggregate, negative_log)
-        if aggregate != "paper":
+        scale = cls(aggregate, negative_log, two_sided=two_sided)
+        if aggregate != "paper" or two_sided:
             values = scale._class_values(matrix)
             scale.class_stats = {str(column): (0.0, 1.0) if in_z_units and values[column].notna().any()
                                  else robust_scale(values[column].to_numpy()) for column in values.columns}
@@ -168,6 +171,13 @@ class ScoreScale:
 
     def raw(self, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> np.ndarray:
         """The aggregated value of each case, before min-max (NaN where a case has no class value)."""
+        if self.aggregate == "paper" and self.two_sided:
+            import pandas as pd
+
+            values, labels = self._class_values(matrix), _modality_labels(modalities, len(matrix))
+            distances = {column: np.abs(values[column].to_numpy(dtype=np.float64) - self._row_stats(str(column), labels)[0])
+                         for column in values.columns}
+            return pd.DataFrame(distances, index=values.index).sum(axis=1, min_count=1).to_numpy()
         if self.aggregate == "paper":
             total = matrix.astype("float64").sum(axis=1, min_count=1).to_numpy()
             if not self.negative_log:
@@ -201,7 +211,7 @@ class ScoreScale:
             with np.errstate(divide="ignore", invalid="ignore"):
                 # one case, or all equal: no evidence either way
                 z[column] = np.where(spread > 0, centred / spread, centred * 0.0)
-        return z
+        return z.abs() if self.two_sided else z
 
     def place(self, matrix: pd.DataFrame, modalities: Sequence[str | None] | None = None) -> np.ndarray:
         """Case scores in [0, 1] on this scale (clipped); a cohort of one identical value gives 0."""
@@ -225,6 +235,8 @@ class ScoreScale:
             data["class_reference"] = {k: list(v) for k, v in self.class_reference.items()}
         if self.modality_stats:
             data["modality_stats"] = {m: {k: list(v) for k, v in c.items()} for m, c in self.modality_stats.items()}
+        if self.two_sided:
+            data["two_sided"] = True
         return data
 
     @classmethod
@@ -237,6 +249,7 @@ class ScoreScale:
             float(data["high"]),
             {k: [float(x) for x in v] for k, v in data.get("class_reference", {}).items()},
             {m: {k: (float(v[0]), float(v[1])) for k, v in c.items()} for m, c in data.get("modality_stats", {}).items()},
+            bool(data.get("two_sided", False)),
         )
 
 

@@ -105,3 +105,31 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+LESION_DIR = REPO_ROOT / "Testing" / "data" / "lesion_cohort"
+#: The smoke audit's cases: the three smallest slabs of the pyradiomics scans (MR brain, MR breast, CT lung).
+SMOKE_LESIONS = ("pyradiomics_brain2_z06", "pyradiomics_breast1_z06", "pyradiomics_lung1_z30")
+
+
+@pytest.fixture(scope="session")
+def lesion_smoke(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A manifest of three real lesion cases (the pyradiomics sdist's, fetched once and checked by SHA-256)."""
+    from auvcore.sample_lesions import fetch_lesion_cohort
+
+    manifest = fetch_lesion_cohort(tmp_path_factory.mktemp("lesions"), packages=("pyradiomics",), downloads=LESION_DIR / "downloads")
+    lines = manifest.read_text().splitlines()
+    smoke = manifest.with_name("smoke.csv")
+    smoke.write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split(",")[0] in SMOKE_LESIONS)]) + "\n")
+    return smoke
+
+
+@pytest.fixture(scope="session")
+def lesion_audit(lesion_smoke: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CI smoke of the lesion audit: ``auv audit --lesion-sizes`` on the three cases, two of them corrupted."""
+    from auvcore.cli import main
+
+    out = tmp_path_factory.mktemp("lesion_audit")
+    assert main(["audit", str(lesion_smoke), "--out", str(out), "--lesion-sizes", "--fraction", "0.67", "--seed", "3",
+                 "--device", "cpu", "--no-progress"]) == 0
+    return out

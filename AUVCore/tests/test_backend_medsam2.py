@@ -221,14 +221,37 @@ def test_image_features_reuse_the_encoded_slices(classwise, mr_crop: tuple[np.nd
 
 
 def test_the_label_aware_scorers_run_on_medsam2_features(classwise, mr_crop: tuple[np.ndarray, np.ndarray]) -> None:
-    from auvcore.scorers import CASE_SCORERS, CaseInputs, class_prototypes
+    from auvcore.scorers import CASE_SCORERS, PROBE_SCORERS, CaseInputs, class_prototypes
 
     volume, labels = mr_crop
     assert classwise.grid == (MASK_SIZE, MASK_SIZE)
     assert classwise.embeddings is not None and {tuple(e.shape) for e in classwise.embeddings.values()} == {EMBEDDING_SHAPE}
     inputs = CaseInputs(volume, labels, CLASS_IDS, (3.0, 3.0, 3.0), classwise)
     for name, scorer in CASE_SCORERS.items():
+        if name in PROBE_SCORERS:
+            continue
         output = scorer(inputs)
         assert output.reason is None, name
         assert np.isfinite(output.per_class[0]), name  # the liver spans every slice of the crop
     assert np.isfinite(class_prototypes(inputs)[0]).all()
+
+
+def test_the_probe_scorers_say_why_medsam2_leaves_them_missing(
+    backend: MedSAM2Backend, checkpoint: Path, classwise, mr_crop: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """MedSAM2 tracks one key-slice box per class, so it cannot decode the probe's own boxes: the probe's
+    scores are missing with the reason the case record keeps."""
+    from auvcore.backends.base import BoxPrompter
+    from auvcore.cohort import ScoreSettings
+    from auvcore.cohort.pipeline import CaseScorer
+    from auvcore.scorers import CASE_SCORERS, PROBE_SCORERS, CaseInputs, parse_scorers
+
+    assert not isinstance(backend, BoxPrompter)
+    volume, labels = mr_crop
+    settings = ScoreSettings(backbone="medsam2", checkpoint=str(checkpoint), scorers=tuple(parse_scorers("label_check")))
+    evidence, reason = CaseScorer(settings, backend_factory=lambda: backend)._probe(volume, labels, CLASS_IDS, (3.0, 3.0, 3.0), "mr-crop")
+    assert evidence is None and reason is not None and "medsam2" in reason
+    inputs = CaseInputs(volume, labels, CLASS_IDS, (3.0, 3.0, 3.0), classwise, evidence, reason)
+    for name in PROBE_SCORERS:
+        output = CASE_SCORERS[name](inputs)
+        assert output.reason == reason and np.isnan(output.per_class).all(), name

@@ -23,7 +23,7 @@ from .test_report import CHROMIUM, IMAGE_CHECK, _chromium
 
 pytestmark = pytest.mark.slow
 #: The per-class scorers of one model pass, as ``auv score --scorers`` names them.
-CASE_SCORERS = "agreement,fisher,variance,boundary_gradient,boundary_logits,boundary_distance,contrast,homogeneity,consistency"
+CASE_SCORERS = "agreement,fisher,variance,boundary_gradient,boundary_logits,boundary_distance,contrast,homogeneity,consistency,stray_voxels,edge_offset"
 
 
 def _explain(*arguments: str) -> int:

@@ -7,7 +7,9 @@ takes copies and returns ``(image, labels, detail)``; ``detail`` says what
 was changed and how many voxels.
 
 Default magnitudes are small: a couple of voxels, a third of a structure's
-slices. ``auv audit --magnitude kind=value`` changes them.
+slices. ``auv audit --magnitude kind=value`` changes them, and
+``kind=low-high`` draws each planted case's magnitude from that range
+(whole numbers for the kinds measured in voxels or slices).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Callable, Collection
 import numpy as np
 from scipy import ndimage
 
-from .settings import IMAGE_KINDS, KINDS, MAGNITUDES
+from .settings import IMAGE_KINDS, KINDS, MAGNITUDES, WHOLE_MAGNITUDES, Magnitude
 
 #: A structure can be corrupted when it holds this many voxels on at least MIN_SLICES slices.
 MIN_VOXELS = 50
@@ -97,6 +99,17 @@ def _dropout(image, labels, target, magnitude, rng):
     return int(lost.sum())
 
 
+def _end_slice(image, labels, target, magnitude, rng):
+    slices = np.flatnonzero((labels == target).any(axis=(1, 2)))
+    count = min(max(1, int(round(magnitude))), len(slices) - 1)
+    # A missed slice at one end of the structure, drawn at random: the label stops short of it.
+    dropped = slices[:count] if rng.random() < 0.5 else slices[len(slices) - count :]
+    lost = np.zeros_like(labels, dtype=bool)
+    lost[dropped] = labels[dropped] == target
+    labels[lost] = 0
+    return int(lost.sum())
+
+
 def _blob(image, labels, target, magnitude, rng):
     radius = int(magnitude)
     far = ~ndimage.binary_dilation(labels == target, structure=_disk(3 * radius))
@@ -113,8 +126,29 @@ def _blob(image, labels, target, magnitude, rng):
 
 
 PLANTERS: dict[str, Callable[..., int]] = {
-    "dilate": _dilate, "erode": _erode, "shift": _shift, "dropout": _dropout, "blob": _blob,
+    "dilate": _dilate, "erode": _erode, "shift": _shift, "dropout": _dropout, "end_slice": _end_slice, "blob": _blob,
 }
+
+
+def draw_magnitude(kind: str, magnitude: Magnitude | None, rng: np.random.Generator) -> float:
+    """The magnitude of one planted case: the default, the one given, or one drawn from a ``(low, high)`` range
+    (a whole number for the kinds counted in voxels or slices).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> draw_magnitude("dilate", None, rng), draw_magnitude("dilate", 1.0, rng)
+        (2, 1.0)
+        >>> sorted({draw_magnitude("dilate", (1, 3), rng) for _ in range(50)})
+        [1, 2, 3]
+    """
+    if magnitude is None:
+        return MAGNITUDES[kind][0]
+    if not isinstance(magnitude, tuple):
+        return magnitude
+    low, high = magnitude
+    if kind in WHOLE_MAGNITUDES:
+        return int(rng.integers(int(round(low)), int(round(high)) + 1))
+    return float(rng.uniform(low, high))
 
 
 def plant(kind: str, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, magnitude: float | None = None,

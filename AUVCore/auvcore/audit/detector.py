@@ -22,6 +22,8 @@ on the same structures:
   against the clean structures;
 * leave-one-case-out: fitted without every structure of one source case
   (clean or corrupted copies), tested on them; the AUROC pools the cases.
+  Where the manifest names each case's scan or patient (its ``source``
+  column), every case of that source is left out together.
 
 ``detector.json`` holds the coefficients, the feature scaling and the audit it
 came from; ``auv score --detector detector.json`` adds a ``detector`` column
@@ -194,10 +196,14 @@ def held_out_figures(structures: pd.DataFrame, kinds: Sequence[str], groups: Seq
     return figures
 
 
-def audit_structures(scores: pd.DataFrame, records: Mapping[str, CaseRecord]) -> pd.DataFrame:
-    """One row per audited structure (repeat, case, class): its kind, source case, every scorer's z, size and modality.
+def audit_structures(scores: pd.DataFrame, records: Mapping[str, CaseRecord],
+                     scans: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+    """One row per audited structure (repeat, case, class): its kind, source case, scan, every scorer's z, size and
+    modality.
 
-    ``scores`` is the audit's ``scores.csv`` (its ``class`` level rows hold the z).
+    ``scores`` is the audit's ``scores.csv`` (its ``class`` level rows hold the z). ``scans`` maps a clean case to
+    the scan or patient it was cut from (the manifest's ``source``); the ``scan`` column is the case itself where
+    none is given.
     """
     part = scores[scores["level"] == "class"]
     wide = part.pivot_table(index=["repeat", "unit", "kind"], columns="scorer", values="score", sort=False).reset_index()
@@ -206,6 +212,7 @@ def audit_structures(scores: pd.DataFrame, records: Mapping[str, CaseRecord]) ->
     wide.insert(1, "case_id", split[0])
     wide.insert(2, "class", split[1])
     wide["source"] = wide["case_id"].str.split("~").str[0]
+    wide["scan"] = [(scans or {}).get(case) or case for case in wide["source"]]
     sizes = {(r.case_id, c.name): (c.rows, c.voxels, r.modality) for r in records.values() if r.ok for c in r.classes}
     looked_up = [sizes.get((case, name), (math.nan, math.nan, None)) for case, name in zip(wide["case_id"], wide["class"])]
     wide["slices"], wide["voxels"], wide["modality"] = zip(*looked_up) if looked_up else ((), (), ())

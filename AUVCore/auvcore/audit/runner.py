@@ -43,7 +43,7 @@ from ..results.structures import structure_scorers
 from ..results.table import case_modalities
 from ..scorers import AGGREGATES, ScoreScale
 from ..scorers.registry import scale_options
-from .corruptions import Corruption, applicable, eligible_classes, plant
+from .corruptions import Corruption, applicable, draw_magnitude, eligible_classes, plant
 from .detector import DETECTOR_JSON, audit_structures, fit_detector, held_out_figures, save_detector
 from .metrics import detection_table, structure_detection
 from .page import write_audit_page
@@ -108,7 +108,8 @@ def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int
         target = None
         if targets is not None and kind in LABEL_KINDS:
             target = int(case_rng.choice(sorted(set(targets) & set(eligible_classes(label_array)))))
-        new_image, new_labels, corruption = plant(kind, image_array, label_array, case_rng, settings.magnitudes.get(kind), target)
+        magnitude = draw_magnitude(kind, settings.magnitudes.get(kind), case_rng)
+        new_image, new_labels, corruption = plant(kind, image_array, label_array, case_rng, magnitude, target)
         stem = f"{safe_file_name(source.case_id)}~{kind}"
         image_path = source.image
         if kind in IMAGE_KINDS:
@@ -118,7 +119,8 @@ def plant_repeat(specs: Sequence[CaseSpec], settings: AuditSettings, repeat: int
         label_path = folder / f"{stem}_label.nii.gz"
         if not label_path.exists():
             write_array_like(new_labels, labels, label_path)
-        spec = CaseSpec(f"{source.case_id}~{kind}~r{repeat}", Path(image_path), label_path, source.class_names)
+        spec = CaseSpec(f"{source.case_id}~{kind}~r{repeat}", Path(image_path), label_path, source.class_names,
+                        source.label_names, source=source.source)
         planted.append(PlantedCase(repeat, source, spec, corruption))
     return planted
 
@@ -214,7 +216,7 @@ def run_audit(
         rows.extend(_unit_scores(cohort, kinds, corrupted, [prototypes[r.case_id] for r in cohort], score_settings.scorers, repeat))
     scores = pd.DataFrame(rows)
     scores.to_csv(out / "scores.csv", index=False)
-    structures = audit_structures(scores, records)
+    structures = audit_structures(scores, records, {spec.case_id: spec.source for spec in specs})
     structures.to_csv(out / STRUCTURES_CSV, index=False)
     label_kinds = [k for k in settings.kinds if k in LABEL_KINDS]
     result = AuditFigures(structure_detection(scores[scores["level"] == "class"], label_kinds),
@@ -232,7 +234,7 @@ def _fit(out: Path, structures: pd.DataFrame, scorers: Sequence[str], settings: 
     corrupted = structures["kind"] != "clean"
     if not corrupted.any():
         raise InputError(out / STRUCTURES_CSV, "holds no corrupted structure to fit a detector on (plant label kinds)")
-    held_out = held_out_figures(structures, structures["kind"], structures["source"], per_structure)
+    held_out = held_out_figures(structures, structures["kind"], structures["scan"], per_structure)
     source = {"audit": str(out.resolve()), "structures": int(len(structures)), "corrupted": int(corrupted.sum()),
               "kinds": list(settings.kinds), "seed": settings.seed, "repeats": settings.repeats,
               "held_out_auroc": {name: json_number(value) for name, value in held_out.items()}}  # None where undefined

@@ -80,3 +80,17 @@ class FoundationBackend(Protocol):
     def feature_bytes(self, volume_shape: tuple[int, int, int], n_classes: int, mode: str) -> int:
         """Bytes the feature tensor Z will take for such a volume, checked before running."""
         ...
+
+
+@runtime_checkable
+class BoxPrompter(Protocol):
+    """A backend that decodes box prompts of the caller's choosing on a volume's slices (LiteMedSAM does).
+
+    The label-independent evidence of :mod:`auvcore.scorers.evidence` prompts with boxes that are not the
+    label's own; a backend without this method leaves those scores missing, with the reason.
+    """
+
+    def box_logits(self, volume: np.ndarray, slices: Sequence[int], boxes: np.ndarray, image_key: str | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Mask logits (N, h, w) on the backend's logit grid for each (slice, box), and the seconds spent per stage."""
+        ...

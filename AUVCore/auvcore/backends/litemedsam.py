@@ -226,6 +226,33 @@ class LiteMedSAMBackend:
         )
 
     @torch.inference_mode()
+    def box_logits(self, volume: np.ndarray, slices: Sequence[int], boxes: np.ndarray, image_key: str | None = None
+                   ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The mask logits (N, h, w) of boxes of the caller's choosing, one per (slice, box) pair, and the seconds spent.
+
+        ``boxes`` (N, 4) are ``(x0, y0, x1, y1)`` in slice pixels. The slices' embeddings come from this image's
+        cache (``image_key``) where :meth:`classwise_features` made them; the others are encoded now.
+        """
+        slices = [int(d) for d in slices]
+        if not slices:
+            _, (h, w) = prepare_slices(volume[:1], [0])
+            return torch.zeros(0, h, w, device=self.device), {"encoder": 0.0, "decoder": 0.0}
+        embeddings, encoder_seconds, _ = self._embeddings(volume, sorted(set(slices)), image_key)
+        _, (h, w) = prepare_slices(volume[:1], [0])
+        scale = INPUT_SIZE / max(volume.shape[1:])
+        scaled = torch.from_numpy(np.asarray(boxes, dtype=np.float32) * scale)
+        rows, decoder_seconds = [], 0.0
+        for start in range(0, len(slices), DECODER_BOXES):
+            part = np.asarray(slices[start : start + DECODER_BOXES])
+            unique, box_slice = np.unique(part, return_inverse=True)
+            stacked = torch.stack([embeddings[int(d)] for d in unique])
+            begun = time.perf_counter()
+            logits = self.decoder(stacked, torch.from_numpy(box_slice.reshape(-1)).to(self.device), scaled[start : start + DECODER_BOXES].to(self.device))
+            decoder_seconds += time.perf_counter() - begun
+            rows.append(logits[:, :h, :w].to(self.device))
+        return torch.cat(rows), {"encoder": encoder_seconds, "decoder": decoder_seconds}
+
+    @torch.inference_mode()
     def image_features(self, volume: np.ndarray, image_key: str | None = None) -> CaseFeatures:
         depth = volume.shape[0]
         embeddings, encoder_seconds, n_encoded = self._embeddings(volume, list(range(depth)), image_key)

@@ -10,15 +10,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 from ..backends import FoundationBackend, create_backend
+from ..backends.base import BoxPrompter
 from ..datasets import CaseSpec
 from ..errors import InputError
-from ..explain.cache import FeatureArrays, feature_arrays
+from ..explain.cache import FeatureArrays, feature_arrays, proposal_arrays
 from ..files import file_sha256
 from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity, structure_centres
 from ..results.case_record import CaseRecord, ClassRecord, ScorerValues, json_number
-from ..scorers import CASE_SCORERS, NEEDS_PROTOTYPES, CaseInputs, class_prototypes
+from ..prompts import probe_boxes
+from ..scorers import CASE_SCORERS, NEEDS_PROTOTYPES, PROBE_SCORERS, CaseInputs, class_prototypes
+from ..scorers.evidence import StructureEvidence, case_evidence
+from ..scorers.grid import logits_on_label_grid
 from ..spectrum import class_spectra
 from .settings import SCORES_GENERATION, ScoreSettings, checkpoint_identity, package_versions, runtime_identity
 
@@ -137,13 +142,22 @@ class CaseScorer:
         scales = class_spectra(features.z, features.present)
         spectrum_seconds = time.perf_counter() - spectrum_start
         names = ["image"] if mode == "image" else [spec.name_of(c) for c in class_ids]
+        probe_start = time.perf_counter()
+        evidence, evidence_reason = self._probe(volume, case.labels, class_ids, case.spacing, image_key) if mode == "classwise" else (None, None)
+        probe_seconds = time.perf_counter() - probe_start
         extra_start = time.perf_counter()
-        scores, prototypes = self._extra_scores(CaseInputs(volume, case.labels, class_ids, case.spacing, features), names)
+        inputs = CaseInputs(volume, case.labels, class_ids, case.spacing, features, evidence=evidence, evidence_reason=evidence_reason)
+        scores, prototypes = self._extra_scores(inputs, names)
         extra_seconds = time.perf_counter() - extra_start
         backend_timings, slices_encoded = features.timings, features.slices_encoded
         cached_features = feature_arrays(features, scales, class_ids, case)
-        del features  # the feature tensor can be GiBs; the record needs none of it
+        for class_id, found in zip(class_ids, evidence or ()):
+            if found is not None:
+                cached_features.update(proposal_arrays(class_id, found.corner, found.label, found.model))
+        del features, inputs  # the feature tensor can be GiBs; the record needs none of it
         timings = {"io": io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
+        if evidence is not None:
+            timings["probe"] = probe_seconds
         timings["total"] = time.perf_counter() - started
 
         voxels = np.bincount(case.labels.ravel().astype(np.int64)) if mode == "classwise" else None
@@ -178,6 +192,19 @@ class CaseScorer:
             structure_centres_lps=_structure_centres(case, class_ids, names) if scores else None,
         )
         return record, prototypes, cached_features
+
+    def _probe(self, volume: np.ndarray, labels: np.ndarray, class_ids: list[int], spacing: tuple[float, float, float],
+               image_key: str) -> tuple[list[StructureEvidence | None] | None, str | None]:
+        """The label-independent evidence of every class (:mod:`auvcore.scorers.evidence`) when a scorer reads it:
+        the model prompted again with the probe's boxes on the same embeddings. (None, why) where it cannot be."""
+        if not PROBE_SCORERS & set(self.settings.scorers):
+            return None, None
+        if not isinstance(self.backend, BoxPrompter):
+            return None, f"the {self.settings.backbone} backend cannot be prompted with boxes other than the label's"
+        probe = probe_boxes(labels, class_ids)
+        logits, _ = self.backend.box_logits(volume, probe.slices, probe.boxes, image_key=image_key)
+        shape = (labels.shape[1], labels.shape[2])
+        return case_evidence(labels, class_ids, spacing, probe, lambda positions: logits_on_label_grid(logits[torch.from_numpy(positions)], shape)), None
 
     def _extra_scores(self, inputs: CaseInputs, names: list[str]) -> tuple[dict[str, ScorerValues], Prototypes | None]:
         """The per-case scorers' class (and slice) values, and the class prototypes the cohort scorers need."""

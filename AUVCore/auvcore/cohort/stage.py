@@ -52,7 +52,7 @@ def add_cohort_scorers(records: Sequence[CaseRecord], scorers: Sequence[str], pr
             records = _with_class_values(records, name, COHORT_SCORERS[name](prototypes, case_modalities(records)))
     if LABEL_CHECK in scorers:
         combined = label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS}, case_modalities(records))
-        records = _with_class_values(records, LABEL_CHECK, [row.dropna().to_dict() for _, row in combined.iterrows()])
+        records = _with_class_values(records, LABEL_CHECK, [row.dropna().to_dict() for _, row in combined.values.iterrows()])
     return records
 
 

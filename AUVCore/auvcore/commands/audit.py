@@ -3,6 +3,7 @@
 Example (shell):
     auv audit my_dataset --out audit            # 30% of the cases corrupted, every scorer
     auv audit manifest.csv --out audit --repeats 3 --magnitude dilate=1 --kinds dilate,erode,shift
+    auv audit lesions/manifest.csv --out lesion_audit --lesion-sizes   # 1-3 voxel errors, a missed end slice, a blob
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..audit.settings import KINDS, MAGNITUDES, AuditSettings
+from ..audit.settings import KINDS, LESION_KINDS, LESION_MAGNITUDES, MAGNITUDES, AuditSettings, Magnitude
 from ..datasets import discover_cases
 from ..errors import InputError
 from ..results.writer_lock import writer_lock
@@ -25,14 +26,25 @@ def kinds_argument(text: str) -> tuple[str, ...]:
     return kinds
 
 
-def magnitude_argument(text: str) -> tuple[str, float]:
+def magnitude_argument(text: str) -> tuple[str, Magnitude]:
+    """``kind=value``, or ``kind=low-high`` for a range each planted case draws its magnitude from.
+
+    Example:
+        >>> magnitude_argument("dilate=1-3"), magnitude_argument("blur=0.5")
+        (('dilate', (1.0, 3.0)), ('blur', 0.5))
+    """
     kind, _, value = text.partition("=")
     if kind not in MAGNITUDES:
         raise argparse.ArgumentTypeError(f"--magnitude takes kind=value with kind in {', '.join(KINDS)}, got {text!r}")
+    low, dash, high = value.partition("-")
     try:
+        if dash:
+            if float(low) > float(high):
+                raise argparse.ArgumentTypeError(f"--magnitude {kind}= takes a range low-high, got {value!r}")
+            return kind, (float(low), float(high))
         return kind, float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--magnitude {kind}= needs a number, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"--magnitude {kind}= needs a number or a range low-high, got {value!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if settings.mode != "classwise":
         raise InputError(args.target, "the audit scores label maps: it needs --mode classwise")
-    audit = AuditSettings(args.fraction, args.kinds, dict(args.magnitude), args.repeats, args.seed)
+    kinds = args.kinds or (LESION_KINDS if args.lesion_sizes else KINDS)
+    magnitudes = {**(LESION_MAGNITUDES if args.lesion_sizes else {}), **dict(args.magnitude)}
+    audit = AuditSettings(args.fraction, kinds, magnitudes, args.repeats, args.seed)
     with writer_lock(args.out):  # one audit at a time in a folder
         result = run_audit(discover_cases(args.target), args.out, settings, audit, progress=not args.no_progress, fit=args.fit)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.2f}".format):
@@ -79,8 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("target", metavar="DATASET", help="nnU-Net/Decathlon folder, images/+labels/ folder, flat folder or CSV manifest")
     parser.add_argument("--out", required=True, help="audit folder (planted copies, scores, audit_structures.csv, audit.csv, audit.html)")
     parser.add_argument("--fraction", type=float, default=0.3, help="share of cases corrupted per repeat (default: 0.3)")
-    parser.add_argument("--kinds", type=kinds_argument, default=KINDS, help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
-    parser.add_argument("--magnitude", type=magnitude_argument, action="append", default=[], metavar="KIND=VALUE", help="override a default magnitude (repeatable)")
+    parser.add_argument("--kinds", type=kinds_argument, default=None, help=f"comma-separated kinds (default: all: {','.join(KINDS)})")
+    parser.add_argument("--magnitude", type=magnitude_argument, action="append", default=[], metavar="KIND=VALUE",
+                        help="override a default magnitude, or give a range low-high each planted case draws from (repeatable)")
+    parser.add_argument("--lesion-sizes", action="store_true",
+                        help="errors of the size lesion labels have: kinds " + ",".join(LESION_KINDS) + " (unless --kinds), magnitudes "
+                        + ", ".join(f"{k}={'-'.join(f'{v:g}' for v in m) if isinstance(m, tuple) else f'{m:g}'}" for k, m in LESION_MAGNITUDES.items())
+                        + " (unless --magnitude)")
     parser.add_argument("--repeats", type=int, default=1, help="independent draws of the corrupted subset (default: 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit", action="store_true", help="also fit a structure detector on the planted corruptions (OUT/detector.json), "

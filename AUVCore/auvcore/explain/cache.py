@@ -12,6 +12,16 @@ class prototypes. Per class (keys prefixed by the label value, ``"5/..."``):
   background's strong "no"), and ``corner``: int32 (row, column) of the crop
   on the (h, w) logit grid (classwise mode, backends whose rows are slice maps).
 
+Where the model was also prompted without the label's own boxes (the probe of
+:mod:`auvcore.scorers.evidence`), per class on the label's own voxel grid:
+
+* ``proposal``: uint8 (n, h'', w''), the model's mask under those prompts on
+  the class's slice range widened by a slice at both ends, cropped to their
+  boxes: the proposed correction of the structure;
+* ``disagreement``: int8, the same crop: +1 where the label has the structure
+  and the model does not, -1 where the model has it and the label does not;
+* ``proposal_corner``: int32 (slice, row, column) of the crop in the LPS volume.
+
 And once per case: ``grid`` (h, w), and the LPS geometry of the logit grid
 (SimpleITK order: ``spacing`` x, y, z; ``direction`` row-major 3 x 3;
 ``origin``), so a viewer can lay the logits over the image without
@@ -125,6 +135,57 @@ def feature_arrays(features: CaseFeatures, scales: SemanticScales, class_ids: Se
             arrays[f"{class_id}/logits"] = encode_logits(maps.cpu().numpy())
             arrays[f"{class_id}/corner"] = np.array([row0, col0], dtype=np.int32)
     return arrays
+
+
+def proposal_arrays(class_id: int, corner: Sequence[int], label: np.ndarray, model: np.ndarray) -> FeatureArrays:
+    """One class's ``proposal``, ``disagreement`` and ``proposal_corner`` (see the module docstring) from the label's
+    and the model's masks on the same crop.
+
+    Example:
+        >>> label, model = np.array([[[1, 1, 0]]], bool), np.array([[[0, 1, 1]]], bool)
+        >>> proposal_arrays(3, (4, 0, 7), label, model)["3/disagreement"].tolist()
+        [[[1, 0, -1]]]
+    """
+    return {f"{class_id}/proposal": model.astype(np.uint8),
+            f"{class_id}/disagreement": label.astype(np.int8) - model.astype(np.int8),
+            f"{class_id}/proposal_corner": np.asarray(corner, dtype=np.int32)}
+
+
+@dataclass(frozen=True)
+class StoredProposal:
+    """One class's proposed correction and disagreement map from the feature cache, on the LPS label grid.
+
+    Attributes:
+        corner: (slice, row, column) of the crop's first voxel in the LPS-oriented volume.
+        proposal: bool (n, h, w), the model's mask under prompts that do not follow the label.
+        disagreement: int8 (n, h, w): +1 the label has the structure and the model does not, -1 the reverse.
+    """
+
+    class_id: int
+    corner: tuple[int, int, int]
+    proposal: np.ndarray
+    disagreement: np.ndarray
+
+    def window(self) -> tuple[slice, slice, slice]:
+        """The crop's place in the LPS volume, to index its arrays with."""
+        return tuple(slice(start, start + size) for start, size in zip(self.corner, self.proposal.shape))  # type: ignore[return-value]
+
+
+def load_proposal(case_json: Path, class_id: int) -> StoredProposal | None:
+    """A class's stored proposal and disagreement map, or None when its case's cache has none (scored without
+    the probe, or by a backend that cannot take other boxes)."""
+    path = features_path(case_json)
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            if f"{class_id}/proposal" not in data.files:
+                return None
+            corner = tuple(int(v) for v in data[f"{class_id}/proposal_corner"])
+            return StoredProposal(class_id, corner, data[f"{class_id}/proposal"].astype(bool),  # type: ignore[arg-type]
+                                  data[f"{class_id}/disagreement"].astype(np.int8))
+    except (OSError, ValueError, KeyError) as error:
+        raise InputError(path, f"cannot be read as a feature cache: {error}") from None
 
 
 def save_feature_cache(case_json: Path, arrays: FeatureArrays | None) -> None:

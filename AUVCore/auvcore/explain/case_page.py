@@ -21,7 +21,7 @@ from ..figures import png_data_uri
 from ..files import atomic_write_bytes
 from ..results import CaseRecord, ClassRecord, ResultsFolder, read_case_record
 from .cache import load_spectra
-from .figures import class_panel, class_spectra
+from .figures import class_panel, class_spectra, disagreement_strip, disagreement_text
 from .view import CASE_LEVEL, stored_class_view
 
 #: How many of the lowest-S structures get a panel (slice, logits, spectrum).
@@ -84,6 +84,29 @@ def _class_table(record: CaseRecord, ordered: list[ClassRecord], worst: set[str]
     return f"<div class='wide'><table><tr>{head}</tr>" + "".join(rows) + "</table></div>"
 
 
+def _disagreement_sections(folder: ResultsFolder, record: CaseRecord, count: int) -> list[str]:
+    """The disagreement maps of the ``count`` structures whose label and probe mask disagree most (none when the
+    case was scored without the probe)."""
+    probe = record.scores.get("probe_agreement")
+    ranked = sorted(((value, name) for name, value in (probe.classes if probe else {}).items() if value is not None), reverse=True)
+    sections = []
+    for _, name in ranked[:count]:
+        try:
+            view = stored_class_view(folder, record.case_id, name, run_model=False)
+        except InputError as error:
+            sections.append(f"<p class='missing'>{html.escape(name)}: {html.escape(str(error))}</p>")
+            continue
+        figure = disagreement_strip(view)
+        if figure is not None:
+            sections += [f"<h3>{html.escape(name)}</h3><p>{html.escape(disagreement_text(view))}</p>",
+                         _image(figure, f"{name}: where the label and the model disagree")]
+    if sections:
+        sections.insert(0, "<h2>Where the label and the model disagree</h2><p>Red: only the label has the structure; blue: "
+                        "only the model's mask under prompts that do not follow the label; teal: that mask, the proposed "
+                        f"correction (<code>auv propose RESULTS {html.escape(record.case_id)} --accept</code> saves it).</p>")
+    return sections
+
+
 def _panel(folder: ResultsFolder, record: CaseRecord, name: str, slice_index: int | None, anchor: bool) -> str:
     """A structure's panel (slice, logits, spectrum), or why it has none."""
     where = f" id='{structure_anchor(name)}'" if anchor else ""
@@ -130,6 +153,7 @@ def write_case_page(folder: ResultsFolder, case_id: str, out_html: Path, cohort_
                         "score it again to see its spectra.</p>")
     sections.append(f"<h2>The {len(hardest)} {'other ' if flagged else ''}structures with the lowest S</h2>")
     sections += [_panel(folder, record, entry.name, None, anchor=entry.name not in flagged_names) for entry in hardest]
+    sections.extend(_disagreement_sections(folder, record, worst))
     sections.append("<h2>Every class, lowest S first</h2>")
     sections.append(_class_table(record, ordered, {c.name for c in hardest}, flagged_names))
     page = ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

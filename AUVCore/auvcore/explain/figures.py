@@ -36,6 +36,12 @@ LOGIT_CMAP = "RdBu_r"
 LABEL_COLOUR = "#ffd23f"
 BOX_COLOUR = "#2ec4b6"
 MASK_COLOUR = "black"
+#: The disagreement map: where the label has the structure and the model does not, and the reverse.
+LABEL_ONLY_COLOUR = "#e4572e"
+MODEL_ONLY_COLOUR = "#3a86ff"
+PROPOSAL_COLOUR = "#2ec4b6"
+#: At most this many slices of a disagreement map are drawn (those where the two disagree most).
+DISAGREEMENT_SLICES = 8
 #: Colours of this case and of a planted copy in the cohort plot.
 MARK_COLOURS = ("#d62728", "#ff7f0e")
 #: The fewest cohort values for a box in the cohort plot: below it, the points alone (a box of 3 is no distribution).
@@ -281,3 +287,65 @@ def cohort_placement(cohort: Mapping[str, np.ndarray], marks: Mapping[str, Mappi
                     + (f" (points; a box from {MIN_BOX_VALUES} cases on)" if few else ""), fontsize=9)
     figure.subplots_adjust(hspace=0.9)
     return figure
+
+
+def disagreement_strip(view: ClassView, count: int = DISAGREEMENT_SLICES) -> Figure | None:
+    """Where the label and the model disagree: the slices of the probe's crop where they disagree most, the label's
+    outline (yellow), the proposal's (teal), label-only voxels in red and model-only voxels in blue.
+    None when the view has no proposal (the case was scored without the probe)."""
+    from matplotlib.colors import ListedColormap
+
+    stored = view.proposal
+    if stored is None:
+        return None
+    counts = np.count_nonzero(stored.disagreement, axis=(1, 2))
+    chosen = np.sort(np.argsort(-counts, kind="stable")[: min(count, len(counts))])
+    figure = Figure(figsize=(len(chosen) * PANEL_INCHES + 0.3, PANEL_INCHES * 1.25 + 0.5))
+    grid = figure.add_gridspec(1, len(chosen), wspace=0.04, top=0.8, bottom=0.02, left=0.01, right=0.99)
+    first, row0, column0 = stored.corner
+    rows, columns = stored.proposal.shape[1:]
+    overlay = ListedColormap([MODEL_ONLY_COLOUR, (0, 0, 0, 0), LABEL_ONLY_COLOUR])
+    for number, position in enumerate(chosen):
+        axes = figure.add_subplot(grid[0, number])
+        d = first + int(position)
+        axes.imshow(view.image[d, row0 : row0 + rows, column0 : column0 + columns], cmap="gray", vmin=0.0, vmax=1.0,
+                    aspect=view.spacing[1] / view.spacing[2], interpolation="nearest")
+        difference = stored.disagreement[position].astype(np.float32)
+        axes.imshow(np.ma.masked_equal(difference, 0), cmap=overlay, vmin=-1, vmax=1, alpha=0.55,
+                    aspect=view.spacing[1] / view.spacing[2], interpolation="nearest")
+        label = stored.proposal[position] ^ (stored.disagreement[position] != 0)
+        for mask, colour in ((label, LABEL_COLOUR), (stored.proposal[position], PROPOSAL_COLOUR)):
+            if mask.any() and not mask.all():
+                axes.contour(mask.astype(np.float32), levels=[0.5], colors=colour, linewidths=0.9)
+        axes.set_title(f"slice {d}: {int(counts[position])} vox", fontsize=7, pad=2)
+        axes.set_xticks([])
+        axes.set_yticks([])
+    figure.suptitle(f"{view.name} in {view.case_id}: label (yellow), the model's outline under prompts that do not\n"
+                    "follow the label (teal: the proposal); red: only the label has it, blue: only the model", fontsize=8)
+    return figure
+
+
+def disagreement_text(view: ClassView) -> str:
+    """One sentence on what the disagreement map says, signed: the label too big or too small, shifted, slices it
+    misses, voxels the model does not support ("" without a proposal)."""
+    from ..scorers.evidence import compare_masks  # numpy and scipy only
+
+    stored = view.proposal
+    if stored is None:
+        return ""
+    label = stored.proposal ^ (stored.disagreement != 0)
+    held = np.flatnonzero(label.any(axis=(1, 2)))
+    if held.size == 0:
+        return ""
+    values = compare_masks(label, stored.proposal, (view.spacing[1], view.spacing[2]), (int(held[0]), int(held[-1]) + 1)).values
+    added, removed = int(np.count_nonzero(stored.disagreement < 0)), int(np.count_nonzero(stored.disagreement > 0))
+    size = values["size_offset"]
+    parts = [f"the label has {removed} voxels the model's outline does not, and lacks {added} it has"]
+    if math.isfinite(size):
+        parts.append(f"its boundary lies {abs(size):.1f} mm {'outside' if size > 0 else 'inside'} the model's on average "
+                     f"(the label is {'larger' if size > 0 else 'smaller'})")
+    if math.isfinite(values["shift"]):
+        parts.append(f"its centre is {values['shift']:.1f} mm from the model's")
+    if values["missed_slices"] > 0:
+        parts.append(f"beyond its ends the model finds {values['missed_slices']:.0%} of the end slice's area")
+    return "; ".join(parts) + "."

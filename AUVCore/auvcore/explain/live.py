@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..files import file_sha256
 from ..imaging import LoadedCase, detect_modality, load_case, normalise_intensity
 from ..results import json_number
-from ..scorers import CASE_SCORERS, CaseInputs
+from ..scorers import CASE_SCORERS, PROBE_SCORERS, CaseInputs
 from ..spectrum import class_spectra
 from .cache import ClassArrays, class_arrays, feature_arrays
 from .view import CASE_LEVEL, ClassView, build_view, resolve_class
@@ -38,7 +38,7 @@ def run_model(case: LoadedCase, volume: np.ndarray, class_id: int, backend: Foun
     features = backend.classwise_features(volume, case.labels, [class_id], image_key=file_sha256(case.image_path))
     scales = class_spectra(features.z, features.present)
     inputs = CaseInputs(volume, case.labels, [class_id], case.spacing, features)
-    scores = {name: json_number(scorer(inputs).per_class[0]) for name, scorer in CASE_SCORERS.items() if name not in CASE_LEVEL}
+    scores = {name: json_number(scorer(inputs).per_class[0]) for name, scorer in CASE_SCORERS.items() if name not in CASE_LEVEL and name not in PROBE_SCORERS}  # the live view runs no probe
     arrays = feature_arrays(features, scales, [class_id], case)
     loaded = class_arrays(arrays, class_id)
     assert loaded is not None

@@ -22,7 +22,16 @@ from ..figures import png_bytes
 from ..files import atomic_write_bytes, write_json_atomic
 from ..results import safe_file_name
 from ..scorers.registry import LABEL_CHECK, SCORER_INFO
-from .figures import cohort_placement, energy_spectrum, logit_limit, slice_strip, spectrum_floor, spectrum_text
+from .figures import (
+    cohort_placement,
+    disagreement_strip,
+    disagreement_text,
+    energy_spectrum,
+    logit_limit,
+    slice_strip,
+    spectrum_floor,
+    spectrum_text,
+)
 from .view import ClassView
 
 if TYPE_CHECKING:  # compare imports the audit, whose page imports the report, which imports this module
@@ -45,6 +54,14 @@ structure that is hard for the model, and U = 1 − S as its aleatoric uncertain
 own way, can spread their energy widely (high S), and a clean mask that fits the label on every slice can repeat one
 shape (low S). The fit is shown beside S below (Dice of the model's mask and the label), and neither implies the
 other.</p>
+"""
+
+DISAGREEMENT_EXPLANATION = """
+<p>The model was prompted a second time with boxes that do not follow the label slice by slice (each slice's box
+joined with its neighbours' and widened; the slices just beyond the label's ends get the end slice's box). Its mask,
+kept to the structure, is the <em>proposed correction</em> (teal outline). Red: voxels only the label has; blue:
+voxels only the model has. A label drawn too wide shows a red rim, too narrow a blue one, a shifted label red on
+one side and blue on the other, a missed end slice a blue slice, a spurious blob a red island.</p>
 """
 
 _STYLE = """
@@ -180,6 +197,13 @@ def write_explain_page(view: ClassView, out: str | Path, cohort: Mapping[str, np
                      f"<div><h3>{html.escape(copy.title)}</h3>{copy_spectrum}<pre>{html.escape(spectrum_text(copy_view))}</pre></div>"
                      "</div>",
                      "<h3>clean</h3>", strip, f"<h3>{html.escape(copy.title)}</h3>", copy_strip]
+    disagreement = disagreement_strip(view)
+    if disagreement is not None:
+        sections += ["<h2>Where the label and the model disagree</h2>", DISAGREEMENT_EXPLANATION,
+                     f"<p>{html.escape(disagreement_text(view))}</p>",
+                     writer.image(disagreement, "disagreement", f"disagreement map of {view.name}"),
+                     f"<p>Accept the model's outline as the correction with <code>auv propose RESULTS {html.escape(view.case_id)} "
+                     f"--structure '{html.escape(view.name)}' --accept</code>, or edit it in Slicer.</p>"]
     if cohort:
         marks = {"this case": {"S": view.S, **view.scores}}
         if planted is not None:

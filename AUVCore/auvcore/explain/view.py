@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..imaging import DEFAULT_CT_WINDOW, LoadedCase, detect_modality, load_case, normalise_intensity
 from ..prompts import slice_boxes
 from ..results import CaseRecord, ResultsFolder, read_case_record
-from .cache import ClassArrays, add_class_arrays, load_class_arrays
+from .cache import ClassArrays, StoredProposal, add_class_arrays, load_class_arrays, load_proposal
 
 if TYPE_CHECKING:
     from ..backends.base import FoundationBackend
@@ -50,6 +50,8 @@ class ClassView:
         columns: N = h * w, the length of one row of z_c.
         scores: the other scorers' values for the class (higher = more suspect).
         source: how the numbers were obtained, for the page.
+        proposal: the model's mask under label-independent prompts and its disagreement with the label
+            (:func:`auvcore.explain.cache.load_proposal`), where the case was scored with the probe.
     """
 
     case_id: str
@@ -69,6 +71,7 @@ class ClassView:
     source: str = ""
     image_path: str = ""
     label_path: str = ""
+    proposal: StoredProposal | None = None
 
     @property
     def rows(self) -> int:
@@ -136,13 +139,14 @@ def resolve_class(labels: np.ndarray, names: dict[int, str], class_name: str, la
 
 
 def build_view(case: LoadedCase, volume: np.ndarray, case_id: str, class_id: int, name: str, arrays: ClassArrays,
-          S: float | None, reason: str | None, scores: dict[str, float | None], source: str) -> ClassView:
+          S: float | None, reason: str | None, scores: dict[str, float | None], source: str,
+          proposal: StoredProposal | None = None) -> ClassView:
     assert case.labels is not None
     boxes = slice_boxes(case.labels, [class_id])
     columns = int(np.prod(arrays.logits.shape[1:])) if arrays.logits is not None else 0
     return ClassView(case_id, class_id, name, volume, case.labels == class_id, case.spacing, arrays.slices,
                      boxes.boxes[0, arrays.slices], arrays.logits, arrays.spectrum, S, columns, reason, scores,
-                     source, case.image_path, case.label_path or "")
+                     source, case.image_path, case.label_path or "", proposal)
 
 
 def read_scored_case(folder: ResultsFolder, case_id: str) -> CaseRecord:
@@ -193,4 +197,8 @@ def stored_class_view(results: str | Path | ResultsFolder, case_id: str, class_n
         add_class_arrays(case_json, new_arrays)
         source += f" (its logits and spectrum computed now by {backend.name} and added to its feature cache)"
     scores = {name: values.classes.get(entry.name) for name, values in record.scores.items() if name not in CASE_LEVEL}
-    return build_view(case, volume, record.case_id, entry.id, entry.name, arrays, entry.S, entry.missing_reason, scores, source)
+    proposal = load_proposal(case_json, entry.id)
+    if proposal is not None and not np.array_equal(case.labels[proposal.window()] == entry.id, proposal.proposal ^ (proposal.disagreement != 0)):
+        proposal = None  # the label changed since it was scored: its disagreement map no longer describes it
+    return build_view(case, volume, record.case_id, entry.id, entry.name, arrays, entry.S, entry.missing_reason, scores,
+                      source, proposal)

@@ -15,7 +15,8 @@ LPS centre of the structure's voxels on that slice (``worst_lps_r/a/s``; for a
 case recorded before those centres were, r and a are empty and s is the
 slice's), so a reviewer can be sent to it. The Slicer review queue and ``auv
 report`` read it; ``auv filter --by`` filters on its columns' case-level
-counterparts. A ``structures.csv`` written before ``judged_against`` existed
+counterparts. With ``label_check``, ``label_check_parts`` names the parts it
+was made of for the structure. A ``structures.csv`` written before ``judged_against`` existed
 reads as it was (:func:`read_structures`: every structure counts as judged).
 
 Example:
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..files import atomic_write_bytes
 from ..scales import JUDGED, Lookalikes, ScoreScale
-from ..scorers.registry import SCORER_INFO, scale_options
+from ..scorers.registry import LABEL_CHECK, LABEL_CHECK_PARTS, SCORER_INFO, scale_options
 from .case_record import CaseRecord
 from .layout import ResultsFolder
 from .table import case_modalities, class_matrix
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 _LPS = ("worst_lps_r", "worst_lps_a", "worst_lps_s")
+#: The column that names the parts ``label_check`` was made of for each structure (its look-alike parts only
+#: where the structure has look-alikes; the case-intrinsic ones everywhere).
+LABEL_CHECK_PARTS_COLUMN = "label_check_parts"
 #: The columns saying what each structure was judged against (absent from files written before them).
 JUDGED_COLUMNS = ("judged_against", "modality_cases")
 
@@ -73,6 +77,13 @@ def worst_slice(record: CaseRecord, class_name: str, scorers: Sequence[str]) -> 
         if finite:
             return name, max(finite)[1]
     return None
+
+
+def _label_check_parts(records: Sequence[CaseRecord], modalities: Sequence[str | None]) -> "pd.DataFrame":
+    """Which parts ``label_check`` used for each structure (:func:`auvcore.scorers.cohort_scores.label_check_scores`)."""
+    from ..scorers.cohort_scores import label_check_scores
+
+    return label_check_scores({part: class_matrix(records, part) for part in LABEL_CHECK_PARTS}, modalities).parts
 
 
 def worst_slice_centre(record: CaseRecord, class_name: str, index: int) -> tuple[float | None, float | None, float | None]:
@@ -129,6 +140,7 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
     scored = [r for r in records if r.ok]
     z = {}
     modalities = case_modalities(scored)
+    parts = _label_check_parts(scored, modalities) if LABEL_CHECK in names and scales is None else None
     if scales is None:
         scales, lookalikes = structure_scales(scored, names), cohort_lookalikes(scored)
     for name in names:
@@ -146,12 +158,15 @@ def structures_table(records: Sequence[CaseRecord], scorers: Sequence[str], scal
                 row[name] = record.class_values(name).get(item.name, math.nan)
                 frame = z[name]
                 row[f"{name}_z"] = frame.at[record.case_id, item.name] if frame is not None and item.name in frame.columns else math.nan
+            if parts is not None:
+                row[LABEL_CHECK_PARTS_COLUMN] = parts.at[record.case_id, item.name] if item.name in parts.columns else ""
             worst = worst_slice(record, item.name, _most_unusual_first(per_slice, {n: row[f"{n}_z"] for n in per_slice}))
             row["worst_slice_scorer"], row["worst_slice"] = worst if worst else (None, None)
             row.update(dict(zip(_LPS, worst_slice_centre(record, item.name, worst[1]) if worst else (None, None, None))))
             rows.append(row)
     columns = ["case_id", "class_id", "class", "modality", *JUDGED_COLUMNS, "slices", "voxels",
-               *[c for n in names for c in (n, f"{n}_z")], "worst_slice_scorer", "worst_slice", *_LPS]
+               *[c for n in names for c in (n, f"{n}_z")], *([LABEL_CHECK_PARTS_COLUMN] if parts is not None else []),
+               "worst_slice_scorer", "worst_slice", *_LPS]
     table = pd.DataFrame(rows, columns=columns)
     return table.astype({"voxels": "Int64", "worst_slice": "Int64", "modality_cases": "Int64"})
 

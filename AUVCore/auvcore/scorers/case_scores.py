@@ -40,6 +40,17 @@ pointed at a structure's worst slices. The definitions (docs/science/scorers.md)
 * ``image_auv``: 1 - S of the image embeddings of the encoded slices (the
   label-free measure of SPEC §3 on the slices the labels touch), one value
   per case under the class name ``image``.
+* ``stray_voxels``: the share of the label's voxels outside its largest
+  connected component (face-connected in 3D): a second blob of the class.
+* ``edge_offset``: where the image's own edge lies against the label's
+  boundary, signed, in mm (+ = inside the label: the label reaches past the
+  edge, too big; - = too small): the intensity profile over the rings of
+  pixels from :data:`EDGE_RINGS` inside to as many outside the boundary,
+  pooled over the class's slices, crosses halfway between its inner and
+  outer levels that far from the boundary. Two-sided: a label may miss the
+  edge either way, so its z is taken as |z| about the class's median.
+* ``probe_agreement``, ``size_offset``, ``shift``, ``missed_slices``: the
+  probe's label-independent evidence (:mod:`.evidence`).
 
 The per-class inside-label prototypes (occupancy-weighted mean embeddings) are
 returned too: the cohort scorers ``prototype`` and ``mahalanobis``
@@ -59,6 +70,7 @@ from scipy.special import expit
 
 from ..backends.base import CaseFeatures
 from ..spectrum import class_spectra
+from .evidence import EVIDENCE_SCORERS, StructureEvidence
 from .grid import labels_on_grid, occupancy_on_grid
 
 #: An embedding cell belongs to a class when the class covers at least half of it.
@@ -69,6 +81,8 @@ NO_EMBEDDINGS = "the backend gives no slice embeddings"
 NO_GRID = "the backend's features are not maps of the slice"
 #: Width in logit-grid pixels of the band inside and the ring outside a label that ``boundary_logits`` reads.
 BOUNDARY_BAND = 2
+#: Rings (in-plane pixels) on each side of a label's boundary whose intensity ``edge_offset`` reads.
+EDGE_RINGS = 5
 
 
 @dataclass
@@ -97,6 +111,8 @@ class CaseInputs:
         class_ids: the C label values, in the order of ``features.z``.
         spacing: voxel size (slice, row, column) in mm.
         features: the backend's classwise features.
+        evidence: per class, the probe's label-independent evidence (:mod:`auvcore.scorers.evidence`), or None
+            where the probe did not run; ``evidence_reason`` says why, where it could not.
     """
 
     volume: np.ndarray
@@ -104,6 +120,8 @@ class CaseInputs:
     class_ids: Sequence[int]
     spacing: tuple[float, float, float]
     features: CaseFeatures
+    evidence: list[StructureEvidence | None] | None = None
+    evidence_reason: str | None = None
     _cache: dict = field(default_factory=dict, repr=False)
 
     @functools.cached_property
@@ -444,6 +462,87 @@ def image_auv(inputs: CaseInputs) -> ScorerOutput:
     return ScorerOutput(np.array([1.0 - value if np.isfinite(value) else np.nan]), None, scales.reasons[0])
 
 
+def stray_voxels(inputs: CaseInputs) -> ScorerOutput:
+    out = inputs.nan_output(False)
+    for c, class_id in enumerate(inputs.class_ids):
+        components, count = ndimage.label(inputs.labels == class_id)
+        if count:
+            sizes = np.bincount(components.ravel())[1:]
+            out.per_class[c] = 1.0 - sizes.max() / sizes.sum()
+    return out
+
+
+def _ring_index(mask: np.ndarray) -> np.ndarray:
+    """Each pixel's ring around ``mask``'s boundary: 0 on its edge pixels, -1, -2 ... inward, 1, 2 ... outward."""
+    outside = ndimage.distance_transform_edt(~mask)
+    inside = ndimage.distance_transform_edt(mask)
+    return np.rint(np.where(mask, 1.0 - inside, outside)).astype(np.int64)
+
+
+def _crossing(profile: np.ndarray) -> float:
+    """Where (in rings, from the innermost) an intensity profile across a boundary crosses halfway between its
+    two innermost and two outermost rings; NaN without a crossing. A structure thinner than the rings has no
+    innermost ones (NaN): its innermost two that exist stand in.
+
+    Example:
+        >>> _crossing(np.array([1.0, 1.0, 1.0, 0.8, 0.2, 0.0, 0.0]))
+        3.5
+        >>> round(_crossing(np.array([np.nan, np.nan, 1.0, 0.8, 0.2, 0.0, 0.0])), 2)  # a thin structure
+        3.58
+    """
+    held = np.flatnonzero(np.isfinite(profile))
+    if held.size < 4 or np.any(np.diff(held) != 1):
+        return np.nan
+    halfway = (profile[held[:2]].mean() + profile[held[-2:]].mean()) / 2
+    above = profile > halfway
+    for k in held[:-1]:
+        if above[k] != above[k + 1]:
+            return float(k + (halfway - profile[k]) / (profile[k + 1] - profile[k]))
+    return np.nan
+
+
+def edge_offset(inputs: CaseInputs) -> ScorerOutput:
+    out = inputs.nan_output(True)
+    rings = np.arange(-EDGE_RINGS, EDGE_RINGS + 1)
+    pixel_mm = (inputs.spacing[1] + inputs.spacing[2]) / 2
+    for c, class_id in enumerate(inputs.class_ids):
+        sums, counts = np.zeros(len(rings)), np.zeros(len(rings))
+        for d in np.flatnonzero((inputs.labels == class_id).any(axis=(1, 2))):
+            mask = inputs.labels[d] == class_id
+            window = _window(mask, EDGE_RINGS + 1)
+            ring = _ring_index(mask[window])
+            plane = inputs.volume[d][window].astype(np.float64)
+            inside = (ring >= -EDGE_RINGS) & (ring <= EDGE_RINGS)
+            slice_sums = np.bincount(ring[inside] + EDGE_RINGS, weights=plane[inside], minlength=len(rings))
+            slice_counts = np.bincount(ring[inside] + EDGE_RINGS, minlength=len(rings)).astype(np.float64)
+            sums, counts = sums + slice_sums, counts + slice_counts
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out.per_slice[c, d] = (EDGE_RINGS + 0.5 - _crossing(slice_sums / slice_counts)) * pixel_mm
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.per_class[c] = (EDGE_RINGS + 0.5 - _crossing(sums / counts)) * pixel_mm
+    return out
+
+
+def _evidence_scorer(name: str, per_slice: bool) -> Callable[[CaseInputs], ScorerOutput]:
+    """A scorer that reads one value of the probe's evidence (:mod:`.evidence`) for each class."""
+
+    def scorer(inputs: CaseInputs) -> ScorerOutput:
+        if inputs.evidence is None:
+            return inputs.nan_output(per_slice, inputs.evidence_reason or "the probe did not run")
+        out = inputs.nan_output(per_slice)
+        for c, found in enumerate(inputs.evidence):
+            if found is None:
+                continue
+            out.per_class[c] = found.values.get(name, np.nan)
+            if per_slice and name in found.per_slice:
+                first = found.corner[0]
+                out.per_slice[c, first : first + len(found.per_slice[name])] = found.per_slice[name]
+        return out
+
+    scorer.__name__ = name
+    return scorer
+
+
 #: The per-case scorers by name; ``image_auv`` gives one value per case, the others one per class.
 CASE_SCORERS: dict[str, Callable[[CaseInputs], ScorerOutput]] = {
     "agreement": agreement,
@@ -456,4 +555,7 @@ CASE_SCORERS: dict[str, Callable[[CaseInputs], ScorerOutput]] = {
     "homogeneity": homogeneity,
     "consistency": consistency,
     "image_auv": image_auv,
+    "stray_voxels": stray_voxels,
+    "edge_offset": edge_offset,
+    **{name: _evidence_scorer(name, per_slice) for name, per_slice in EVIDENCE_SCORERS.items()},
 }

@@ -37,13 +37,14 @@ above a clean structure where one part drifts by chance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..scales import ScoreScale
-from .registry import IDENTITY
+from ..scales import JUDGED, Lookalikes, ScoreScale, robust_scale
+from .registry import CASE_PARTS, COHORT_PARTS, IDENTITY, LABEL_CHECK_PARTS
 
 MIN_CASES_PER_CLASS = 3
 
@@ -166,18 +167,73 @@ COHORT_SCORERS: dict[str, CohortScorer] = {
 }
 
 
-def label_check_scores(parts: Mapping[str, pd.DataFrame], modalities: Sequence[str | None] | None = None) -> pd.DataFrame:
-    """Per case and class, the sum of the parts' positive robust z-scores (NaN where no part has a value); the z
-    are within each row's modality (``modalities``) where enough cases of it hold the class.
+@dataclass(frozen=True)
+class LabelCheck:
+    """``label_check`` of a cohort: per case (rows) and class (columns) its value, and the parts it was made of
+    (their names, space-separated, in :data:`LABEL_CHECK_PARTS`' order; "" where it has no value)."""
+
+    values: pd.DataFrame
+    parts: pd.DataFrame
+
+
+def _judged(held: pd.DataFrame, modalities: Sequence[str | None] | None) -> pd.DataFrame:
+    """Whether each structure is judged against its look-alikes: the rule of :class:`~auvcore.scales.Lookalikes`,
+    the one ``structures.csv`` reports as ``judged_against``.
+
+    Example:
+        >>> held = pd.DataFrame({"liver": [True, True, True, True], "tumour": [True, False, True, False]})
+        >>> _judged(held, ["ct", "ct", "ct", "mr"]).values.tolist()  # the one MR liver has none
+        [[True, False], [True, False], [True, False], [False, False]]
+    """
+    lookalikes = Lookalikes.of(held.where(held), modalities)
+    rows = modalities if modalities is not None else [None] * len(held)
+    judged = [[lookalikes.basis(modality, str(name))[0] == JUDGED for name in held.columns] for modality in rows]
+    return held & pd.DataFrame(judged, index=held.index, columns=held.columns)
+
+
+def _pooled_z(matrix: pd.DataFrame, two_sided: bool) -> pd.DataFrame:
+    """Each value's robust z against every structure of the cohort, whatever its class."""
+    centre, spread = robust_scale(matrix.to_numpy(dtype=np.float64).ravel())
+    if not np.isfinite(spread) or spread <= 0:
+        return matrix * 0.0
+    z = (matrix.astype("float64") - centre) / spread
+    return z.abs() if two_sided else z
+
+
+def label_check_scores(parts: Mapping[str, pd.DataFrame], modalities: Sequence[str | None] | None = None) -> LabelCheck:
+    """``label_check``: per case and class, the sum of its parts' positive robust z (NaN where no part has one).
+
+    The parts of :data:`COHORT_PARTS` count only for a structure with look-alikes (:func:`_judged`), their
+    z against its class (within its modality, as :class:`~auvcore.scales.ScoreScale`). The case-intrinsic parts
+    (:data:`CASE_PARTS`) count for every structure: their z against the structure's class where it has
+    look-alikes, else against every structure of the cohort; a signed part's z is |z|.
 
     Example:
         >>> a = pd.DataFrame({"liver": [0.1, 0.1, 0.2, 0.9]})
         >>> b = pd.DataFrame({"liver": [5.0, 1.0, 1.0, 1.0]})
-        >>> label_check_scores({"a": a, "b": b})["liver"].round(1).tolist()
+        >>> label_check_scores({"agreement": a, "consistency": b}).values["liver"].round(1).tolist()
         [2.3, 0.0, 0.7, 10.1]
-        >>> label_check_scores({"a": a, "b": a})["liver"].round(1).tolist()  # both parts see the last case
-        [0.0, 0.0, 1.3, 20.2]
+        >>> lone = pd.DataFrame({"liver": [0.1, 0.1, 0.2, np.nan], "tumour": [np.nan, np.nan, np.nan, 0.9]})
+        >>> check = label_check_scores({"agreement": lone, "missed_slices": lone})
+        >>> check.parts["tumour"].tolist()[3], check.parts["liver"].tolist()[0]  # the tumour has no look-alikes
+        ('missed_slices', 'agreement missed_slices')
     """
-    z = [ScoreScale.fit(matrix, "mean", modalities=modalities).class_z(matrix, modalities) for matrix in parts.values()]
-    combined = pd.concat(z, axis=0, keys=range(len(z))).clip(lower=0.0)
-    return combined.groupby(level=1, sort=False).sum(min_count=1)
+    from .registry import scale_options
+
+    held = pd.concat([matrix.notna() for matrix in parts.values()]).groupby(level=0, sort=False).any()
+    held = held.reindex(index=next(iter(parts.values())).index)
+    alike = _judged(held, modalities)
+    contributions = {}
+    for name, matrix in parts.items():
+        two_sided = scale_options(name)["two_sided"]
+        z = ScoreScale.fit(matrix, "mean", modalities=modalities, two_sided=two_sided).class_z(matrix, modalities)
+        z = z.where(alike) if name in COHORT_PARTS else z.where(alike, _pooled_z(matrix, two_sided))
+        contributions[name] = z.where(matrix.notna()).clip(lower=0.0)
+    values = pd.concat(contributions.values(), axis=0, keys=range(len(contributions))).groupby(level=1, sort=False).sum(min_count=1)
+    values = values.reindex(index=held.index, columns=held.columns)
+    names = [name for name in LABEL_CHECK_PARTS if name in contributions] + [n for n in contributions if n not in LABEL_CHECK_PARTS]
+    used = pd.DataFrame("", index=held.index, columns=held.columns, dtype=object)
+    for name in names:
+        has = contributions[name].reindex(index=held.index, columns=held.columns).notna()
+        used = used.where(~has, used + " " + name)
+    return LabelCheck(values, used.apply(lambda column: column.str.strip()))

@@ -39,3 +39,18 @@ def occupancy_on_grid(label_slice: np.ndarray, class_ids: Sequence[int], grid: t
     if grid[0] <= label_slice.shape[0] and grid[1] <= label_slice.shape[1]:
         return F.interpolate(one_hot, size=grid, mode="area")[0].numpy()
     return F.interpolate(one_hot, size=grid, mode="bilinear", align_corners=False)[0].numpy()
+
+
+def logits_on_label_grid(logits: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
+    """(N, h, w) mask logits on the backend's grid -> (N, H, W) float32 on the slice's own voxel grid (bilinear).
+
+    The grid covers the whole slice with pixel centres where the backend's resize put them (half-pixel aligned),
+    so the interpolation is the inverse of that resize.
+
+    Example:
+        >>> logits_on_label_grid(torch.tensor([[[-1.0, 1.0]]]), (1, 4)).round(2).tolist()
+        [[[-1.0, -0.5, 0.5, 1.0]]]
+    """
+    if logits.shape[0] == 0:
+        return np.zeros((0, *shape), dtype=np.float32)
+    return F.interpolate(logits[:, None].float(), size=shape, mode="bilinear", align_corners=False)[:, 0].cpu().numpy()

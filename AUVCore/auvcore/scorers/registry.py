@@ -23,8 +23,13 @@ PAPER_SCORER = "auv"
 LABEL_CHECK = "label_check"
 #: The swap test: computed at the cohort stage from the prototypes that the cache already holds.
 IDENTITY = "identity"
+#: ``label_check``'s parts that are judged against a structure's look-alikes (other cases of its class and
+#: modality): they count only where it has some.
+COHORT_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis", IDENTITY, "boundary_distance")
+#: ``label_check``'s case-intrinsic parts, computed on the case alone: they count everywhere.
+CASE_PARTS: tuple[str, ...] = ("missed_slices", "stray_voxels", "shift", "edge_offset")
 #: The scorers ``label_check`` combines, one per kind of label error they aim at.
-LABEL_CHECK_PARTS: tuple[str, ...] = ("agreement", "boundary_gradient", "consistency", "mahalanobis", IDENTITY, "boundary_distance")
+LABEL_CHECK_PARTS: tuple[str, ...] = (*COHORT_PARTS, *CASE_PARTS)
 #: Confident learning on out-of-fold probabilities of a trained segmenter (``auv oof``), not the foundation model.
 CLEANLAB = "cleanlab"
 
@@ -44,6 +49,10 @@ class ScorerInfo:
         higher_is_suspect: the direction of its class values (S of ``auv`` is
             the other way: low S = hard); case scores are always higher = more suspect.
         per_case: it gives one value per case (under the class name ``image``), not per class.
+        needs_probe: it reads the probe's label-independent evidence (:mod:`auvcore.scorers.evidence`): the
+            model prompted again with boxes that do not follow the label.
+        two_sided: its class values are signed (too big or too small): a structure is unusual for its distance
+            from its class's median either way, so its z is |z|.
         summary: one line for help texts.
     """
 
@@ -54,6 +63,8 @@ class ScorerInfo:
     higher_is_suspect: bool
     summary: str
     per_case: bool = False
+    needs_probe: bool = False
+    two_sided: bool = False
 
     @property
     def cross_case(self) -> bool:
@@ -73,11 +84,28 @@ _ALL = (
     ScorerInfo("homogeneity", "case", True, False, True, "1 - cosine of the inside-label embeddings to their mean"),
     ScorerInfo("consistency", "case", True, False, True, "largest change of the inside-label prototype between slices"),
     ScorerInfo("image_auv", "case", False, False, True, "1 - S of the image embeddings (label-free)", per_case=True),
+    ScorerInfo("stray_voxels", "case", False, False, True,
+               "share of the label's voxels outside its largest connected component (a second blob of the class)"),
+    ScorerInfo("edge_offset", "case", True, False, True,
+               "mm from the label's boundary to where the image's intensity crosses halfway between inside and outside "
+               "(+ = the edge lies inside the label: too big; - = too small)", two_sided=True),
+    ScorerInfo("probe_agreement", "case", True, False, True,
+               "1 - Dice of the label and the model's mask under prompts that do not follow the label (the probe)", needs_probe=True),
+    ScorerInfo("size_offset", "case", True, False, True,
+               "mm between the label's boundary and the probe mask's, signed (+ = the label is larger)", needs_probe=True,
+               two_sided=True),
+    ScorerInfo("shift", "case", True, False, True, "mm between the label's and the probe mask's centres, averaged over slices",
+               needs_probe=True),
+    ScorerInfo("missed_slices", "case", False, False, True,
+               "Dice of the probe mask on a slice just beyond the label's end and the end slice's label (the larger end)",
+               needs_probe=True),
     ScorerInfo("prototype", "cohort", False, True, True, "1 - cosine of the class prototype to the cohort's median"),
     ScorerInfo("mahalanobis", "cohort", False, True, True, "Mahalanobis distance of the class prototype in the cohort"),
     ScorerInfo(IDENTITY, "cohort", False, True, True,
                "how much better the class and another of its case fit each other's cohort prototype than their own (a swap)"),
-    ScorerInfo(LABEL_CHECK, "combined", False, True, True, "sum of the positive robust z of " + ", ".join(LABEL_CHECK_PARTS)),
+    ScorerInfo(LABEL_CHECK, "combined", False, True, True,
+               "sum of the positive robust z of " + ", ".join(COHORT_PARTS) + " (where the structure has look-alikes) and of "
+               + ", ".join(CASE_PARTS) + " (everywhere)"),
     ScorerInfo(CLEANLAB, "external", False, False, True,
                "1 - cleanlab's label quality of the structure under out-of-fold probabilities (needs --oof, from auv oof)"),
 )
@@ -86,6 +114,8 @@ SCORER_INFO: dict[str, ScorerInfo] = {info.name: info for info in _ALL}
 SCORERS: tuple[str, ...] = tuple(SCORER_INFO)
 #: Scorers whose values need the whole cohort: they are not placed on a saved reference.
 CROSS_CASE = frozenset(name for name, info in SCORER_INFO.items() if info.cross_case)
+#: Scorers that read the probe's evidence: the probe runs when one of them is asked for.
+PROBE_SCORERS = frozenset(name for name, info in SCORER_INFO.items() if info.needs_probe)
 #: Scorers that read the embeddings' inside-label prototypes.
 NEEDS_PROTOTYPES = frozenset(name for name, info in SCORER_INFO.items() if info.needs_prototypes)
 #: Scorers that read files of their own (not the foundation model's pass), named explicitly, never by ``all``.
@@ -114,10 +144,14 @@ def parse_scorers(text: str) -> tuple[str, ...]:
 
 def scale_options(name: str) -> dict[str, bool]:
     """How a scorer's class values are put on a cohort scale (:meth:`auvcore.scales.ScoreScale.fit`): ``auv``'s S as
-    -log S, and ``label_check``, already a sum of robust z, as it is.
+    -log S, ``label_check``, already a sum of robust z, as it is, and a signed scorer's z as |z|.
 
     Example:
         >>> scale_options("label_check")
-        {'negative_log': False, 'in_z_units': True}
+        {'negative_log': False, 'in_z_units': True, 'two_sided': False}
+        >>> scale_options("edge_offset")["two_sided"]
+        True
     """
-    return {"negative_log": name == PAPER_SCORER, "in_z_units": name == LABEL_CHECK}
+    info = SCORER_INFO.get(name)
+    return {"negative_log": name == PAPER_SCORER, "in_z_units": name == LABEL_CHECK,
+            "two_sided": bool(info and info.two_sided)}

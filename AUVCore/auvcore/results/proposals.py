@@ -1,0 +1,178 @@
+"""Proposed corrections: the model's own outline of a structure, ready to be accepted as a correction.
+
+When a case is scored with the label-independent probe (:mod:`auvcore.scorers.evidence`), its feature cache
+keeps, per structure, the model's mask under prompts that do not follow the label, and where it disagrees
+with the label (:func:`auvcore.explain.cache.load_proposal`). This module turns those into label maps on the
+source label's own grid, for every face: ``auv propose``, the report, the Slicer module and the browser
+workstation. A proposal is restricted to its structure: it changes only that structure's voxels and
+background inside the probe's boxes, never another structure's voxels.
+
+Accepting a proposal saves it through the corrections contract (:func:`save_correction` with
+``proposal=True``): the verdict ``fixed`` for each structure it changes, the source label only read.
+
+Torch-free: SimpleITK and NumPy.
+
+Example:
+    >>> folder = ResultsFolder(Path("results"))                                # doctest: +SKIP
+    >>> proposed = proposed_label(folder, "lung1", ["lung tumour"])             # doctest: +SKIP
+    >>> proposed.changes[0].added, proposed.changes[0].removed                 # doctest: +SKIP
+    (12, 230)
+    >>> accept_proposal(folder, "lung1", ["lung tumour"]).file                  # doctest: +SKIP
+    'corrections/lung1.nrrd'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import InputError
+from .case_record import CaseRecord, read_case_record
+from .corrections import Correction, StructureChange, save_correction, structure_changes
+from .layout import ResultsFolder
+
+#: Values of :func:`disagreement_map`: the label has the structure and the model does not, and the reverse.
+LABEL_ONLY, MODEL_ONLY = 1, 2
+
+
+@dataclass(frozen=True)
+class ProposedLabel:
+    """A case's label map with proposals in place of some structures, on the scored label's grid.
+
+    Attributes:
+        image: the whole label map (the scored label's pixel type, size, spacing, origin, direction).
+        label: the label file it was made from.
+        changes: per structure, the voxels the proposal adds and removes and its Dice to the label.
+    """
+
+    case_id: str
+    image: sitk.Image
+    label: Path
+    changes: tuple[StructureChange, ...]
+
+
+def _scored_record(folder: ResultsFolder, case_id: str) -> CaseRecord:
+    path = folder.case_json(case_id)
+    if not path.is_file():
+        raise InputError(folder.root, f"has no case {case_id!r} (no {path.relative_to(folder.root)})")
+    record = read_case_record(path)
+    if not record.ok or record.mode != "classwise" or not record.label:
+        raise InputError(path, "holds no scored label map (a failed or label-free case has no proposal)")
+    return record
+
+
+def _orientation(image: sitk.Image) -> str:
+    return sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection())
+
+
+def _structures(record: CaseRecord, names: Sequence[str] | None, where: Path) -> list[tuple[int, str]]:
+    classes = {c.name: c.id for c in record.classes}
+    if names is None:
+        return sorted((value, name) for name, value in classes.items())
+    unknown = [name for name in names if name not in classes]
+    if unknown:
+        raise InputError(where, f"has no structure {', '.join(map(repr, unknown))}; it holds: {', '.join(sorted(classes))}")
+    return [(classes[name], name) for name in names]
+
+
+def _oriented_label(folder: ResultsFolder, record: CaseRecord) -> tuple[sitk.Image, np.ndarray, Path]:
+    """The scored label as read, and its voxels on the LPS grid the feature cache's crops refer to."""
+    from ..imaging import read_image
+
+    label_path = folder.recorded_path(record.label or "")
+    source = read_image(label_path)
+    return source, sitk.GetArrayFromImage(sitk.DICOMOrient(source, "LPS")), label_path
+
+
+def _check_stored(array: np.ndarray, stored, class_id: int, name: str, label_path: Path, case_json: Path) -> None:
+    """Refuse a stored proposal that no longer fits the label: outside its grid, or made from other voxels."""
+    from ..explain.cache import StoredProposal
+
+    assert isinstance(stored, StoredProposal)
+    ends = [start + size for start, size in zip(stored.corner, stored.proposal.shape)]
+    if any(end > limit for end, limit in zip(ends, array.shape)):
+        raise InputError(label_path, f"is smaller than the grid {name!r} was scored on ({case_json}); score the case again")
+    region = array[stored.window()] == class_id
+    scored = stored.proposal ^ (stored.disagreement != 0)  # the label's voxels when it was scored
+    if not np.array_equal(region, scored) or np.count_nonzero(region) != np.count_nonzero(array == class_id):
+        raise InputError(label_path, f"has changed since {name!r} was scored ({case_json}): its proposal was made "
+                         "from other voxels; score the case again")
+
+
+def proposed_label(folder: ResultsFolder, case_id: str, structures: Sequence[str] | None = None) -> ProposedLabel:
+    """The scored label of ``case_id`` with each of ``structures`` (default: every one with a stored proposal)
+    replaced by its proposal, on the label's own grid.
+
+    Raises:
+        InputError: naming the file, for a case or structure without a stored proposal (scored without the
+            probe), or a label that changed since it was scored.
+    """
+    from ..explain.cache import load_proposal
+
+    record = _scored_record(folder, case_id)
+    case_json = folder.case_json(case_id)
+    source, array, label_path = _oriented_label(folder, record)
+    proposed = array.copy()
+    wanted = _structures(record, structures, case_json)
+    found = 0
+    for class_id, name in wanted:
+        stored = load_proposal(case_json, class_id)
+        if stored is None:
+            if structures is None:
+                continue
+            raise InputError(case_json, f"has no proposal for {name!r}: score the case with the probe scorers "
+                             "(--scorers all) and a backend that takes boxes (litemedsam)")
+        _check_stored(array, stored, class_id, name, label_path, case_json)
+        region = proposed[stored.window()]  # a view: the changes land in ``proposed``
+        region[(region == class_id) & ~stored.proposal] = 0
+        region[stored.proposal & (region == 0)] = class_id
+        found += 1
+    if not found:
+        raise InputError(case_json, "has no stored proposal: score the case with the probe scorers (--scorers all)")
+    image = sitk.GetImageFromArray(proposed.astype(array.dtype, copy=False))
+    image.CopyInformation(sitk.DICOMOrient(source, "LPS"))
+    back = sitk.DICOMOrient(image, _orientation(source))
+    back.CopyInformation(source)
+    names = {class_id: name for class_id, name in wanted}
+    return ProposedLabel(case_id, back, label_path, structure_changes(array, proposed, names))
+
+
+def accept_proposal(folder: ResultsFolder, case_id: str, structures: Sequence[str] | None = None, note: str = "",
+                    reviewer: str | None = None) -> Correction:
+    """Save the proposal of ``structures`` (default: every structure with one) as the case's correction, marked as
+    an accepted proposal; the verdict ``fixed`` for each structure it changes.
+
+    Raises:
+        InputError: as :func:`proposed_label`, or :func:`save_correction` (a proposal identical to the label).
+    """
+    proposed = proposed_label(folder, case_id, structures)
+    record = _scored_record(folder, case_id)
+    return save_correction(folder, case_id, proposed.image, class_names={c.id: c.name for c in record.classes},
+                           note=note, proposal=True, reviewer=reviewer)
+
+
+def disagreement_map(folder: ResultsFolder, case_id: str, structure: str) -> sitk.Image:
+    """Where the label and the model disagree on ``structure``, as a uint8 map on the label's grid:
+    :data:`LABEL_ONLY` (1) where the label has it and the model does not, :data:`MODEL_ONLY` (2) the reverse,
+    0 elsewhere. The Slicer module and the browser show it as two segments."""
+    from ..explain.cache import load_proposal
+
+    record = _scored_record(folder, case_id)
+    case_json = folder.case_json(case_id)
+    ((class_id, name),) = _structures(record, [structure], case_json)
+    stored = load_proposal(case_json, class_id)
+    if stored is None:
+        raise InputError(case_json, f"has no disagreement map for {name!r}: score the case with the probe scorers (--scorers all)")
+    source, array, label_path = _oriented_label(folder, record)
+    _check_stored(array, stored, class_id, name, label_path, case_json)
+    values = np.zeros(array.shape, dtype=np.uint8)
+    values[stored.window()] = np.where(stored.disagreement > 0, LABEL_ONLY, np.where(stored.disagreement < 0, MODEL_ONLY, 0))
+    image = sitk.GetImageFromArray(values)
+    image.CopyInformation(sitk.DICOMOrient(source, "LPS"))
+    back = sitk.DICOMOrient(image, _orientation(source))
+    back.CopyInformation(source)
+    return back
