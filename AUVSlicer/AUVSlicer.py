@@ -42,7 +42,8 @@ MINIMUM_SLICER = "5.10"
 MINIMUM_PYTHON = (3, 10)
 #: The scores a structure can be coloured and queued by (``auvcore.scorers.SCORERS``).
 SCORE_CHOICES = ["auv", "agreement", "fisher", "variance", "boundary_gradient", "boundary_logits", "boundary_distance",
-                 "contrast", "homogeneity", "consistency", "image_auv", "prototype", "mahalanobis", "identity", "label_check", "cleanlab"]
+                 "contrast", "homogeneity", "consistency", "image_auv", "stray_voxels", "edge_offset", "probe_agreement",
+                 "size_offset", "shift", "missed_slices", "prototype", "mahalanobis", "identity", "label_check", "cleanlab"]
 #: ``str`` parameters shown in path fields (kept in step by the panel: see AUVSlicerLib.panel).
 PATH_PARAMETERS = ("checkpointPath", "referencePath", "resultsFolder", "datasetPath", "scoreOutputFolder",
                    "trainOutputFolder")
@@ -69,7 +70,8 @@ class AUVSlicer(ScriptedLoadableModule):
             "for that structure in a reference cohort, and turns a scored cohort into a review queue with verdicts: "
             "Fix (F) opens a suspect structure in the Segment Editor at its worst slice, Save correction (S) writes "
             "the corrected label beside the results (the source label is never written) and Ctrl+B returns to the "
-            "queue. "
+            "queue; for cases scored with the probe (--scorers all), Proposal (D) shows where the label and the model "
+            "disagree, and the model's outline can be accepted or edited as the correction. "
             "Needs Slicer {minimum} or later and the PyTorch extension. "
             "See the <a href=\"https://github.com/auv-slicer/SlicerAUV#readme\">documentation</a>.").format(
             minimum=MINIMUM_SLICER)

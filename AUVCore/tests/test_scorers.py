@@ -237,7 +237,8 @@ def test_parse_scorers():
     assert parse_scorers("agreement, auv") == ("auv", "agreement")
     assert parse_scorers("all") == tuple(n for n in SCORERS if n != "cleanlab")  # it needs --oof: named, never implied
     assert parse_scorers("all,cleanlab") == SCORERS
-    assert parse_scorers("label_check") == ("auv", "agreement", "boundary_gradient", "boundary_distance", "consistency", "mahalanobis",
+    assert parse_scorers("label_check") == ("auv", "agreement", "boundary_gradient", "boundary_distance", "consistency",
+                                            "stray_voxels", "edge_offset", "shift", "missed_slices", "mahalanobis",
                                             "identity", "label_check")
     with pytest.raises(ValueError, match="unknown scorer"):
         parse_scorers("auv,nonsense")

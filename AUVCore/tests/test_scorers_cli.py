@@ -24,7 +24,10 @@ def test_every_scorer_is_a_results_column_in_the_unit_interval(scored_all: Path)
     for name in EXTRA:
         values = table[name].dropna()
         assert len(values) == 3, name  # liver and spleen are in all three cases, so even the cohort scorers score each
-        assert values.between(0, 1).all() and values.max() == 1.0 and values.min() == 0.0, name
+        assert values.between(0, 1).all() and values.min() == 0.0, name
+        # min-max over the cohort: 1 for the highest case, unless every case has the same value (no stray voxels
+        # in these clean labels), which leaves nothing to tell apart
+        assert values.max() == 1.0 or values.nunique() == 1, name
 
 
 def test_case_json_holds_class_and_slice_values_and_the_prototypes_lie_beside_it(scored_all: Path):

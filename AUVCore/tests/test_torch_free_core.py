@@ -31,7 +31,7 @@ def test_building_the_cli_parser_loads_no_heavy_library_in_a_fresh_interpreter()
             "print(usage)")
     loaded, usage = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n", 1)
     assert loaded == "", f"building the auv parser loaded {loaded}"
-    assert "{score,merge,demo,filter,exclude,include,report,train,oof,predict,nnunet,audit,explain,benchmark-curation,review}" in usage
+    assert "{score,merge,demo,filter,exclude,include,report,train,oof,predict,nnunet,audit,explain,benchmark-curation,review,propose}" in usage
 
 
 def test_the_backbone_choices_follow_the_registry_without_torch():

@@ -26,6 +26,8 @@ Scene and files:
 - ``case_edits``: which label a loaded case shows (its correction or source), whether it was edited, saving it.
 - ``cohort_model``: the cohort browser's cases, decisions, autosave and exports.
 - ``explain_view``: a class's energy spectrum as a plot and its mask logits as a heat-map layer (Explain).
+- ``proposal_view``: where the label and the model disagree on a structure, as an overlay; the model's outline
+  put into the case's segmentation (Proposal, Edit proposal).
 
 Jobs and dependencies:
 - ``job_commands``: ``auv score`` / ``auv train`` argument lists from settings.

@@ -56,6 +56,7 @@ class AUVLogic:
         self.caseLoader = None
         self.caseEdits = None
         self.explainView = None
+        self.proposalView = None
 
     @staticmethod
     def pythonExecutable() -> str:
@@ -176,6 +177,7 @@ class AUVLogic:
 
         if self.caseLoader is None:
             self.caseLoader = CaseLoader(slicer.mrmlScene)
+        self.hideProposal()  # an overlay belongs to the case loaded
         image, _source = cohort.case_files(caseId)
         label = cohort.label_in_use(caseId)  # its saved correction, where it has one
         case = cohort.case_result(caseId)
@@ -262,9 +264,59 @@ class AUVLogic:
 
     def discardEdits(self) -> None:
         """Forget the loaded case's edits: the case leaves the scene and is read from its file when shown again."""
+        self.hideProposal()
         if self.caseLoader is not None:
             self.caseLoader.unload()
         self.caseEdits = None
+
+    # --- proposals (cases scored with the probe): the disagreement overlay, accepting or editing the model's outline ---
+
+    def showProposal(self, cohort, shown: ShownStructure, structure: str):
+        """Show where the label and the model disagree on the shown structure, as an overlay of two segments over
+        its case (replacing any other); returns the :class:`~AUVSlicerLib.proposal_view.ProposalOverlay`.
+
+        Raises:
+            auvcore.errors.InputError: for a case scored without the probe, saying which command makes one.
+        """
+        from auvcore.results import ResultsFolder
+
+        from .proposal_view import ProposalView
+
+        if self.proposalView is None:
+            self.proposalView = ProposalView(slicer.mrmlScene)
+        loaded = shown.loaded
+        return self.proposalView.show(ResultsFolder(Path(cohort.folder)), loaded.case_id, structure, loaded.volume_node)
+
+    def hideProposal(self) -> None:
+        """Remove the disagreement overlay, if one is shown."""
+        if self.proposalView is not None:
+            self.proposalView.clear()
+
+    def proposalShown(self, caseId: str, structure: str) -> bool:
+        return self.proposalView is not None and self.proposalView.shows(caseId, structure)
+
+    def acceptProposal(self, cohort, caseId: str, structure: str, note: str = ""):
+        """Save the structure's proposal as the case's correction, marked as an accepted proposal (verdict ``fixed``:
+        :func:`auvcore.results.proposals.accept_proposal`); the loaded case then leaves the scene, to be loaded
+        again with its new label. Returns the :class:`auvcore.results.Correction`."""
+        from auvcore.results import ResultsFolder
+        from auvcore.results.proposals import accept_proposal
+
+        saved = accept_proposal(ResultsFolder(Path(cohort.folder)), caseId, [structure], note=note)
+        self.discardEdits()
+        return saved
+
+    @staticmethod
+    def editProposal(cohort, shown: ShownStructure, structure: str):
+        """Put the structure's proposal into its segment of the loaded case, for the Fix step to edit and save;
+        returns what it changes against the scored label (:class:`auvcore.results.StructureChange`, or None)."""
+        from auvcore.results import ResultsFolder
+
+        from .proposal_view import load_proposal_into_segment
+
+        loaded = shown.loaded
+        return load_proposal_into_segment(slicer.mrmlScene, ResultsFolder(Path(cohort.folder)), loaded.case_id,
+                                          structure, loaded.segmentation_node, shown.segment_id)
 
 
 def highlightSegment(segmentationNode, segmentId: str) -> None:

@@ -13,6 +13,14 @@ use), and the widget shows a *Back to review* button in the status bar. Moving o
 (another structure, case or folder, or a verdict) with unsaved edits asks first:
 save, discard or cancel.
 
+The proposal (cases scored with the label-independent probe, ``--scorers all``): *Proposal* (``D``) shows
+and hides where the label and the model disagree on the current structure, as an overlay of two segments
+(:mod:`~AUVSlicerLib.proposal_view`), kept on while moving through the queue; for a case scored without the
+probe the panel says so and which command makes one. *Accept proposal* saves the model's outline of the
+structure as the case's correction (the verdict ``fixed``, marked as an accepted proposal); *Edit proposal*
+puts it into the case's segmentation and opens the Fix step on it, where *Save correction* saves the edited
+outline. Rejecting it is hiding it, or giving a verdict.
+
 Example (inside Slicer; the panel does this):
     >>> review = ReviewPanel(ui, logic, dialogs, fill_table_widget)   # doctest: +SKIP
     >>> review.connect(); review.setCohort(cohort)                      # doctest: +SKIP
@@ -27,23 +35,30 @@ MODULE_NAME = "AUVSlicer"
 #: Key -> method: the review workstation's shortcuts (Qt key sequences).
 SHORTCUTS = {"N": "onNextStructure", "P": "onPreviousStructure", "U": "onNextUnreviewed",
              "1": "onVerdictCorrect", "2": "onVerdictNeedsFix", "3": "onVerdictUnsure", "E": "onExplainStructure",
-             "F": "onFixStructure", "S": "onSaveCorrection", "Ctrl+B": "onBackToReview"}
+             "F": "onFixStructure", "S": "onSaveCorrection", "Ctrl+B": "onBackToReview", "D": "onToggleProposal"}
 #: The shortcuts that stay active while a fix is under way in the Segment Editor. Its own keys are 0-9 and
 #: Shift+0-9, Escape, Space, Z, Y, Q, W, /, *, comma, period, < and > (qMRMLSegmentEditorWidget::
 #: installKeyboardShortcuts, v5.10.0 and v5.12.3); the slice views' are f, b, g, t, v, V and r
-#: (vtkMRMLSliceIntersectionWidget); the main window's Ctrl+O, S, W, Z, Y, F, H, 0-6.
+#: (vtkMRMLSliceIntersectionWidget); the main window's Ctrl+O, S, W, Z, Y, F, H, 0-6. D (Proposal) is none of them,
+#: nor a key of the 3D views (vtkMRMLCameraWidget: the keypad, arrows, +, -, Home, End, Insert, PageDown).
 FIX_SHORTCUTS = ("S", "Ctrl+B")
 #: Method -> its button in the .ui.
 BUTTONS = {"onNextStructure": "nextStructureButton", "onPreviousStructure": "previousStructureButton",
            "onNextUnreviewed": "nextUnreviewedButton", "onVerdictCorrect": "correctButton",
            "onVerdictNeedsFix": "needsFixButton", "onVerdictUnsure": "unsureButton",
            "onExplainStructure": "explainStructureButton", "onFixStructure": "fixStructureButton",
-           "onSaveCorrection": "saveCorrectionButton", "onBackToReview": "backToReviewButton"}
+           "onSaveCorrection": "saveCorrectionButton", "onBackToReview": "backToReviewButton",
+           "onToggleProposal": "proposalButton", "onAcceptProposal": "acceptProposalButton",
+           "onEditProposal": "editProposalButton"}
 #: The buttons that need a queue (the others: Save needs an open cohort, Back a fix under way).
 QUEUE_BUTTONS = ("nextStructureButton", "previousStructureButton", "nextUnreviewedButton", "correctButton",
-                 "needsFixButton", "unsureButton", "explainStructureButton", "fixStructureButton")
+                 "needsFixButton", "unsureButton", "explainStructureButton", "fixStructureButton", "proposalButton",
+                 "acceptProposalButton", "editProposalButton")
 #: The verdict a saved correction records (auvcore.results.FIXED; spelt here, the core may not be installed yet).
 FIXED = "fixed"
+#: What the proposal line says while the overlay is hidden.
+PROPOSAL_HINT = ("Proposal (D) shows where the label and the model disagree on this structure (cases scored with the "
+                 "probe: auv score --scorers all).")
 
 
 class ReviewPanel:
@@ -60,6 +75,7 @@ class ReviewPanel:
         self.queue = None
         self.shown = None  # the current structure as shown (logic.ShownStructure)
         self.fixing = False
+        self.proposalWanted = False  # the reviewer asked to see the disagreement overlay (kept while moving on)
         self.fixChanged: Callable[[bool], None] | None = None
         self.correctionsChanged: Callable[[], None] | None = None
 
@@ -76,8 +92,12 @@ class ReviewPanel:
     def setCohort(self, cohort) -> None:
         """A results folder was opened (or closed: None); any review of the previous one ends."""
         self.cohort, self.queue, self.shown = cohort, None, None
+        if self.proposalWanted:
+            self.proposalWanted = False
+            self.logic.hideProposal()
         self._setFixing(False)
         self._fillQueueTable()
+        self._showProposalStatus()
 
     def onStartReview(self) -> None:
         if not self.settleUnsavedEdits("starting the review"):
@@ -97,6 +117,7 @@ class ReviewPanel:
             getattr(self.ui, button).enabled = self.queue is not None
         self.ui.saveCorrectionButton.enabled = self.cohort is not None
         self.ui.backToReviewButton.enabled = self.fixing
+        self.ui.proposalButton.checked = self.proposalWanted
 
     def _fillQueueTable(self) -> None:
         content = None
@@ -120,6 +141,31 @@ class ReviewPanel:
         verdict = self._describeCurrentStructure()
         self.ui.reviewNoteLineEdit.text = verdict.note if verdict else ""
         self._showCorrectionStatus()
+        self._showProposal()
+
+    def _showProposal(self) -> None:
+        """While the reviewer wants it, the current structure's disagreement overlay (replacing the one before), or
+        the reason there is none; the proposal line says which."""
+        if not self.proposalWanted or self.shown is None:
+            self._showProposalStatus()
+            return
+        from auvcore.errors import InputError
+
+        entry = self.queue.current
+        try:
+            overlay = self.logic.showProposal(self.cohort, self.shown, entry.structure)
+        except InputError as error:  # scored without the probe, or its label changed since: the line says so
+            self._showProposalStatus(f"No proposal for {entry.case_id} / {entry.structure}: {error.problem}")
+            return
+        except Exception:
+            self.proposalWanted = False  # not tried again on every move; the caller's dialog shows why
+            self.updateButtons()
+            raise
+        self._showProposalStatus(f"{overlay.describe()}. Accept proposal saves the model's outline as the correction; "
+                                 "Edit proposal opens it in the Segment Editor.")
+
+    def _showProposalStatus(self, text: str = "") -> None:
+        self.ui.proposalStatusLabel.text = text or (PROPOSAL_HINT if self.queue is not None else "")
 
     def _describeCurrentStructure(self):
         """The line about the current structure: its score, where the views are, its verdict (returned)."""
@@ -241,10 +287,17 @@ class ReviewPanel:
         if saved is None:
             self.dialogs.info("Nothing to save: the segmentation is as it was loaded.")
             return True
+        self._correctionSaved(saved)
+        return True
+
+    def _correctionSaved(self, saved) -> None:
+        """A correction was saved (the edits, or an accepted proposal): say what it changed; the queue, its table and
+        the cohort's correction column show it."""
         self.ui.reviewNoteLineEdit.text = ""
         changes = ", ".join(f"{c.structure} +{c.added}/-{c.removed} voxels"
                             + (f" (Dice {c.dice:.3f})" if c.dice is not None else "") for c in saved.changes)
-        self.dialogs.info(f"Saved {saved.file}: {changes}; verdict fixed.")
+        self.dialogs.info(f"Saved {saved.file}: {changes}; verdict fixed" + (", an accepted proposal." if saved.proposal
+                                                                             else "."))
         if self.queue is not None:
             self.queue.reload()
             self._fillQueueTable()
@@ -253,7 +306,6 @@ class ReviewPanel:
         self._showCorrectionStatus()
         if self.correctionsChanged is not None:
             self.correctionsChanged()
-        return True
 
     def onBackToReview(self) -> None:
         """End the fix: this module again, the queue where it was, the views at the structure's worst slice."""
@@ -264,6 +316,65 @@ class ReviewPanel:
         with self.dialogs.errors("Failed to show the structure."):
             self._showCurrentStructure()
             self._fillQueueTable()
+
+    def onToggleProposal(self) -> None:
+        """Show the current structure's disagreement overlay (and keep showing each one while moving on), or hide it."""
+        if self.queue is None or self.queue.current is None:
+            return
+        self.proposalWanted = not self.proposalWanted
+        self.ui.proposalButton.checked = self.proposalWanted
+        if not self.proposalWanted:
+            self.logic.hideProposal()
+        with self.dialogs.errors("Failed to show the proposal."):
+            self._showProposal()
+
+    def onAcceptProposal(self) -> None:
+        """Save the current structure's proposal as the case's correction (the verdict fixed, an accepted proposal)."""
+        entry = self.queue.current if self.queue else None
+        if entry is None or not self.settleUnsavedEdits("accepting the proposal"):
+            return
+        if not self.dialogs.confirm(self._acceptQuestion(entry)):
+            return
+        try:
+            with self.dialogs.errors("Failed to accept the proposal."):
+                saved = self.logic.acceptProposal(self.cohort, entry.case_id, entry.structure,
+                                                  self.ui.reviewNoteLineEdit.text.strip())
+        except Exception:  # noqa: BLE001 (its dialog showed why; nothing was written)
+            return
+        self.proposalWanted = False  # the overlay compares with the label as scored, no longer the one in use
+        self._setFixing(False)
+        self._correctionSaved(saved)
+        with self.dialogs.errors("Failed to show the structure."):
+            self._showCurrentStructure()  # the case again, with the accepted label
+        self.updateButtons()
+
+    def _acceptQuestion(self, entry) -> str:
+        """Whether to accept: what is saved, and what the reviewer may not have seen (the overlay, a correction)."""
+        question = (f"Save the model's outline of {entry.structure} as the correction of {entry.case_id} (the verdict "
+                    "fixed, marked as an accepted proposal)?")
+        if not self.logic.proposalShown(entry.case_id, entry.structure):
+            question += (" It is not shown: Proposal (D) shows where it differs from the label. A proposal is a "
+                         "starting point to check, not a fix to accept unseen.")
+        edits = self.logic.loadedCaseEdits()
+        if edits is not None and edits.case_id == entry.case_id and edits.choice.corrected:
+            question += (f" {entry.case_id} has a saved correction ({edits.choice.correction.file}): a proposal is made "
+                         f"on the label as it was scored, so the new correction is that label with {entry.structure} "
+                         "replaced (the present one is kept beside it).")
+        return question
+
+    def onEditProposal(self) -> None:
+        """Put the current structure's proposal into the case's segmentation and open the Fix step on it."""
+        entry = self.queue.current if self.queue else None
+        if entry is None or not self.settleUnsavedEdits("loading the proposal"):
+            return
+        with self.dialogs.errors("Failed to load the proposal into the segmentation."):
+            self._showCurrentStructure()  # loads the case again if it left the scene
+            change = self.logic.editProposal(self.cohort, self.shown, entry.structure)
+        self.onFixStructure()
+        against = (f"+{change.added}/-{change.removed} voxels against the label as scored" if change is not None
+                   else "the same voxels as the label as scored")
+        self._showProposalStatus(f"The proposal of {entry.structure} is in the segmentation ({against}): edit it in the "
+                                 "Segment Editor; S saves it as the correction.")
 
     def onExplainStructure(self) -> None:
         """Show how the model sees the current structure: its energy spectrum and its mask logits."""

@@ -94,3 +94,23 @@ def scored_cohort(sample_manifest: Path, tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("scored") / "scores"
     shutil.copytree(stable / "scores", copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def probe_cohort(scored_cohort: Path, sample_manifest: Path, tmp_path_factory) -> Path:
+    """A copy of the ``auv score`` output of ``ct_shifted`` alone (the shifted liver of :func:`scored_cohort`) with the
+    label-independent probe (``probe_agreement``): its feature cache holds each organ's disagreement map and
+    proposed correction (:mod:`auvcore.results.proposals`). One case, so that CI scores only one more; the cases of
+    :func:`scored_cohort` are the ones scored without the probe.
+
+    Scored in ``Testing/data/auvslicer_scores/probe_scores`` (instant in later sessions, as there); tests get a copy.
+    """
+    stable = sample_manifest.parent.parent / "auvslicer_scores"  # where scored_cohort wrote the organ label maps
+    manifest = stable / "probe_manifest.csv"
+    lines = (stable / "manifest.csv").read_text().splitlines()
+    manifest.write_text("\n".join([lines[0], *(line for line in lines[1:] if line.startswith("ct_shifted,"))]) + "\n")
+    _score(ScoreJob(dataset=str(manifest), output=str(stable / "probe_scores"), device="cpu",
+                    scorers="agreement,probe_agreement"))
+    copy = tmp_path_factory.mktemp("probe") / "scores"
+    shutil.copytree(stable / "probe_scores", copy)
+    return copy
