@@ -20,10 +20,9 @@ from auvcore.backends.litemedsam import INPUT_SIZE, prepare_slices
 from auvcore.backends.litemedsam_decoder import FactoredBoxDecoder
 from auvcore.backends.litemedsam_parts import BoxDecoder
 from auvcore.cli import main
-from auvcore.curation.quantile import quantile_threshold
 from auvcore.imaging import load_case, normalise_intensity
 from auvcore.prompts import slice_boxes
-from auvcore.review.queue import ReviewQueue
+from auvcore.review.decisions import decisions
 from auvcore.spectrum import class_spectra
 
 #: S per class, across runtimes, thread counts and the two decoders (measured: below 1e-7).
@@ -55,19 +54,6 @@ def test_the_factored_decoder_gives_upstreams_logits_and_s_on_real_boxes(litemed
     torch.testing.assert_close(spectra[1], spectra[0], atol=S_PROMISE, rtol=0, equal_nan=True)
 
 
-def _acted_on(folder: Path) -> dict:
-    """What a user acts on: each score's ranking of the cases, the review queue's order, the filter's decisions."""
-    table = pd.read_csv(folder / "results.csv")
-    acted: dict = {}
-    for column in table.select_dtypes("number").columns:
-        acted[f"rank by {column}"] = list(table.sort_values([column, "case_id"], kind="stable")["case_id"])
-    for score in ("auv", "label_check"):
-        acted[f"queue by {score}"] = [(e.case_id, e.structure) for e in ReviewQueue.of_folder(folder, score).entries]
-    for keep in (0.34, 0.67):
-        acted[f"kept at {keep}"] = sorted(table.loc[table["auv"] <= quantile_threshold(table["auv"], keep), "case_id"])
-    return acted
-
-
 def _s_per_class(folder: Path) -> pd.DataFrame:
     table = pd.read_csv(folder / "results.csv").set_index("case_id")
     return table[[c for c in table.columns if c.startswith("S")]]
@@ -86,7 +72,7 @@ def test_runtimes_and_thread_counts_give_the_same_verdicts(scored_all, small_coh
         torch.set_num_threads(default)
     np.testing.assert_allclose(_s_per_class(out).to_numpy(), _s_per_class(scored_all).to_numpy(), atol=S_PROMISE, rtol=0,
                                equal_nan=True)
-    assert _acted_on(out) == _acted_on(scored_all)
+    assert decisions(out) == decisions(scored_all)
 
 
 def test_decoder_benchmark_smoke_prints_both_decoders_in_every_runtime(model_cache):

@@ -1,6 +1,7 @@
 """LiteMedSAM's box decoder: upstream's against the factored one, in each runtime, side by side in one run.
 
-Usage: python Testing/benchmarks/decoder_speed.py [--slices 4] [--classes N] [--batches 1 4 8 16 32] [--repeat 3] [--smoke]
+Usage: python Testing/benchmarks/decoder_speed.py [--slices 4] [--classes N] [--batches 1 4 8 16 32] [--repeat 3]
+                                                  [--only TEXT] [--smoke]
 
 The real boxes of ``ct_full_model``'s busiest slices (every class each slice holds,
 in the backend's order: slice by slice) on their real embeddings (OpenVINO's
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, help="keep the N classes most of the slices hold (default: all)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8, 16, 32])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", help="run only the variants whose name contains this text (upstream eager always runs)")
     parser.add_argument("--smoke", action="store_true", help="2 slices, 4 classes, one repeat, batches 16 (seconds, for CI)")
     args = parser.parse_args()
     if args.smoke:
@@ -130,6 +132,8 @@ def main() -> None:
         factored_openvino = exported(factored, "openvino", Path(scratch))
         for batch in args.batches:
             variants[f"factored openvino, {batch} a call"] = (factored_openvino, batch)
+        if args.only:
+            variants = {n: v for n, v in variants.items() if args.only in n or n in ("upstream eager", "upstream openvino")}
         seconds, logits = {}, {}
         for name, (decoder, batch) in variants.items():
             seconds[name], logits[name] = best_of(args.repeat, lambda d=decoder, b=batch: decode(d, b))
