@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from auvcore.backends.export_cache import export_onnx
 from auvcore.backends.litemedsam import INPUT_SIZE, bundled_weights_file, bundled_weights_sha256, load_litemedsam, prepare_slices
@@ -44,24 +42,9 @@ from auvcore.prompts import slice_boxes
 from auvcore.sample_data import fetch_sample_cohort
 from auvcore.spectrum import class_spectra
 
+from timing import best_of, gflop
+
 SAMPLE = Path(__file__).resolve().parents[2] / "Testing" / "data" / "sample_cohort"
-
-
-def best_of(repeat: int, run):
-    """The shortest of ``repeat`` timed calls (after one warm-up call), and the last result."""
-    result = run()
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = run()
-        seconds.append(time.perf_counter() - start)
-    return min(seconds), result
-
-
-def gflop(module: torch.nn.Module, *inputs: torch.Tensor) -> float:
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        module(*inputs)
-    return counter.get_total_flops() / 1e9
 
 
 def exported(module: torch.nn.Module, runtime: str, folder: Path) -> ExportedDecoder:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from auvcore.backends.encoding import EncoderRunner
 from auvcore.backends.litemedsam import INPUT_SIZE, bundled_weights_file, load_litemedsam, prepare_slices
@@ -31,26 +30,9 @@ from auvcore.imaging import load_case, normalise_intensity
 from auvcore.prompts import slice_boxes
 from auvcore.sample_data import fetch_sample_cohort
 
+from timing import best_of, gflop
+
 SAMPLE = Path(__file__).resolve().parents[2] / "Testing" / "data" / "sample_cohort"
-
-
-def timed(repeat: int, run, device: torch.device):
-    """The shortest of ``repeat`` calls after a warm-up, synchronised; and the last result."""
-    result = run()
-    best = float("inf")
-    for _ in range(repeat):
-        torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        result = run()
-        torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def gflop(module: torch.nn.Module, *inputs: torch.Tensor) -> float:
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        module(*inputs)
-    return counter.get_total_flops() / 1e9
 
 
 def components(slices: int, repeat: int, device: torch.device) -> None:
@@ -62,6 +44,7 @@ def components(slices: int, repeat: int, device: torch.device) -> None:
     depths = sorted(int(d) for d in np.argsort(-prompts.present.sum(axis=0), kind="stable")[:slices])
     images, _ = prepare_slices(volume, depths)
     model = load_litemedsam(bundled_weights_file(), device)
+    sync = lambda: torch.cuda.synchronize(device)  # noqa: E731
     encoder_gflop = gflop(model.image_encoder, images[:1].to(device))
     print(f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}; {len(depths)} real CT slices of ct_full_model")
     print("| part | precision | batch | s/item | GFLOP/s |")
@@ -70,7 +53,7 @@ def components(slices: int, repeat: int, device: torch.device) -> None:
     for precision in ("fp32", "bf16"):
         for batch in (1, 16):
             runner = EncoderRunner(model.image_encoder, device, batch_size=batch, precision=precision)
-            seconds, encoded = timed(repeat, lambda r=runner: torch.stack(r(images)), device)
+            seconds, encoded = best_of(repeat, lambda r=runner: torch.stack(r(images)), sync)
             embeddings = encoded if (precision, batch) == ("fp32", 16) else embeddings
             print(f"| encoder | {precision} | {batch} | {seconds / len(depths):.4f} | {encoder_gflop * len(depths) / seconds:.0f} |")
     box_depth, box_class = np.nonzero(prompts.present[:, depths].T)
@@ -80,8 +63,8 @@ def components(slices: int, repeat: int, device: torch.device) -> None:
     for name, module in (("upstream decoder", BoxDecoder(model)), ("factored decoder", FactoredBoxDecoder(model))):
         for precision in ("fp32", "bf16"):
             decoder = EagerDecoder(module.to(device).eval(), precision, device)
-            seconds, _ = timed(repeat, lambda d=decoder: [d(embeddings, box_slice[i : i + DECODER_BOXES], boxes[i : i + DECODER_BOXES])
-                                                           for i in range(0, len(boxes), DECODER_BOXES)], device)
+            seconds, _ = best_of(repeat, lambda d=decoder: [d(embeddings, box_slice[i : i + DECODER_BOXES], boxes[i : i + DECODER_BOXES])
+                                                             for i in range(0, len(boxes), DECODER_BOXES)], sync)
             print(f"| {name} ({len(boxes)} boxes; upstream's FLOPs) | {precision} | {DECODER_BOXES} | {seconds / len(boxes):.5f} "
                   f"| {upstream_gflop * len(boxes) / seconds:.0f} |")
 
