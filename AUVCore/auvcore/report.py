@@ -50,7 +50,7 @@ from .results.colours import COLORMAPS, UNDEFINED_COLOUR, Z_RANGE, map_colour
 from .results.corrections import Correction, load_corrections
 from .results.review import FIXED, Review, Verdict, load_review
 from .results.structures import judged, worst_slice, worst_slice_centre
-from .scales import MIN_CASES_PER_MODALITY, class_set_advice, unjudged_reason
+from .scales import MIN_CASES_PER_MODALITY, RANK_DECIMALS, class_set_advice, unjudged_reason
 from .scorers.registry import LABEL_CHECK, PAPER_SCORER, SCORER_INFO
 
 #: The colour map of structure colours (the Slicer module's default).
@@ -182,9 +182,14 @@ def unjudged_structures(structures: pd.DataFrame, scale: StructureScale) -> pd.D
 
 
 def _ranked(structures: pd.DataFrame, scale: StructureScale, first: list | None = None) -> pd.DataFrame:
+    """Highest score first, as :func:`~auvcore.scales.rank_value` rounds it; ties by case and structure."""
     defined = structures[pd.to_numeric(structures[scale.column], errors="coerce").notna()]
     keys = [scale.column] + ([scale.by] if scale.by in structures.columns and scale.by != scale.column else [])
-    ordered = defined.sort_values(keys, ascending=False, kind="stable")
+    rounded = {key: pd.to_numeric(defined[key], errors="coerce").round(RANK_DECIMALS) for key in keys}
+    ordered = defined.sort_values([c for c in ("case_id", "class") if c in defined.columns], kind="stable")
+    ordered = ordered.assign(**{f"_rank{i}": rounded[key] for i, key in enumerate(keys)})
+    ordered = ordered.sort_values([f"_rank{i}" for i in range(len(keys))], ascending=False, kind="stable")
+    ordered = ordered.drop(columns=[f"_rank{i}" for i in range(len(keys))])
     if first:  # a grouping column before the score (``pooled`` before ``none``)
         ordered = ordered.assign(_group=first[0].reindex(ordered.index)).sort_values("_group", kind="stable").drop(columns="_group")
     return ordered

@@ -50,6 +50,23 @@ MAD_TO_SIGMA = 1.4826
 MIN_CASES_PER_MODALITY = 3
 
 
+#: Decimals a score keeps when it orders cases or structures. Rescoring on another CPU, thread count or runtime
+#: moves cohort values by up to about 1e-4 relative, and robust z over a few cases ties exactly in exact
+#: arithmetic (the top of 3 cases is always 0.6745), so an order by full floats would be decided by round-off.
+#: Values equal to this many decimals are tied, and ties break by the next key, then by name.
+RANK_DECIMALS = 6
+
+
+def rank_value(value: float) -> float:
+    """``value`` as it orders: rounded to :data:`RANK_DECIMALS` (NaN and infinities as they are).
+
+    Example:
+        >>> rank_value(0.6744907594765953) == rank_value(0.6744907594765952)
+        True
+    """
+    return round(value, RANK_DECIMALS) if math.isfinite(value) else value
+
+
 class CohortWarning(UserWarning):
     """Something about a cohort's scores that its user should read (``auv`` prints these as ``warning:`` lines)."""
 

@@ -80,9 +80,10 @@ def _as_rows(z: torch.Tensor) -> torch.Tensor:
 #: Bytes the packed copy of the kept rows may take at once; classes are taken in groups below it.
 PACK_BUDGET_BYTES = 1 << 30
 
-#: Columns per float32 Gram block (one block up to 256 x 256 slices); blocks are summed in float64,
-#: so the round-off of long rows (image-mode embeddings, ~10^6 columns) does not grow with them.
-GRAM_COLUMNS = 65536
+#: Bytes of one column block of the centred rows: small enough to stay in cache between its centring and
+#: its products. Blocks are summed in float64, so the round-off of long rows (image-mode embeddings,
+#: ~10^6 columns) does not grow with them.
+CENTRED_BLOCK_BYTES = 8 << 20
 
 #: Eigenvalues of the (centred) float32 Gram carry round-off up to about eps32 x the largest
 #: one; those below this multiple of it are noise, not spectrum, and are dropped.
@@ -98,18 +99,29 @@ def _centred_gram(rows: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor,
     Y = (Z - 1 r^T) on the kept rows, and the Gram is put together in float64 as
     Y Y^T + (Y r) k^T + k (Y r)^T + |r|^2 k k^T (k: the kept-row indicator),
     the same matrix, whose round-off scales with |Y| (|Y| + 2 sqrt(n) |r|).
+
+    Y is made one column block at a time in a buffer that stays in cache, and both
+    of its products are taken there: the rows are read twice (for r, then for Y),
+    and no full-size copy is written.
     """
+    n_classes, n_rows, n_cols = rows.shape
     k = keep.to(rows.dtype).unsqueeze(2)  # (C, n, 1)
     count = k.sum(dim=1, keepdim=True)
     mean = (k.mT @ rows) / count.clamp_min(1.0)  # (C, 1, N)
-    centred = (rows - mean).mul_(k)
+    every_row_kept = bool(keep.all())
+    inner = torch.zeros(n_classes, n_rows, n_rows, dtype=torch.float64, device=rows.device)
+    cross = torch.zeros(n_classes, n_rows, 1, dtype=torch.float64, device=rows.device)  # Y r
+    width = max(1, min(n_cols, CENTRED_BLOCK_BYTES // max(1, n_classes * n_rows * rows.element_size())))
+    buffer = rows.new_empty(n_classes, n_rows, width)
     # float32 products over column blocks, summed in float64: the round-off does not grow with N.
-    inner = torch.zeros(rows.shape[0], rows.shape[1], rows.shape[1], dtype=torch.float64, device=rows.device)
-    cross = torch.zeros(rows.shape[0], rows.shape[1], 1, dtype=torch.float64, device=rows.device)  # Y r
-    for start in range(0, rows.shape[2], GRAM_COLUMNS):
-        block = centred[:, :, start : start + GRAM_COLUMNS]
-        inner += (block @ block.mT).double()
-        cross += (block @ mean[:, :, start : start + GRAM_COLUMNS].mT).double()
+    for start in range(0, n_cols, width):
+        stop = min(start + width, n_cols)
+        block_mean = mean[:, :, start:stop]
+        centred = torch.sub(rows[:, :, start:stop], block_mean, out=buffer[:, :, : stop - start])
+        if not every_row_kept:  # rows left out are zero in Y
+            centred.mul_(k)
+        inner += centred @ centred.mT
+        cross += centred @ block_mean.mT
     k64 = k.double()
     mean_square = mean.double().square().sum(dim=2, keepdim=True)  # |r|^2, (C, 1, 1)
     gram = inner + cross @ k64.mT + k64 @ cross.mT + mean_square * (k64 @ k64.mT)
@@ -198,8 +210,8 @@ def class_spectra(
         keep = present.to(device=rows.device, dtype=torch.bool)
         if keep.shape != (n_classes, n_rows):
             raise ValueError(f"present must have shape {(n_classes, n_rows)}, got {tuple(keep.shape)}")
-    # amax and amin propagate NaN: both finite means every value is, without a full-size mask.
-    if rows.numel() and not (torch.isfinite(rows.amax()) and torch.isfinite(rows.amin())):
+    # The extremes propagate NaN: both finite means every value is, in one pass and without a full-size mask.
+    if rows.numel() and not torch.isfinite(torch.stack(torch.aminmax(rows))).all():
         raise ValueError("z holds NaN or infinite values")
     n_kept = keep.sum(dim=1)
     if n_classes == 0:

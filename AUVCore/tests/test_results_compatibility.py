@@ -35,12 +35,15 @@ VOLATILE = ("image", "label", "timings", "versions")
 #: the runtime that ran the model; each structure's centre on its slices, the image's content hash and the
 #: label-names file of a case; the structures' scales and look-alike counts of a reference).
 ADDED = {"voxels", "runtime", "structure_centres_lps", "image_sha256", "label_names", "structure_scales", "lookalikes"}
-#: Relative tolerance of every value. float32 reductions differ with the thread count and the CPU's vector unit
-#: (S per class by up to 3e-8 between two machines of the same kind); the cohort stage magnifies that (a min-max
-#: over 3 cases, robust z with a small spread): 2e-5 relative at most (ct_fast's auv, 0.1766715 against the golden
-#: 0.1766684; mr's spleen label_check). Below that the values are the same; the rankings must be identical.
-TOLERANCE = 1e-4
+#: Relative tolerance of every value, from the promise (docs/performance.md, "Reproducibility"): rescoring on
+#: another CPU, thread count or runtime moves S per class by at most 2.7e-8 (Testing/benchmarks/reproducibility.py),
+#: and the cohort stage magnifies that (a min-max over 3 cases, robust z with a small spread) up to 1.3e-4
+#: relative (ct_fast's `variance`, 0.069493 against 0.069502 in ONNX Runtime; 1.1e-4 for torch with its
+#: instruction sets forced down). The promise leaves 8x room above that; the rankings must be identical.
+TOLERANCE = 1e-3
 ABSOLUTE = 1e-6
+#: S per class: its own, tighter promise (test_reproducibility.py holds the runtimes and thread counts to it).
+S_PROMISE = 1e-6
 #: The scorers of the golden files: those their case records were scored with, and label_check (made from them).
 GOLDEN_SCORERS = ",".join([*json.loads((GOLDEN / "cases" / "ct_full.json").read_text())["settings"]["scorers"], "label_check"])
 
@@ -92,7 +95,20 @@ def _assert_same_order(new: pd.DataFrame, old: pd.DataFrame) -> None:
         assert ranked[0] == ranked[1], f"results.csv: the cases rank otherwise by {column}"
 
 
+def _assert_same_s(out: Path) -> None:
+    """S per class within the promise (README, "Reproducibility"): the model's float32 arithmetic is scheduled
+    differently by other CPUs, thread counts and runtimes; S itself moves by less than 1e-7."""
+    for golden in sorted((GOLDEN / "cases").glob("*.json")):
+        old = {c["name"]: c["S"] for c in json.loads(golden.read_text())["classes"]}
+        new = {c["name"]: c["S"] for c in json.loads((out / "cases" / golden.name).read_text())["classes"]}
+        assert new.keys() == old.keys(), golden.name
+        for name, value in old.items():
+            assert (value is None) == (new[name] is None), f"{golden.name}: {name}"
+            assert value is None or abs(new[name] - value) <= S_PROMISE, f"{golden.name}: S of {name} {new[name]} != {value}"
+
+
 def _assert_same_folder(out: Path) -> None:
+    _assert_same_s(out)
     _assert_same_order(_table(out / "results.csv"), _table(GOLDEN / "results.csv"))
     pd.testing.assert_frame_equal(_table(out / "results.csv"), _table(GOLDEN / "results.csv"), atol=ABSOLUTE, rtol=TOLERANCE)
     _same(json.loads((out / "reference.json").read_text()), json.loads((GOLDEN / "reference.json").read_text()), "reference")

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from auvcore.backends.litemedsam import INPUT_SIZE, bundled_weights_file, bundled_weights_sha256, load_litemedsam, prepare_slices
 from auvcore.backends.litemedsam_parts import DECODER_BOXES, BoxDecoder, build_runners
@@ -42,28 +41,13 @@ from auvcore.prompts import slice_boxes
 from auvcore.sample_data import fetch_dicom_case, fetch_sample_cohort
 from auvcore.spectrum import class_spectra, semantic_scale
 
+from timing import best_of, gflop
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "Testing" / "data" / "sample_cohort"
 DICOM = ROOT / "Testing" / "data" / "dicom_ct"
 #: (label, runtime, precision) of the component comparisons; the first is the reference.
 VARIANTS = (("eager", "torch", "fp32"), ("onnxruntime", "onnxruntime", "fp32"), ("openvino", "openvino", "fp32"), ("openvino bf16", "openvino", "bf16"))
-
-
-def best_of(repeat: int, run) -> tuple[float, object]:
-    """The shortest of ``repeat`` timed calls (after one warm-up call), and the last result."""
-    run()
-    seconds, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = run()
-        seconds.append(time.perf_counter() - start)
-    return min(seconds), result
-
-
-def gflop(module: torch.nn.Module, *inputs: torch.Tensor) -> float:
-    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        module(*inputs)
-    return counter.get_total_flops() / 1e9
 
 
 def ct_full_model() -> tuple[np.ndarray, np.ndarray]:

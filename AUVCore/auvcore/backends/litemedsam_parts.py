@@ -1,10 +1,13 @@
 """LiteMedSAM's encoder and box decoder as the runtimes run them: eager PyTorch or exported graphs.
 
-:class:`BoxDecoder` is the one decoder module: the boxes of several slices in
-one call, each box pointing at its slice's embedding. Eager PyTorch runs it
-as it is; ``openvino`` and ``onnxruntime`` run the same module exported with
-``torch.onnx.export`` (cached by :mod:`auvcore.backends.export_cache`), so the
-runtimes differ only in how the arithmetic is scheduled.
+The decoder takes the boxes of several slices in one call, each box pointing at
+its slice's embedding. :class:`BoxDecoder` is upstream's prompt encoder and mask
+decoder as they are, the reference; the runtimes run
+:class:`~auvcore.backends.litemedsam_decoder.FactoredBoxDecoder`, the same function
+in fewer FLOPs. Eager PyTorch runs it as it is; ``openvino`` and ``onnxruntime``
+run the same module exported with ``torch.onnx.export`` (cached by
+:mod:`auvcore.backends.export_cache`), so the runtimes differ only in how the
+arithmetic is scheduled.
 
 Example:
     >>> from auvcore.backends.litemedsam import bundled_weights_file, load_litemedsam  # doctest: +SKIP
@@ -22,10 +25,13 @@ import torch
 
 from .encoding import EncoderRunner
 from .export_cache import blob_cache_dir, cached_onnx, export_key, export_onnx
+from .litemedsam_decoder import FactoredBoxDecoder
 from .runtimes import CompiledModel, Precision, load_compiled, runtime_version
 
 INPUT_SIZE = 256
 EMBEDDING_SHAPE = (256, 64, 64)
+#: The exported decoder's name in the model cache (a new name: graphs of the upstream decoder stay apart).
+DECODER_PART = "litemedsam-factored-decoder"
 #: Boxes per decoder call: each box holds about 40 MB of activations, so 16 stay near 0.6 GB.
 DECODER_BOXES = 16
 
@@ -36,7 +42,8 @@ Decoder = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class BoxDecoder(torch.nn.Module):
-    """Prompt encoder and mask decoder for the boxes of several slices at once.
+    """Upstream's prompt encoder and mask decoder for the boxes of several slices at once: the reference
+    :class:`~auvcore.backends.litemedsam_decoder.FactoredBoxDecoder` is checked against.
 
     ``forward(embeddings, box_slice, boxes)``: ``embeddings`` (S, 256, 64, 64),
     ``box_slice`` (N,) int64 indices into them, ``boxes`` (N, 4) x0 y0 x1 y1 in
@@ -62,9 +69,9 @@ class BoxDecoder(torch.nn.Module):
 
 
 class EagerDecoder:
-    """:class:`BoxDecoder` in PyTorch (optionally ``torch.compile``d), in calls of ``DECODER_BOXES`` boxes."""
+    """A box decoder module in PyTorch (optionally ``torch.compile``d)."""
 
-    def __init__(self, module: BoxDecoder, precision: Precision, device: torch.device, compile: bool = False) -> None:
+    def __init__(self, module: torch.nn.Module, precision: Precision, device: torch.device, compile: bool = False) -> None:
         self.module = torch.compile(module, dynamic=True) if compile else module
         self.precision, self.device = precision, device
 
@@ -86,7 +93,7 @@ class ExportedEncoder:
 
 
 class ExportedDecoder:
-    """The exported :class:`BoxDecoder`."""
+    """The exported box decoder."""
 
     def __init__(self, compiled: CompiledModel) -> None:
         self.compiled = compiled
@@ -112,11 +119,11 @@ def _exported(model: torch.nn.Module, runtime: str, precision: Precision, weight
         model.image_encoder, (torch.zeros(1, 3, INPUT_SIZE, INPUT_SIZE),), ["images"], ["embeddings"], {}
     )
     decoder_export = export_onnx(
-        BoxDecoder(model), _example_decoder_inputs(), ["embeddings", "box_slice", "boxes"], ["masks"],
+        FactoredBoxDecoder(model), _example_decoder_inputs(), ["embeddings", "box_slice", "boxes"], ["masks"],
         {"embeddings": {0: "slices"}, "box_slice": {0: "boxes"}, "boxes": {0: "boxes"}, "masks": {0: "boxes"}},
     )
     encoder_path = cached_onnx("litemedsam-encoder", export_key("litemedsam-encoder", weights_sha256, runtime, version), encoder_export)
-    decoder_path = cached_onnx("litemedsam-decoder", export_key("litemedsam-decoder", weights_sha256, runtime, version), decoder_export)
+    decoder_path = cached_onnx(DECODER_PART, export_key(DECODER_PART, weights_sha256, runtime, version), decoder_export)
     blobs = blob_cache_dir(runtime)
     return load_compiled(runtime, encoder_path, precision, blobs), load_compiled(runtime, decoder_path, precision, blobs)
 
@@ -133,6 +140,6 @@ def build_runners(
     """The encoder and box decoder of ``model`` in ``runtime`` (already resolved: torch, openvino, onnxruntime)."""
     if runtime == "torch":
         encoder = EncoderRunner(model.image_encoder, device, batch_size=encoder_batch, precision=precision, compile=compile)
-        return encoder, EagerDecoder(BoxDecoder(model).to(device).eval(), precision, device, compile=compile)
+        return encoder, EagerDecoder(FactoredBoxDecoder(model).to(device).eval(), precision, device, compile=compile)
     encoder_graph, decoder_graph = _exported(model, runtime, precision, weights_sha256)
     return ExportedEncoder(encoder_graph), ExportedDecoder(decoder_graph)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from ..results import class_matrix
 from ..results.structures import cohort_lookalikes
-from ..scales import JUDGED, POOLED, ScoreScale
+from ..scales import JUDGED, POOLED, ScoreScale, rank_value
 from ..scorers.registry import PAPER_SCORER, scale_options
 from .case_scores import CaseResult
 
@@ -121,13 +121,14 @@ class CohortScores:
     def queue(self, score: str) -> list[StructureScore]:
         """Every (case, structure) of the cohort, most suspect first: the structures judged against their own modality
         by z, then by value; then those judged against the cohort (``pooled``), then those against too few cases,
-        each by z; undefined values last."""
+        each by z; undefined values last. Scores order as :func:`~auvcore.scales.rank_value` rounds them, and
+        ties break by case and structure, so the order is the same on every machine."""
         entries = [entry for case in self.cases for entry in self.scores_of(case, score)]
         apart = {JUDGED: 0, POOLED: 1}
 
-        def key(entry: StructureScore) -> tuple[int, int, float, float]:
-            z = -math.inf if math.isnan(entry.z) else entry.z
-            value = -math.inf if math.isnan(entry.value) else entry.value
-            return (int(math.isnan(entry.value)), apart.get(entry.judged_against, 2), -z, -value)
+        def key(entry: StructureScore) -> tuple[int, int, float, float, str, str]:
+            z = -math.inf if math.isnan(entry.z) else rank_value(entry.z)
+            value = -math.inf if math.isnan(entry.value) else rank_value(entry.value)
+            return (int(math.isnan(entry.value)), apart.get(entry.judged_against, 2), -z, -value, entry.case_id, entry.structure)
 
         return sorted(entries, key=key)

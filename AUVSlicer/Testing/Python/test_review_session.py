@@ -16,6 +16,7 @@ import sys
 
 from auvcore.results import REVIEW_JSON, load_review
 from auvcore.review.queue_table import review_table_content
+from auvcore.scales import rank_value
 from AUVSlicerLib.logic import AUVLogic
 
 # Dies the way a killed Slicer would, after the new file is written but before it replaces the old one.
@@ -43,7 +44,7 @@ def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
     # Every (case, structure), most suspect first by the robust z within each structure.
     assert len(queue.entries) == 3 * 4
     assert (queue.current.case_id, queue.current.structure) == ("ct_shifted", "liver")
-    z = [entry.z for entry in queue.entries]
+    z = [rank_value(entry.z) for entry in queue.entries]  # as the queue orders them (ties within 1e-6 by name)
     assert all(a >= b for a, b in itertools.pairwise(z) if not (math.isnan(a) or math.isnan(b)))
     assert queue.current.z > 3, "the shifted liver is far outside the cohort's livers"
 
