@@ -89,6 +89,9 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path):
 def test_export_key_changes_with_the_weights_the_runtime_and_its_version():
     base = export_key("litemedsam-encoder", "a" * 64, "openvino", "2026.4.1")
     assert base == export_key("litemedsam-encoder", "a" * 64, "openvino", "2026.4.1")
+    # the exported module's source: a graph exported before a change to it is not reused after
+    assert export_key("litemedsam-encoder", "a" * 64, "openvino", "2026.4.1", "e" * 64) not in (
+        base, export_key("litemedsam-encoder", "a" * 64, "openvino", "2026.4.1", "f" * 64))
     others = {
         export_key("litemedsam-decoder", "a" * 64, "openvino", "2026.4.1"),
         export_key("litemedsam-encoder", "b" * 64, "openvino", "2026.4.1"),

@@ -25,6 +25,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Callable
 
 import torch
@@ -46,8 +47,10 @@ def cache_root() -> Path:
     return Path(base).expanduser() / "auv"
 
 
-def export_key(part: str, weights_sha256: str, runtime: str, runtime_version: str) -> str:
-    """The hex digest naming one exported part: changes with the weights, the runtime or its version."""
+def export_key(part: str, weights_sha256: str, runtime: str, runtime_version: str, source: str = "") -> str:
+    """The hex digest naming one exported part: changes with the weights, the runtime or its version, and the
+    ``source`` of the module exported (:func:`source_digest`), so that a changed module is never run from a graph
+    exported before the change."""
     identity = {
         "part": part,
         "weights_sha256": weights_sha256,
@@ -56,7 +59,20 @@ def export_key(part: str, weights_sha256: str, runtime: str, runtime_version: st
         "torch": torch.__version__,
         "format": EXPORT_FORMAT,
     }
+    if source:
+        identity["source"] = source
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def source_digest(module: ModuleType) -> str:
+    """SHA-256 of the file that defines ``module``: what an exported graph's key follows besides the versions.
+
+    Example:
+        >>> import auvcore.backends.export_cache as this
+        >>> len(source_digest(this))
+        64
+    """
+    return hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
 
 
 def cached_onnx(part: str, key: str, export: Callable[[io.BytesIO], Any]) -> Path:

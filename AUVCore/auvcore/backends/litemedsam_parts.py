@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from .encoding import EncoderRunner
-from .export_cache import blob_cache_dir, cached_onnx, export_key, export_onnx
+from . import litemedsam_decoder
+from .export_cache import blob_cache_dir, cached_onnx, export_key, export_onnx, source_digest
 from .litemedsam_decoder import FactoredBoxDecoder
 from .runtimes import CompiledModel, Precision, load_compiled, runtime_version
 
@@ -123,7 +124,8 @@ def _exported(model: torch.nn.Module, runtime: str, precision: Precision, weight
         {"embeddings": {0: "slices"}, "box_slice": {0: "boxes"}, "boxes": {0: "boxes"}, "masks": {0: "boxes"}},
     )
     encoder_path = cached_onnx("litemedsam-encoder", export_key("litemedsam-encoder", weights_sha256, runtime, version), encoder_export)
-    decoder_path = cached_onnx(DECODER_PART, export_key(DECODER_PART, weights_sha256, runtime, version), decoder_export)
+    decoder_key = export_key(DECODER_PART, weights_sha256, runtime, version, source_digest(litemedsam_decoder))
+    decoder_path = cached_onnx(DECODER_PART, decoder_key, decoder_export)
     blobs = blob_cache_dir(runtime)
     return load_compiled(runtime, encoder_path, precision, blobs), load_compiled(runtime, decoder_path, precision, blobs)
 
