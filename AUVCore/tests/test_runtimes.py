@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from auvcore.backends import backbone_runtime, register_backend
+from auvcore.backends import REGISTERED_BACKENDS, backbone_runtime, register_backend
 from auvcore.backends.export_cache import cache_root, cached_onnx, export_key, export_onnx
 from auvcore.backends.litemedsam import bundled_weights_file, bundled_weights_sha256
 from auvcore.backends.runtimes import CPU_AUTO, check_precision, load_compiled, resolve_runtime, runtime_version
@@ -51,7 +51,9 @@ def test_precision_is_checked_against_the_runtime():
         backbone_runtime("medsam2", "torch", "cpu", "bf16")
 
 
-def test_backbones_that_are_not_exported_run_in_torch():
+def test_backbones_that_are_not_exported_run_in_torch(monkeypatch):
+    # undone after the test: a backbone left in the registry would enter every later parser's choices
+    monkeypatch.setitem(REGISTERED_BACKENDS, "plain-test-backbone", None)
     register_backend("plain-test-backbone", lambda device, checkpoint, **options: None)
     assert backbone_runtime("plain-test-backbone", "auto", "cpu") == "torch"
     with pytest.raises(ValueError, match="plain-test-backbone backbone runs in torch only"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -37,6 +38,7 @@ def _slice_node(scene, name: str, orientation: str):
 
 
 def test_a_review_session_on_real_scores(scene, scored_cohort, tmp_path):
+    scored_cohort = shutil.copytree(scored_cohort, tmp_path / "scores")  # its verdicts stay out of the other tests' copies
     logic = AUVLogic()
     cohort = logic.openCohort(str(scored_cohort))
     queue = logic.openReview(cohort, "agreement")
