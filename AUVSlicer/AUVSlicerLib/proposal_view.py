@@ -31,7 +31,7 @@ from auvcore.results import ResultsFolder, read_case_record
 from auvcore.results.proposals import LABEL_ONLY, MODEL_ONLY, disagreement_map, proposed_label
 from vtk.util import numpy_support
 
-from .correction_export import LPS_TO_RAS
+from .explain_view import ijk_to_ras
 from .node_removal import remove_node_and_dependents
 
 #: The overlay's segments: map value, name after the structure's, colour (bright, unlike viridis and inferno).
@@ -65,13 +65,7 @@ def labelmap_node_from_image(scene, image: sitk.Image, name: str):
     data.SetDimensions(*image.GetSize())
     data.GetPointData().SetScalars(numpy_support.numpy_to_vtk(np.ascontiguousarray(voxels, np.uint8).ravel(), deep=True,
                                                               array_type=vtk.VTK_UNSIGNED_CHAR))
-    ijk_to_ras = np.eye(4)
-    ijk_to_ras[:3, :3] = LPS_TO_RAS @ np.reshape(image.GetDirection(), (3, 3)) @ np.diag(image.GetSpacing())
-    ijk_to_ras[:3, 3] = LPS_TO_RAS @ np.asarray(image.GetOrigin())
-    matrix = vtk.vtkMatrix4x4()
-    for row in range(4):
-        for column in range(4):
-            matrix.SetElement(row, column, ijk_to_ras[row, column])
+    matrix = ijk_to_ras({"direction": image.GetDirection(), "spacing": image.GetSpacing(), "origin": image.GetOrigin()}, 0)
     node = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", name)
     node.SetAndObserveImageData(data)
     node.SetIJKToRASMatrix(matrix)
