@@ -311,3 +311,24 @@ def test_the_correction_loop_benchmark_restores_the_score_of_the_planted_structu
     assert label_for(review, "ct_full").corrected  # the table names the correction; its source is still known
     page = (review.root / "report.html").read_text()
     assert "not rescored yet" not in page and f"href='#correction-ct_full'>{FIXED}</a>" in page
+
+
+def test_structure_changes_count_each_value_as_its_whole_masks_do():
+    """Counted on the differing voxels only (for speed), the changes equal the masks' own counts, value by value."""
+    from auvcore.results.corrections import structure_changes
+
+    rng = np.random.default_rng(3)
+    original = rng.choice([0, 0, 0, 1, 2, 5], size=(6, 20, 20))
+    corrected = original.copy()
+    corrected[2:4, 5:12, 3:9] = 5   # 5 grows over the others
+    corrected[original == 2] = 0    # 2 disappears
+    corrected[0, 0, :4] = 7         # a new value
+    changes = {c.value: c for c in structure_changes(original, corrected, {1: "liver"})}
+    for value in (1, 2, 5, 7):
+        was, now = original == value, corrected == value
+        added, removed = int((now & ~was).sum()), int((was & ~now).sum())
+        dice = 2 * int((was & now).sum()) / (int(was.sum()) + int(now.sum()))
+        assert (changes[value].added, changes[value].removed) == (added, removed)
+        assert changes[value].dice == pytest.approx(dice)
+    assert changes[1].structure == "liver" and changes[7].structure == "label_7"
+    assert 0 not in changes and set(changes) == {1, 2, 5, 7}

@@ -250,14 +250,16 @@ def structure_changes(original: np.ndarray, corrected: np.ndarray, names: Mappin
     """
     import numpy as np
 
+    # Only the differing voxels can change a structure: look at them, not at every value's whole mask.
+    differ = original != corrected
+    was_there, now_there = original[differ], corrected[differ]
     changes = []
-    for value in sorted((set(np.unique(original).tolist()) | set(np.unique(corrected).tolist())) - {0}):
-        was, now = original == value, corrected == value
-        added, removed = int(np.count_nonzero(now & ~was)), int(np.count_nonzero(was & ~now))
-        if added or removed:
-            total = int(np.count_nonzero(was)) + int(np.count_nonzero(now))
-            dice = 2.0 * int(np.count_nonzero(was & now)) / total if total else None
-            changes.append(StructureChange(names.get(int(value), f"label_{value}"), int(value), added, removed, dice))
+    for value in sorted((set(np.unique(was_there).tolist()) | set(np.unique(now_there).tolist())) - {0}):
+        added, removed = int(np.count_nonzero(now_there == value)), int(np.count_nonzero(was_there == value))
+        before = int(np.count_nonzero(original == value))
+        total = before + before - removed + added
+        dice = 2.0 * (before - removed) / total if total else None
+        changes.append(StructureChange(names.get(int(value), f"label_{value}"), int(value), added, removed, dice))
     return tuple(changes)
 
 
@@ -343,7 +345,9 @@ def save_correction(folder: ResultsFolder, case_id: str, corrected: sitk.Image, 
             raise InputError(where, f"is not on the grid of its source {source_path}: {problem}")
         names = {**_class_names(folder, case_id), **dict(class_names or {})}
         before, after = _label_values(original, source_path), _label_values(corrected, where)
-        unknown = sorted(set(np.unique(after).tolist()) - set(np.unique(before).tolist()) - set(names) - {0})
+        # A value the source lacks can only be at a voxel the correction changed.
+        new_values = set(np.unique(after[before != after]).tolist()) - set(names) - {0}
+        unknown = sorted(v for v in new_values if not np.any(before == v))
         if unknown:
             raise InputError(where, f"holds label values {unknown} that neither its source {source_path} nor the "
                              "class table has")

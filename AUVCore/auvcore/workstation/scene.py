@@ -289,12 +289,17 @@ class CaseScene:
                     self.scene.RemoveNode(node)
         return voxels
 
+    def edits(self) -> sitk.Image | None:
+        """The segments as :meth:`edited_label` exports them where they differ from the label as loaded or last
+        saved; None where they do not (one export, which saving then writes)."""
+        if self.loaded is None or self._baseline is None:
+            return None
+        edited = self.edited_label()
+        return None if np.array_equal(sitk.GetArrayViewFromImage(edited), self._baseline) else edited
+
     def has_edits(self) -> bool:
         """Whether the segments differ from the label as loaded or last saved."""
-        if self.loaded is None or self._baseline is None:
-            return False
-        edited = self.edited_label()
-        return not np.array_equal(sitk.GetArrayViewFromImage(edited), self._baseline)
+        return self.edits() is not None
 
     def saved(self, image: sitk.Image, choice: LabelChoice) -> None:
         """``image`` was saved as the case's correction (now ``choice``): it is what later edits are compared with."""

@@ -214,8 +214,8 @@ class ReviewSession:
             ValueError: naming a segment that stands for no class of the case.
         """
         self._writable("a correction")
-        loaded = self.scene.loaded
-        if loaded is None or not self.scene.has_edits():
+        loaded, image = self.scene.loaded, self.scene.edits()
+        if loaded is None or image is None:
             return None
         now = label_for(self.folder, loaded.case_id, loaded.choice.source or loaded.choice.path)
         before = loaded.choice.correction
@@ -224,7 +224,6 @@ class ReviewSession:
                                     f"{now.correction.reviewer or 'another reviewer'} at {now.correction.time}, after "
                                     "you opened the case: save anyway to keep both (theirs under a numbered name), "
                                     "or discard your edits to see theirs")
-        image = self.scene.edited_label()
         log.info("writing the correction of %s", loaded.case_id)
         saved = save_correction(self.folder, loaded.case_id, image, source=loaded.choice.source, note=note)
         self.scene.saved(image, label_for(self.folder, loaded.case_id, loaded.choice.source or loaded.choice.path))
