@@ -107,33 +107,13 @@ def _torch_loaded(pid: int) -> list[str]:
     return sorted({line.split()[-1] for line in maps.splitlines() if "libtorch" in line or "libc10" in line})
 
 
-def _stroke(page: ReviewPage) -> None:
-    """A paint stroke across the axial view's middle, left to right (the view is centred on the structure)."""
-    box = page.view("axial").bounding_box()
-    y, mouse = box["y"] + box["height"] / 2, page.page.mouse
-    mouse.move(box["x"] + box["width"] * 0.1, y)
-    mouse.down()
-    for step in range(1, 21):
-        mouse.move(box["x"] + box["width"] * (0.1 + 0.04 * step), y)
-        page.page.wait_for_timeout(25)
-    mouse.up()
-
-
 def _open_fix_and_paint(page: ReviewPage) -> None:
     """F, then a paint stroke once the views have settled (the Fix panel resizes them), drawn before going on."""
     page.press("F")
     page.page.locator("#auv-fix").wait_for()
     page.page.wait_for_timeout(500)
     page.wait_until_still()
-    _stroke_applied(page)
-
-
-def _stroke_applied(page: ReviewPage) -> None:
-    """A stroke, and the wait until the server applied it: the mouse's release travels on the view's own channel,
-    so on a busy machine a key pressed after it can be handled first."""
-    edits = page.edits()
-    _stroke(page)
-    page.wait_for_edits(edits)
+    page.stroke()  # across the view's middle, where the view is centred on the structure
 
 
 def _save(page: ReviewPage) -> str:
@@ -273,7 +253,7 @@ def test_a_server_killed_during_a_save_leaves_the_previous_files_whole(scored_al
         first_voxels = sitk.GetArrayFromImage(sitk.ReadImage(str(first.path)))
 
         page.page.locator("#auv-fix .mdi-eraser").first.click()  # now erase across the structure, and save again
-        _stroke_applied(page)
+        page.stroke()  # the eraser across the same line
         lines = len(server.lines)
         page.press("S")
         server.wait_for(f"writing the correction of {entry.case_id}", 60, after=lines)

@@ -8,7 +8,8 @@ and driven in Debian's Chromium through Playwright:
 
 * N pressed where the next structure of the queue is in the same case, and where it is in another case: the
   time from the key's ``keydown`` in the page to the axial view's first new frame (the ``src`` change of its
-  image), both on the page's clock;
+  image), both on the page's clock; where the queue has too few neighbours of one case (the aorta cohort's
+  structures interleave), a click on another structure of the shown case in the queue, from its ``mousedown``;
 * Save (S) after a paint stroke: from the key to the page's "Saved corrections/..." message.
 
 The server reads the next cases of the queue ahead while the reviewer looks at the current one, as it does for a
@@ -29,6 +30,7 @@ import shutil
 import statistics
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -51,6 +53,7 @@ WATCH = """
 () => {
   window.auvBench = {keys: [], frames: []};
   document.addEventListener("keydown", () => window.auvBench.keys.push(performance.now()), true);
+  document.addEventListener("mousedown", () => window.auvBench.keys.push(performance.now()), true);
   const image = document.getElementById("auv-view-Red").parentElement.querySelector("img.image-display-area");
   new MutationObserver(() => window.auvBench.frames.push(performance.now()))
     .observe(image, {attributes: true, attributeFilter: ["src"]});
@@ -84,10 +87,11 @@ def cohort(name: str, image: Path, label: Path, names: Path, work: Path) -> Path
     return manifest
 
 
-def first_frame_after_key(page: ReviewPage, key: str, timeout_s: float = 20.0) -> float:
-    """Press ``key``; milliseconds from its keydown to the axial view's first new frame."""
+def first_frame_after(page: ReviewPage, act: Callable[[], None], what: str, timeout_s: float = 20.0) -> float:
+    """Do ``act`` (a key press or a click); milliseconds from its keydown or mousedown to the axial view's first
+    new frame."""
     page.page.evaluate("() => { window.auvBench.keys = []; window.auvBench.frames = []; }")
-    page.press(key)
+    act()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         times = page.page.evaluate("() => window.auvBench")
@@ -95,7 +99,7 @@ def first_frame_after_key(page: ReviewPage, key: str, timeout_s: float = 20.0) -
         if frames:
             return frames[0] - times["keys"][0]
         page.page.wait_for_timeout(20)
-    raise RuntimeError(f"no new frame within {timeout_s} s of {key}")
+    raise RuntimeError(f"no new frame within {timeout_s} s of {what}")
 
 
 def settle(page: ReviewPage, seconds: float = 3.0) -> None:
@@ -104,20 +108,35 @@ def settle(page: ReviewPage, seconds: float = 3.0) -> None:
 
 
 def moves(folder: Path, page: ReviewPage, count: int) -> dict[str, list[float]]:
-    """N from positions whose next structure is in the same case, and from those where it is in another."""
+    """N from positions whose next structure is in the same case, and from those where it is in another.
+
+    Where the queue holds too few neighbours of one case (a cohort's structures interleave in it), the rest of
+    the same-case moves click another structure of the shown case in the queue instead of pressing N.
+    """
     entries = ReviewQueue.of_folder(folder, SCORE).entries
+    rows = page.page.locator("#auv-queue tbody tr")
+
+    def show(position: int) -> None:
+        rows.nth(position).click()
+        page.wait_for_text("auv-current-title", f"{position + 1} of {len(entries)}:")
+        settle(page)
+
     timings: dict[str, list[float]] = {"same case": [], "another case": []}
     for position in range(len(entries) - 1):
         kind = "same case" if entries[position + 1].case_id == entries[position].case_id else "another case"
         if len(timings[kind]) >= count:
             continue
-        page.page.locator("#auv-queue tbody tr").nth(position).click()
-        page.wait_for_text("auv-current-title", f"{position + 1} of {len(entries)}:")
-        settle(page)
-        timings[kind].append(first_frame_after_key(page, "N"))
+        show(position)
+        timings[kind].append(first_frame_after(page, lambda: page.press("N"), "N"))
         page.wait_for_text("auv-current-title", f"{position + 2} of {len(entries)}:")
         if all(len(v) >= count for v in timings.values()):
             break
+    pairs = [(a, b) for a in range(len(entries)) for b in range(len(entries))
+             if a != b and entries[a].case_id == entries[b].case_id and abs(a - b) > 1]
+    for start, target in pairs[: count - len(timings["same case"])]:
+        show(start)
+        timings["same case"].append(first_frame_after(page, lambda: rows.nth(target).click(), f"a click on row {target + 1}"))
+        page.wait_for_text("auv-current-title", f"{target + 1} of {len(entries)}:")
     return timings
 
 
@@ -128,16 +147,7 @@ def saves(page: ReviewPage, count: int) -> list[float]:
     timings = []
     for number in range(count):
         page.wait_until_still()
-        edits = page.edits()
-        box = page.view("axial").bounding_box()
-        y, mouse = box["y"] + box["height"] * 0.4 + 12 * number, page.page.mouse
-        mouse.move(box["x"] + box["width"] * 0.3, y)
-        mouse.down()
-        for step in range(1, 11):
-            mouse.move(box["x"] + box["width"] * (0.3 + 0.04 * step), y)
-            page.page.wait_for_timeout(30)
-        mouse.up()
-        page.wait_for_edits(edits)  # the stroke is applied on the release, before S is pressed
+        page.stroke(height=0.4 + 0.02 * number, start=0.3, end=0.7, steps=10)  # applied before S is pressed
         page.page.evaluate("() => { window.auvBench.keys = []; window.auvBench.saved = null; }")
         page.press("S")
         message = page.wait_for_message("Saved corrections/", "Nothing to save")

@@ -235,6 +235,22 @@ class ReviewPage:
         self.page.wait_for_function("(count) => parseInt(document.getElementById('auv-edits').innerText) > count",
                                     arg=more_than, timeout=timeout_s * 1000)
 
+    def stroke(self, height: float = 0.5, start: float = 0.1, end: float = 0.9, steps: int = 20,
+               orientation: str = "axial") -> None:
+        """Drag the mouse across a view, left to right at ``height`` (fractions of the view), and wait until the
+        server has applied the edit: the release travels on the view's own channel, so on a busy machine a key
+        pressed after it could be handled first. With the paint effect on, a paint stroke."""
+        edits = self.edits()
+        box = self.view(orientation).bounding_box()
+        y, mouse = box["y"] + box["height"] * height, self.page.mouse
+        mouse.move(box["x"] + box["width"] * start, y)
+        mouse.down()
+        for step in range(1, steps + 1):
+            mouse.move(box["x"] + box["width"] * (start + (end - start) * step / steps), y)
+            self.page.wait_for_timeout(25)
+        mouse.up()
+        self.wait_for_edits(edits)
+
     def wait_for_message(self, *texts: str, timeout_s: float = 60.0) -> str:
         """The page's message once it holds one of ``texts``, else the last message shown (for the failure)."""
         found = self.page.wait_for_function(
