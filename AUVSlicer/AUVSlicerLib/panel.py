@@ -325,6 +325,7 @@ class AUVSlicerPanel:
         with self.dialogs.errors("Failed to load the case."):
             loaded, shown = self.logic.loadCohortCase(self.cohort, caseId, self.node.colormap, self.node.colorRange,
                                                       self.node.colorScore)
+            self.review.caseLoadedFromTable()
             self._showLoaded(loaded, shown)
 
     def _showLoaded(self, loaded, shown) -> None:

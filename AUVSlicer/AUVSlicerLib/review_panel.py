@@ -164,6 +164,14 @@ class ReviewPanel:
         self._showProposalStatus(f"{overlay.describe()}. Accept proposal saves the model's outline as the correction; "
                                  "Edit proposal opens it in the Segment Editor.")
 
+    def caseLoadedFromTable(self) -> None:
+        """A case was loaded from the cohort table: the proposal overlay left with the case before it (the logic
+        hides it), so the button and the proposal line no longer say it is shown."""
+        if self.proposalWanted:
+            self.proposalWanted = False
+            self.updateButtons()
+        self._showProposalStatus()
+
     def _showProposalStatus(self, text: str = "") -> None:
         self.ui.proposalStatusLabel.text = text or (PROPOSAL_HINT if self.queue is not None else "")
 

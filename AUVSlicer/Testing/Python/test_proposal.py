@@ -140,6 +140,12 @@ def test_the_proposal_key_shows_each_structures_overlay_while_moving_on_and_hide
     assert not _overlays(scene) and not panel.ui.proposalButton.checked and label.text.startswith("Proposal (D)")
     keys["P"]()
     assert not _overlays(scene), "hidden stays hidden"
+
+    keys["D"]()  # shown, then the case is loaded again from the cohort table: the overlay leaves, and the panel says so
+    assert _overlays(scene) and label.text.startswith("ct_shifted / ")
+    panel._selectedCaseId = lambda: CASE  # the stand-in table has no selection of its own
+    panel.onCohortSelectionChanged()
+    assert not _overlays(scene) and not panel.ui.proposalButton.checked and label.text.startswith("Proposal (D)")
     assert not _errors(panel), panel.dialogs.shown
 
 
