@@ -31,7 +31,6 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 
 SpectrumMethod = Literal["auto", "gram", "svd"]
@@ -131,19 +130,6 @@ def _centred_gram(rows: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor,
     return gram, GRAM_NOISE * (spread + 2.0 * torch.sqrt(spread * mean_energy))
 
 
-def _eigenvalues(gram: torch.Tensor) -> torch.Tensor:
-    """The eigenvalues (ascending) of each symmetric float64 matrix of ``gram`` (C, n, n).
-
-    On the CPU, SciPy's LAPACK, one matrix at a time: about 2x faster than ``torch.linalg.eigvalsh`` on the
-    measure's 120 x 120 matrices (``Testing/benchmarks/spectrum_speed.py``), the same to round-off.
-    """
-    if gram.device.type != "cpu" or gram.shape[0] == 0:
-        return torch.linalg.eigvalsh(gram)
-    from scipy.linalg import eigvalsh
-
-    return torch.from_numpy(np.stack([eigvalsh(matrix, driver="evd", check_finite=False) for matrix in gram.numpy()]))
-
-
 def _energy_spectrum(rows: torch.Tensor, keep: torch.Tensor, width: int, method: SpectrumMethod) -> tuple[torch.Tensor, torch.Tensor]:
     """Squared singular values of each class's kept rows in float64 (C, min(width, N)), and the
     level (C, 1) below which they are round-off.
@@ -154,12 +140,12 @@ def _energy_spectrum(rows: torch.Tensor, keep: torch.Tensor, width: int, method:
     """
     if method == "gram" and width == rows.shape[1] <= rows.shape[2]:
         gram, noise = _centred_gram(rows, keep)  # every row is someone's: no packed copy
-        return _eigenvalues(gram), noise
+        return torch.linalg.eigvalsh(gram), noise
     packed = _kept_rows(rows, keep, width)
     if method == "gram" and width <= rows.shape[2]:
         packed_keep = torch.arange(width, device=keep.device) < keep.sum(dim=1, keepdim=True)
         gram, noise = _centred_gram(packed, packed_keep)
-        return _eigenvalues(gram), noise
+        return torch.linalg.eigvalsh(gram), noise
     # The float64 reference, and the rare matrix with fewer columns than rows (its small Gram is cheap).
     energy = torch.linalg.svdvals(packed.double()) ** 2
     return energy, energy.amax(dim=1, keepdim=True) * max(width, rows.shape[2]) * torch.finfo(torch.float32).eps ** 2
