@@ -122,6 +122,29 @@ def test_a_planted_case_carries_its_disagreement_map_and_a_proposal_that_accepti
     assert chosen.corrected and np.array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(chosen.path))) > 0, proposal)
 
 
+def test_the_targeted_proposal_only_removes_whole_parts_the_model_does_not_touch(lesion_audit: Path, capsys):
+    """On each planted case: the targeted proposal is the label less whole parts (26-connected) that the model's mask
+    does not touch; the model's outline, the default rule, moves the boundary. ``auv propose --rule`` picks one."""
+    from scipy import ndimage
+
+    folder = ResultsFolder(lesion_audit / "scores")
+    for planted in pd.read_csv(lesion_audit / "planted.csv").itertuples():
+        structure, value = planted.class_names, int(str(planted.classes).split()[0])
+        label = sitk.GetArrayFromImage(sitk.ReadImage(planted.label)) == value
+        model = sitk.GetArrayFromImage(proposed_label(folder, planted.case_id, [structure]).image) == value
+        targeted = sitk.GetArrayFromImage(proposed_label(folder, planted.case_id, [structure], "targeted").image) == value
+        assert not np.array_equal(model, label), "the model's outline differs from the label"
+        assert not (targeted & ~label).any(), "nothing is added"
+        parts, _ = ndimage.label(label, structure=np.ones((3, 3, 3), bool))
+        removed = np.unique(parts[label & ~targeted])
+        assert (label & ~targeted).sum() == np.isin(parts, removed).sum(), "parts go whole"
+        assert not (np.isin(parts, removed) & model).any(), "only parts the model's mask does not touch"
+        assert main(["propose", str(folder.root), planted.case_id, "--structure", structure, "--rule", "targeted"]) == 0
+        said = capsys.readouterr().out
+        removed_voxels = int((label & ~targeted).sum())
+        assert (f"removes {removed_voxels} voxels" in said) if removed_voxels else ("agree with the label" in said), said
+
+
 def test_a_proposal_is_refused_once_its_label_changed_since_it_was_scored(lesion_audit: Path, tmp_path: Path):
     planted = pd.read_csv(lesion_audit / "planted.csv").iloc[0]
     folder = ResultsFolder(tmp_path / "scores")

@@ -16,8 +16,10 @@ runs) and prints, for the label errors planted:
 * leave-one-source-out: the case-intrinsic parts chosen (every subset, best pooled AUROC) on the structures of
   all sources but one, ``label_check`` with that choice computed for the left-out source's structures, the held-out
   values pooled over the sources into one AUROC beside the AUROC of the choice made on everything;
-* per kind, how often the proposed correction (``auv propose --accept`` of the corrupted copy) is closer to the
-  clean label than the corrupted label is, and the median Dice to the clean label before and after accepting.
+* per kind and per proposal rule (the model's outline; the label with only the edits the model backs,
+  :func:`auvcore.results.proposals.targeted_correction`), how often the proposed correction (``auv propose
+  --accept`` of the corrupted copy) is closer to the clean label than the corrupted label is, how often further,
+  and the median Dice to the clean label before and after accepting.
 
 Each structure is judged in the cohort of its repeat (the clean cases and that repeat's corrupted copies), as
 ``auv audit`` judges it.
@@ -45,6 +47,8 @@ from auvcore.scorers.cohort_scores import label_check_scores
 from auvcore.scorers.registry import CASE_PARTS, COHORT_PARTS
 
 LABEL_KINDS = ("dilate", "erode", "shift", "end_slice", "blob", "dropout", "swap")
+#: The proposals compared: the model's outline, and the label with the edits the model backs.
+PROPOSAL_RULES = ("model", "targeted")
 
 
 @dataclass(frozen=True)
@@ -157,10 +161,12 @@ def proposals(audit: Audit, manifest: Path) -> pd.DataFrame:
         label = Path(row.label) if Path(row.label).exists() else audit.folder.parent / row.label  # relative to where it ran
         corrupted = sitk.GetArrayFromImage(sitk.ReadImage(str(label))) == value
         try:
-            proposal = sitk.GetArrayFromImage(proposed_label(audit.scores, row.case_id, [spec.name_of(value)]).image) == value
+            after = {rule: _dice(sitk.GetArrayFromImage(proposed_label(audit.scores, row.case_id, [spec.name_of(value)], rule).image) == value, clean)
+                     for rule in PROPOSAL_RULES}
         except InputError:
             continue  # scored without the probe
-        rows.append({"kind": row.kind, "magnitude": row.magnitude, "before": _dice(corrupted, clean), "after": _dice(proposal, clean)})
+        rows.extend({"kind": row.kind, "magnitude": row.magnitude, "rule": rule, "before": _dice(corrupted, clean), "after": dice}
+                    for rule, dice in after.items())
     return pd.DataFrame(rows)
 
 
@@ -195,15 +201,17 @@ def main() -> None:
             print("\n".join(f"  {line}" for line in chosen))
         proposed = proposals(audit, args.manifest)
         if len(proposed):
-            summary = proposed.groupby("kind").agg(n=("after", "size"), closer=("after", lambda s: 0.0),
-                                                   before=("before", "median"), after=("after", "median"))
-            summary["closer"] = proposed.assign(closer=proposed["after"] > proposed["before"]).groupby("kind")["closer"].mean()
-            print("\nProposed corrections: share closer to the clean label than the corrupted label, median Dice to the clean "
-                  "label before (corrupted) and after accepting the proposal:")
+            proposed = proposed.assign(closer=proposed["after"] > proposed["before"], worse=proposed["after"] < proposed["before"])
+            summary = proposed.groupby(["rule", "kind"]).agg(n=("after", "size"), closer=("closer", "mean"), worse=("worse", "mean"),
+                                                             before=("before", "median"), after=("after", "median"))
+            print("\nProposed corrections by rule (model: the model's outline; targeted: the label with the edits the model "
+                  "backs): share closer to the clean label than the corrupted label, share further from it, median Dice to "
+                  "the clean label before (corrupted) and after accepting the proposal:")
             print(summary.to_string())
-            boundary = proposed[proposed["kind"].isin(["dilate", "erode", "shift"])]
-            print(f"dilations, erosions and shifts together: {(boundary['after'] > boundary['before']).mean():.2f} closer ({len(boundary)})")
-
+            for rule, part in proposed.groupby("rule"):
+                boundary = part[part["kind"].isin(["dilate", "erode", "shift"])]
+                print(f"{rule}: all kinds {part['closer'].mean():.2f} closer, {part['worse'].mean():.2f} further ({len(part)}); "
+                      f"dilations, erosions and shifts {boundary['closer'].mean():.2f} closer, {boundary['worse'].mean():.2f} further ({len(boundary)})")
 
 if __name__ == "__main__":
     main()

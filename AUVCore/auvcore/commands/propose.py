@@ -1,9 +1,11 @@
-"""``auv propose``: a structure's proposed correction (the model's own outline), shown, exported or accepted.
+"""``auv propose``: a structure's proposed correction (the model's own outline, or with ``--rule targeted`` the label
+less the parts the model does not touch), shown, exported or accepted.
 
 Example (shell):
     auv propose results lung1_z30                       # what the proposal would change, per structure
     auv propose results lung1_z30 --out proposed.nii.gz # the whole proposed label map, to edit elsewhere
     auv propose results lung1_z30 --structure "lung tumour" --accept --note "checked on slices 31-33"
+    auv propose results lung1_z30 --rule targeted --accept # only remove the label's parts the model does not touch
     auv propose results lung1_z30 --disagreement "lung tumour" --out disagreement.nii.gz   # 1 label only, 2 model only
 
 Torch-free: it reads the feature cache that ``auv score --scorers all`` wrote; no model runs.
@@ -37,13 +39,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     structures = args.structure or None
     if args.accept:
-        saved = accept_proposal(folder, args.case, structures, note=args.note)
+        saved = accept_proposal(folder, args.case, structures, note=args.note, rule=args.rule)
         for change in saved.changes:
             print(f"{change.structure}: fixed by the proposal (+{change.added} / -{change.removed} voxels, "
                   f"Dice to the label {_dice(change.dice)})")
         print(f"correction: {folder.root / saved.file} (review.json records it as an accepted proposal)")
         return 0
-    proposed = proposed_label(folder, args.case, structures)
+    proposed = proposed_label(folder, args.case, structures, args.rule)
     if not proposed.changes:
         print(f"{args.case}: the proposals agree with the label {proposed.label} voxel for voxel")
     for change in proposed.changes:
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         write_image_atomic(proposed.image, args.out)
         print(f"proposed label map: {args.out} (on the grid of {proposed.label}; nothing saved in {folder.root})")
     else:
-        print(f"accept with: auv propose {args.results} {args.case} --accept" + "".join(f" --structure {s!r}" for s in args.structure))
+        rule = "" if args.rule == "model" else f" --rule {args.rule}"
+        print(f"accept with: auv propose {args.results} {args.case}{rule} --accept" + "".join(f" --structure {s!r}" for s in args.structure))
     return 0
 
 
@@ -70,6 +73,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("case", metavar="CASE", help="the case id")
     parser.add_argument("--structure", action="append", default=[], metavar="NAME",
                         help="the structure to propose for (repeatable; default: every structure with a proposal)")
+    parser.add_argument("--rule", choices=("model", "targeted"), default="model",
+                        help="model: the model's outline (default); targeted: the label less its parts that the model's "
+                        "mask does not touch (a stray blob), its boundary kept: on the lesion audit it never moved a label "
+                        "away from the clean one, the model's outline did for 37 of 40 planted errors")
     parser.add_argument("--accept", action="store_true", help="save the proposal as the case's correction")
     parser.add_argument("--note", default="", help="the reviewer's note kept with an accepted proposal")
     parser.add_argument("--out", help="write the proposed label map (or, with --disagreement, the map) to this file")
