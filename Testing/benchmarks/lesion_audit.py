@@ -47,7 +47,7 @@ from auvcore.scorers.cohort_scores import label_check_scores
 from auvcore.scorers.registry import CASE_PARTS, COHORT_PARTS
 
 LABEL_KINDS = ("dilate", "erode", "shift", "end_slice", "blob", "dropout", "swap")
-#: The proposals compared: the model's outline, and the label with the edits the model backs.
+#: The proposals compared: the model's outline, and the label less the parts the model's mask does not touch.
 PROPOSAL_RULES = ("model", "targeted")
 
 
@@ -204,8 +204,8 @@ def main() -> None:
             proposed = proposed.assign(closer=proposed["after"] > proposed["before"], worse=proposed["after"] < proposed["before"])
             summary = proposed.groupby(["rule", "kind"]).agg(n=("after", "size"), closer=("closer", "mean"), worse=("worse", "mean"),
                                                              before=("before", "median"), after=("after", "median"))
-            print("\nProposed corrections by rule (model: the model's outline; targeted: the label with the edits the model "
-                  "backs): share closer to the clean label than the corrupted label, share further from it, median Dice to "
+            print("\nProposed corrections by rule (model: the model's outline; targeted: the label less the parts the model's mask "
+                  "does not touch): share closer to the clean label than the corrupted label, share further from it, median Dice to "
                   "the clean label before (corrupted) and after accepting the proposal:")
             print(summary.to_string())
             for rule, part in proposed.groupby("rule"):
