@@ -16,7 +16,7 @@ runs) and prints, for the label errors planted:
 * leave-one-source-out: the case-intrinsic parts chosen (every subset, best pooled AUROC) on the structures of
   all sources but one, ``label_check`` with that choice computed for the left-out source's structures, the held-out
   values pooled over the sources into one AUROC beside the AUROC of the choice made on everything;
-* per kind and per proposal rule (the model's outline; the label with only the edits the model backs,
+* per kind and per proposal rule (the model's outline; the label less the parts the model's mask does not touch,
   :func:`auvcore.results.proposals.targeted_correction`), how often the proposed correction (``auv propose
   --accept`` of the corrupted copy) is closer to the clean label than the corrupted label is, how often further,
   and the median Dice to the clean label before and after accepting.
