@@ -1,11 +1,14 @@
 """The cohort loop's overlap (issue 30 item 4): the next case read and the last one written while the model runs.
 
-A small stand-in backend (features computed from the volume with a few numpy sums) keeps these tests to seconds.
+A small stand-in backend (features computed from the volume with a few numpy sums) keeps these tests to seconds;
+the real model's throughput is Testing/benchmarks/cohort_throughput.py's, whose smoke run is the last test here.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +23,9 @@ from auvcore.cohort import CaseScorer, ScoreSettings, score_cases, score_cohort
 from auvcore.cohort import loop as loop_module
 from auvcore.datasets import CaseSpec
 from auvcore.results.layout import ResultsFolder
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCHMARK = REPO_ROOT / "Testing" / "benchmarks" / "cohort_throughput.py"
 
 
 class StandInBackend:
@@ -215,3 +221,10 @@ def test_score_cohort_passes_read_ahead_on(cohort, tmp_path, monkeypatch):
     assert serial.drop(columns=[c for c in serial.columns if "time" in c]).equals(
         overlapped.drop(columns=[c for c in overlapped.columns if "time" in c]))
 
+
+def test_benchmark_smoke(tmp_path):
+    """Testing/benchmarks/cohort_throughput.py --smoke: both arms on two small cases of the real volumes."""
+    result = subprocess.run([sys.executable, str(BENCHMARK), "--smoke", "--work", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cases/min" in result.stdout and "(same records)" in result.stdout
