@@ -27,7 +27,7 @@ from ..results.layout import ResultsFolder
 from ..results.reference import SavedReference
 from .cache import CacheLookup, load_prototypes, look_up, save_case
 from .loop import load_records, score_cases
-from .pipeline import CaseIdentity, CaseScorer, Prototypes, error_record
+from .pipeline import CaseIdentity, CaseScorer, PreparedCase, Prototypes, error_record
 from .settings import Mode, ScoreSettings, checkpoint_identity, package_versions, runtime_identity, scoring_identity
 from .stage import add_cohort_scorers, class_matrix, cohort_scores, normalise_cohort, place_on_reference
 
@@ -43,6 +43,7 @@ def score_cohort(
     scorer: CaseScorer | None = None,
     progress: bool = True,
     emit: Callable[[str], None] | None = None,
+    read_ahead: bool = True,
 ) -> "pd.DataFrame":
     """Score every case (resuming from the cache), then the cohort stage; returns the results table.
 
@@ -55,9 +56,10 @@ def score_cohort(
         scorer: reuse a scorer (and its loaded model) across calls.
         progress: show a progress bar on stderr.
         emit: receives the ``PROGRESS`` lines (default: stdout).
+        read_ahead: read the next case and write the last one while the model runs (:func:`score_cases`).
     """
     with ResultsFolder(Path(out)).writer_lock():  # one writer at a time: a second run waits, then finds the cache
-        records = score_cases(specs, out, settings, scorer, progress, emit)
+        records = score_cases(specs, out, settings, scorer, progress, emit, read_ahead=read_ahead)
         if reference is None:
             return normalise_cohort(records, out, settings)
         return place_on_reference(records, out, settings, reference)
@@ -68,6 +70,7 @@ __all__ = [
     "CaseIdentity",
     "CaseScorer",
     "Mode",
+    "PreparedCase",
     "Prototypes",
     "ScoreSettings",
     "add_cohort_scorers",

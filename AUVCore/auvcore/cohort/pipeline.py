@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,25 @@ class CaseIdentity:
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class PreparedCase:
+    """A case read, checked and scaled for the model (:meth:`CaseScorer.prepare`): what the model pass takes.
+
+    Attributes:
+        volume: the image scaled to [0, 1], float32 (D, H, W).
+        class_ids: the label values scored (``[0]`` in image mode).
+        io_seconds: reading and scaling; ``seconds``: all of the preparation.
+    """
+
+    spec: CaseSpec
+    case: LoadedCase
+    volume: np.ndarray
+    modality: str
+    class_ids: list[int]
+    io_seconds: float
+    seconds: float
+
+
 @dataclass
 class CaseScorer:
     """Scores single cases with one backend, created on first use.
@@ -60,6 +80,7 @@ class CaseScorer:
     _backend: FoundationBackend | None = field(default=None, init=False, repr=False)
     _weights: str | None = field(default=None, init=False, repr=False)
     _runtime: dict[str, str] | None = field(default=None, init=False, repr=False)
+    _creating: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def runtime(self) -> dict[str, str]:
@@ -70,7 +91,11 @@ class CaseScorer:
 
     @property
     def backend(self) -> FoundationBackend:
-        if self._backend is None:
+        if self._backend is not None:
+            return self._backend
+        with self._creating:  # the cohort loop's reading thread may be the first to ask (for the feature size)
+            if self._backend is not None:
+                return self._backend
             options: dict[str, Any] = {"runtime": self.runtime["name"], "precision": self.settings.precision}
             if self.settings.compile:
                 options["compile"] = True
@@ -104,10 +129,11 @@ class CaseScorer:
         identity = self.case_identity(spec)
         return identity.key(self.settings), identity.image_hash
 
-    def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None
-              ) -> tuple[CaseRecord, Prototypes | None, FeatureArrays]:
-        """The case's record, its class prototypes (for the cohort scorers) and its feature cache
-        (:mod:`auvcore.explain.cache`); raises InputError for bad input."""
+    def prepare(self, spec: CaseSpec) -> PreparedCase:
+        """Read and check the case's volumes, detect the modality, scale the intensities, find the classes and check
+        the feature memory: everything before the model pass (:meth:`score_prepared`). Raises InputError naming the
+        file for bad input. Reads no model state but the backend's feature size, so the cohort loop runs it for the
+        next case while the model runs on this one."""
         started = time.perf_counter()
         mode = self.settings.mode
         if mode == "classwise" and spec.label is None:
@@ -132,7 +158,21 @@ class CaseScorer:
                 f"{volume.shape[0]} slices), more than the limit of {self.settings.max_feature_gib} GiB "
                 "(raise it with --max-memory, or crop the volume)",
             )
+        return PreparedCase(spec, case, volume, modality, class_ids, io_seconds, time.perf_counter() - started)
 
+    def score(self, spec: CaseSpec, cache_key: str, image_hash: str | None = None
+              ) -> tuple[CaseRecord, Prototypes | None, FeatureArrays]:
+        """The case's record, its class prototypes (for the cohort scorers) and its feature cache
+        (:mod:`auvcore.explain.cache`); raises InputError for bad input. :meth:`prepare`, then :meth:`score_prepared`."""
+        return self.score_prepared(self.prepare(spec), cache_key, image_hash)
+
+    def score_prepared(self, prepared: PreparedCase, cache_key: str, image_hash: str | None = None
+                       ) -> tuple[CaseRecord, Prototypes | None, FeatureArrays]:
+        """:meth:`score` of a case :meth:`prepare` has read: the model pass, the spectrum, the scorers and the record.
+        Its ``timings`` count the preparation too (``io``, and in ``total``), wherever and whenever it ran."""
+        started = time.perf_counter()
+        spec, case, volume, modality, class_ids = prepared.spec, prepared.case, prepared.volume, prepared.modality, prepared.class_ids
+        mode = self.settings.mode
         image_key = image_hash or file_sha256(spec.image)
         if mode == "classwise":
             features = self.backend.classwise_features(volume, case.labels, class_ids, image_key=image_key)
@@ -155,10 +195,10 @@ class CaseScorer:
             if found is not None:
                 cached_features.update(proposal_arrays(class_id, found.corner, found.label, found.model))
         del features, inputs  # the feature tensor can be GiBs; the record needs none of it
-        timings = {"io": io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
+        timings = {"io": prepared.io_seconds, **backend_timings, "spectrum": spectrum_seconds, "scorers": extra_seconds}
         if evidence is not None:
             timings["probe"] = probe_seconds
-        timings["total"] = time.perf_counter() - started
+        timings["total"] = prepared.seconds + (time.perf_counter() - started)
 
         voxels = np.bincount(case.labels.ravel().astype(np.int64)) if mode == "classwise" else None
         classes = tuple(
