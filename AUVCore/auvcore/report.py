@@ -185,11 +185,9 @@ def _ranked(structures: pd.DataFrame, scale: StructureScale, first: list | None 
     """Highest score first, as :func:`~auvcore.scales.rank_value` rounds it; ties by case and structure."""
     defined = structures[pd.to_numeric(structures[scale.column], errors="coerce").notna()]
     keys = [scale.column] + ([scale.by] if scale.by in structures.columns and scale.by != scale.column else [])
-    rounded = {key: pd.to_numeric(defined[key], errors="coerce").round(RANK_DECIMALS) for key in keys}
     ordered = defined.sort_values([c for c in ("case_id", "class") if c in defined.columns], kind="stable")
-    ordered = ordered.assign(**{f"_rank{i}": rounded[key] for i, key in enumerate(keys)})
-    ordered = ordered.sort_values([f"_rank{i}" for i in range(len(keys))], ascending=False, kind="stable")
-    ordered = ordered.drop(columns=[f"_rank{i}" for i in range(len(keys))])
+    ordered = ordered.sort_values(keys, ascending=False, kind="stable",
+                                  key=lambda column: pd.to_numeric(column, errors="coerce").round(RANK_DECIMALS))
     if first:  # a grouping column before the score (``pooled`` before ``none``)
         ordered = ordered.assign(_group=first[0].reindex(ordered.index)).sort_values("_group", kind="stable").drop(columns="_group")
     return ordered

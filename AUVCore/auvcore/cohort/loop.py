@@ -151,9 +151,8 @@ def score_cases(
             done, writing = writing, None
             done.result()
     except BaseException as raised:
-        _stop(reader, writer, upcoming)
         if writing is not None and not writing.cancelled():
-            failed = writing.exception()  # the last write has finished: its error goes with the one raised
+            failed = writing.exception()  # waits for the last write: its error goes with the one raised
             if failed is not None and failed is not raised:
                 raised.add_note(f"and writing the files of the case before failed: {failed!r}")
         raise
