@@ -145,6 +145,59 @@ def test_the_targeted_proposal_only_removes_whole_parts_the_model_does_not_touch
         assert (f"removes {removed_voxels} voxels" in said) if removed_voxels else ("agree with the label" in said), said
 
 
+def test_the_edge_rule_moves_planted_boundary_errors_of_real_lesions_towards_the_clean_label(lesion_cohort: Path):
+    """Every lesion of the cohort, dilated, eroded and shifted at the lesion audit's sizes (seed 0): the label snapped
+    to the image's edge is closer to the clean label in most, and further from it in far fewer (72 and 34 of 117)."""
+    from auvcore.audit.corruptions import PLANTERS
+    from auvcore.scorers.edges import snap_to_edges
+
+    rng = np.random.default_rng(0)
+    closer = further = planted_count = 0
+    for case in discover_cases(lesion_cohort):
+        image = sitk.GetArrayFromImage(sitk.ReadImage(str(case.image)))
+        labels = sitk.GetArrayFromImage(sitk.ReadImage(str(case.label)))
+        value = int(labels.max())  # one lesion class a case
+        clean = labels == value
+        for kind in ("dilate", "erode", "shift"):
+            planted = labels.copy()
+            low, high = LESION_MAGNITUDES[kind]
+            PLANTERS[kind](image, planted, value, int(rng.integers(low, high + 1)), rng)
+            before, after = _dice(planted == value, clean), _dice(snap_to_edges(image, planted == value), clean)
+            closer, further, planted_count = closer + (after > before), further + (after < before), planted_count + 1
+    assert planted_count == 3 * len(discover_cases(lesion_cohort))
+    assert closer > planted_count / 2 and closer > 1.5 * further, (closer, further, planted_count)
+
+
+def test_the_edge_proposal_changes_only_its_structure_and_accepting_it_saves_a_correction(scored: Path, tmp_path: Path,
+                                                                                           capsys):
+    """The edge rule needs no probe: on the organ cohort scored without it, each structure's proposal changes only
+    its own voxels and background, on the label's grid; ``auv propose --rule edge --accept`` saves it."""
+    folder = ResultsFolder(tmp_path / "scores")
+    shutil.copytree(scored, folder.root)
+    case_id = "ct_full"
+    source = sitk.ReadImage(str(folder.recorded_path(json.loads(folder.case_json(case_id).read_text())["label"])))
+    label = sitk.GetArrayFromImage(source)
+    moved = []
+    for structure, value in {"liver": 5, "spleen": 1, "kidney_right": 2, "stomach": 6}.items():
+        proposed = proposed_label(folder, case_id, [structure], "edge")
+        for what in ("GetSize", "GetSpacing", "GetOrigin", "GetDirection"):
+            assert getattr(proposed.image, what)() == getattr(source, what)()
+        after = sitk.GetArrayFromImage(proposed.image)
+        changed = after != label
+        assert np.isin(label[changed], [0, value]).all() and np.isin(after[changed], [0, value]).all(), structure
+        if proposed.changes:
+            moved.append(structure)
+    assert moved, "the edge rule moved none of the four organs"
+    assert main(["propose", str(folder.root), case_id, "--structure", moved[0], "--rule", "edge", "--accept"]) == 0
+    assert "fixed by the proposal" in capsys.readouterr().out
+    (correction,) = load_review(folder.review).corrections[case_id]
+    assert correction.proposal and correction.structures == (moved[0],)
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
 def test_a_proposal_is_refused_once_its_label_changed_since_it_was_scored(lesion_audit: Path, tmp_path: Path):
     planted = pd.read_csv(lesion_audit / "planted.csv").iloc[0]
     folder = ResultsFolder(tmp_path / "scores")

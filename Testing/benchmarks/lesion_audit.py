@@ -17,7 +17,8 @@ runs) and prints, for the label errors planted:
   all sources but one, ``label_check`` with that choice computed for the left-out source's structures, the held-out
   values pooled over the sources into one AUROC beside the AUROC of the choice made on everything;
 * per kind and per proposal rule (the model's outline; the label less the parts the model's mask does not touch,
-  :func:`auvcore.results.proposals.targeted_correction`), how often the proposed correction (``auv propose
+  :func:`auvcore.results.proposals.targeted_correction`; the label moved onto the image's edge,
+  :func:`auvcore.scorers.edges.snap_to_edges`), how often the proposed correction (``auv propose
   --accept`` of the corrupted copy) is closer to the clean label than the corrupted label is, how often further,
   and the median Dice to the clean label before and after accepting.
 
@@ -41,14 +42,12 @@ from auvcore.audit.metrics import auroc
 from auvcore.datasets import discover_cases
 from auvcore.errors import InputError
 from auvcore.results import ResultsFolder, class_matrix, read_case_record
-from auvcore.results.proposals import proposed_label
+from auvcore.results.proposals import PROPOSAL_RULES, proposed_label
 from auvcore.results.table import case_modalities
 from auvcore.scorers.cohort_scores import label_check_scores
 from auvcore.scorers.registry import CASE_PARTS, COHORT_PARTS
 
 LABEL_KINDS = ("dilate", "erode", "shift", "end_slice", "blob", "dropout", "swap")
-#: The proposals compared: the model's outline, and the label less the parts the model's mask does not touch.
-PROPOSAL_RULES = ("model", "targeted")
 
 
 @dataclass(frozen=True)
@@ -205,7 +204,7 @@ def main() -> None:
             summary = proposed.groupby(["rule", "kind"]).agg(n=("after", "size"), closer=("closer", "mean"), worse=("worse", "mean"),
                                                              before=("before", "median"), after=("after", "median"))
             print("\nProposed corrections by rule (model: the model's outline; targeted: the label less the parts the model's mask "
-                  "does not touch): share closer to the clean label than the corrupted label, share further from it, median Dice to "
+                  "does not touch; edge: the label moved onto the image's edge): share closer to the clean label than the corrupted label, share further from it, median Dice to "
                   "the clean label before (corrupted) and after accepting the proposal:")
             print(summary.to_string())
             for rule, part in proposed.groupby("rule"):

@@ -20,6 +20,7 @@ from typing import Any, Callable, Collection
 import numpy as np
 from scipy import ndimage
 
+from ..scorers.edges import disk
 from .settings import IMAGE_KINDS, KINDS, MAGNITUDES, WHOLE_MAGNITUDES, Magnitude
 
 #: A structure can be corrupted when it holds this many voxels on at least MIN_SLICES slices.
@@ -59,8 +60,7 @@ def applicable(kind: str, labels: np.ndarray, targets: Collection[int] | None = 
 
 def _disk(radius: int) -> np.ndarray:
     """A (1, 2r+1, 2r+1) in-plane disk: morphology slice by slice."""
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return (x**2 + y**2 <= radius**2)[None]
+    return disk(radius)[None]
 
 
 def _dilate(image, labels, target, magnitude, rng):

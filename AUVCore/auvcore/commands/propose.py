@@ -1,14 +1,17 @@
-"""``auv propose``: a structure's proposed correction (the model's own outline, or with ``--rule targeted`` the label
-less the parts the model does not touch), shown, exported or accepted.
+"""``auv propose``: a structure's proposed correction (the model's own outline; with ``--rule targeted`` the label
+less the parts the model does not touch; with ``--rule edge`` the label moved onto the image's edge), shown,
+exported or accepted.
 
 Example (shell):
     auv propose results lung1_z30                       # what the proposal would change, per structure
     auv propose results lung1_z30 --out proposed.nii.gz # the whole proposed label map, to edit elsewhere
     auv propose results lung1_z30 --structure "lung tumour" --accept --note "checked on slices 31-33"
     auv propose results lung1_z30 --rule targeted --accept # only remove the label's parts the model does not touch
+    auv propose results lung1_z30 --rule edge --structure "lung tumour"  # shift, shrink or grow it onto the edge
     auv propose results lung1_z30 --disagreement "lung tumour" --out disagreement.nii.gz   # 1 label only, 2 model only
 
-Torch-free: it reads the feature cache that ``auv score --scorers all`` wrote; no model runs.
+Torch-free: it reads the feature cache that ``auv score --scorers all`` wrote (the ``edge`` rule reads the image
+instead); no model runs.
 """
 
 from __future__ import annotations
@@ -73,10 +76,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("case", metavar="CASE", help="the case id")
     parser.add_argument("--structure", action="append", default=[], metavar="NAME",
                         help="the structure to propose for (repeatable; default: every structure with a proposal)")
-    parser.add_argument("--rule", choices=("model", "targeted"), default="model",
+    parser.add_argument("--rule", choices=("model", "targeted", "edge"), default="model",
                         help="model: the model's outline (default); targeted: the label less its parts that the model's "
-                        "mask does not touch (a stray blob), its boundary kept: on the lesion audit it never moved a label "
-                        "away from the clean one, the model's outline did for 37 of 40 planted errors")
+                        "mask does not touch (a stray blob), its boundary kept; edge: the label shifted, shrunk or grown in "
+                        "whole pixels onto the image's own intensity edge (no model; see the lesion audit's figures in the "
+                        "documentation)")
     parser.add_argument("--accept", action="store_true", help="save the proposal as the case's correction")
     parser.add_argument("--note", default="", help="the reviewer's note kept with an accepted proposal")
     parser.add_argument("--out", help="write the proposed label map (or, with --disagreement, the map) to this file")

@@ -1,11 +1,13 @@
-"""Proposed corrections: the model's own outline of a structure, ready to be accepted as a correction.
+"""Proposed corrections: a structure's label remade by the model or by the image's edges, ready to be accepted.
 
 When a case is scored with the label-independent probe (:mod:`auvcore.scorers.evidence`), its feature cache
 keeps, per structure, the model's mask under prompts that do not follow the label, and where it disagrees
 with the label (:func:`auvcore.explain.cache.load_proposal`). This module turns those into label maps on the
 source label's own grid, for every face: ``auv propose``, the report, the Slicer module and the browser
 workstation. A proposal is restricted to its structure: it changes only that structure's voxels and
-background inside the probe's boxes, never another structure's voxels.
+background (inside the probe's boxes for the model's rules), never another structure's voxels. The ``edge``
+rule needs no model: it moves the label onto the scored image's own intensity edge
+(:func:`auvcore.scorers.edges.snap_to_edges`).
 
 Accepting a proposal saves it through the corrections contract (:func:`save_correction` with
 ``proposal=True``): the verdict ``fixed`` for each structure it changes, the source label only read.
@@ -40,9 +42,11 @@ from .layout import ResultsFolder
 LABEL_ONLY, MODEL_ONLY = 1, 2
 
 
-#: How a proposal is made from the label and the model's mask: ``model``, the model's outline (restricted to the
-#: structure); ``targeted``, the label without the parts the model's mask does not touch (:func:`targeted_correction`).
-ProposalRule = Literal["model", "targeted"]
+#: How a proposal is made: ``model``, the model's outline (restricted to the structure); ``targeted``, the label
+#: without the parts the model's mask does not touch (:func:`targeted_correction`); ``edge``, the label shifted,
+#: shrunk or grown in whole pixels onto the image's own edge (:func:`auvcore.scorers.edges.snap_to_edges`).
+ProposalRule = Literal["model", "targeted", "edge"]
+PROPOSAL_RULES: tuple[ProposalRule, ...] = ("model", "targeted", "edge")
 
 
 def targeted_correction(label: np.ndarray, model: np.ndarray) -> np.ndarray:
@@ -135,20 +139,26 @@ def _check_stored(array: np.ndarray, stored, class_id: int, name: str, label_pat
 
 def proposed_label(folder: ResultsFolder, case_id: str, structures: Sequence[str] | None = None,
                    rule: ProposalRule = "model") -> ProposedLabel:
-    """The scored label of ``case_id`` with each of ``structures`` (default: every one with a stored proposal)
-    replaced by its proposal (made by ``rule``), on the label's own grid.
+    """The scored label of ``case_id`` with each of ``structures`` replaced by its proposal (made by ``rule``), on
+    the label's own grid. By default the model's rules propose for every structure with a stored proposal, the
+    ``edge`` rule (which needs no probe) for every structure of the case.
 
     Raises:
         InputError: naming the file, for a case or structure without a stored proposal (scored without the
-            probe), or a label that changed since it was scored.
+            probe; the model's rules), or a label that changed since it was scored. The ``edge`` rule reads
+            the image on the label's grid (resampled linearly where the grids differ).
     """
     from ..explain.cache import load_proposal
 
+    if rule not in PROPOSAL_RULES:
+        raise ValueError(f"rule must be one of {', '.join(PROPOSAL_RULES)}, got {rule!r}")
     record = _scored_record(folder, case_id)
     case_json = folder.case_json(case_id)
     source, array, label_path = _oriented_label(folder, record)
-    proposed = array.copy()
     wanted = _structures(record, structures, case_json)
+    if rule == "edge":
+        return _edge_proposal(folder, record, source, array, label_path, wanted)
+    proposed = array.copy()
     found = 0
     for class_id, name in wanted:
         stored = load_proposal(case_json, class_id)
@@ -165,12 +175,38 @@ def proposed_label(folder: ResultsFolder, case_id: str, structures: Sequence[str
         found += 1
     if not found:
         raise InputError(case_json, "has no stored proposal: score the case with the probe scorers (--scorers all)")
+    return _proposed(record.case_id, source, array, proposed, label_path, wanted)
+
+
+def _proposed(case_id: str, source: sitk.Image, array: np.ndarray, proposed: np.ndarray, label_path: Path,
+              wanted: Sequence[tuple[int, str]]) -> ProposedLabel:
+    """The proposed LPS voxels back on the source label's grid, with what changed per structure."""
     image = sitk.GetImageFromArray(proposed.astype(array.dtype, copy=False))
     image.CopyInformation(sitk.DICOMOrient(source, "LPS"))
     back = sitk.DICOMOrient(image, _orientation(source))
     back.CopyInformation(source)
     names = {class_id: name for class_id, name in wanted}
     return ProposedLabel(case_id, back, label_path, structure_changes(array, proposed, names))
+
+
+def _edge_proposal(folder: ResultsFolder, record: CaseRecord, source: sitk.Image, array: np.ndarray,
+                   label_path: Path, wanted: Sequence[tuple[int, str]]) -> ProposedLabel:
+    """The ``edge`` rule: each structure snapped to the scored image's edge, over background and its own voxels."""
+    from ..imaging import read_image
+    from ..scorers.edges import snap_to_edges
+
+    scan = read_image(folder.recorded_path(record.image))
+    if (scan.GetSize(), scan.GetSpacing(), scan.GetOrigin(), scan.GetDirection()) != \
+            (source.GetSize(), source.GetSpacing(), source.GetOrigin(), source.GetDirection()):
+        scan = sitk.Resample(scan, source, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)  # onto the label's grid
+    volume = sitk.GetArrayFromImage(sitk.DICOMOrient(scan, "LPS"))
+    proposed = array.copy()
+    for class_id, _ in wanted:
+        own = array == class_id
+        snapped = snap_to_edges(volume, own)
+        proposed[own & ~snapped] = 0
+        proposed[snapped & (array == 0)] = class_id
+    return _proposed(record.case_id, source, array, proposed, label_path, wanted)
 
 
 def accept_proposal(folder: ResultsFolder, case_id: str, structures: Sequence[str] | None = None, note: str = "",

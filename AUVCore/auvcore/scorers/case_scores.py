@@ -70,6 +70,7 @@ from scipy.special import expit
 
 from ..backends.base import CaseFeatures
 from ..spectrum import class_spectra
+from .edges import EDGE_RINGS, bounding_window, disk, offset_of, ring_sums
 from .evidence import EVIDENCE_SCORERS, StructureEvidence
 from .grid import labels_on_grid, occupancy_on_grid
 
@@ -81,8 +82,6 @@ NO_EMBEDDINGS = "the backend gives no slice embeddings"
 NO_GRID = "the backend's features are not maps of the slice"
 #: Width in logit-grid pixels of the band inside and the ring outside a label that ``boundary_logits`` reads.
 BOUNDARY_BAND = 2
-#: Rings (in-plane pixels) on each side of a label's boundary whose intensity ``edge_offset`` reads.
-EDGE_RINGS = 5
 
 
 @dataclass
@@ -264,17 +263,6 @@ def boundary_gradient(inputs: CaseInputs) -> ScorerOutput:
     return out
 
 
-def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The bounding box of ``mask`` grown by ``margin`` pixels (within the array)."""
-    rows, columns = (np.flatnonzero(mask.any(axis=axis)) for axis in (1, 0))
-    return tuple(slice(max(0, int(a[0]) - margin), int(a[-1]) + margin + 1) for a in (rows, columns))  # type: ignore[return-value]
-
-
-def _disk(radius: int) -> np.ndarray:
-    y, x = np.mgrid[-radius : radius + 1, -radius : radius + 1]
-    return x**2 + y**2 <= radius**2
-
-
 def _edge(mask: np.ndarray) -> np.ndarray:
     """The pixels of ``mask`` with a 4-neighbour outside it (the array's border counts as outside)."""
     return mask & ~ndimage.binary_erosion(mask)
@@ -286,12 +274,12 @@ def boundary_logits(inputs: CaseInputs) -> ScorerOutput:
     out = inputs.nan_output(True)
     # Per class: the sums of 1 - p over the inner band and its pixels, of p over the outer ring and its pixels.
     sums = np.zeros((len(inputs.class_ids), 4))
-    disk = _disk(BOUNDARY_BAND)
+    band_element = disk(BOUNDARY_BAND)
     for c, d, truth, logits in inputs.class_slices():
-        window = _window(truth, BOUNDARY_BAND)  # morphology on the label's neighbourhood only
+        window = bounding_window(truth, BOUNDARY_BAND)  # morphology on the label's neighbourhood only
         truth, probability = truth[window], expit(logits[window])
-        band = truth & ~ndimage.binary_erosion(truth, disk)
-        ring = ndimage.binary_dilation(truth, disk) & ~truth
+        band = truth & ~ndimage.binary_erosion(truth, band_element)
+        ring = ndimage.binary_dilation(truth, band_element) & ~truth
         slice_sums = np.array([np.sum(1.0 - probability[band], dtype=np.float64), band.sum(), np.sum(probability[ring], dtype=np.float64), ring.sum()])
         out.per_slice[c, d] = _band_disagreement(slice_sums)
         sums[c] += slice_sums
@@ -314,7 +302,7 @@ def boundary_distance(inputs: CaseInputs) -> ScorerOutput:
     for c, d, truth, logits in inputs.class_slices():
         predicted = logits > 0
         # Both masks' edges lie in their joint bounding box: find them there only.
-        window = _window(truth | predicted, 0)
+        window = bounding_window(truth | predicted, 0)
         label_edge = _edge(truth[window])
         if predicted.any():
             value = _symmetric_edge_distance(label_edge, _edge(predicted[window]), pixel_mm)
@@ -338,7 +326,7 @@ def _symmetric_edge_distance(first: np.ndarray, second: np.ndarray, pixel_mm: tu
         >>> _symmetric_edge_distance(a, np.roll(a, 3, axis=0), (0.5, 1.0))
         1.5
     """
-    window = _window(first | second, 0)
+    window = bounding_window(first | second, 0)
     first, second = first[window], second[window]
     to_second = ndimage.distance_transform_edt(~second, sampling=pixel_mm)[first].mean()
     to_first = ndimage.distance_transform_edt(~first, sampling=pixel_mm)[second].mean()
@@ -472,54 +460,16 @@ def stray_voxels(inputs: CaseInputs) -> ScorerOutput:
     return out
 
 
-def _ring_index(mask: np.ndarray) -> np.ndarray:
-    """Each pixel's ring around ``mask``'s boundary: 0 on its edge pixels, -1, -2 ... inward, 1, 2 ... outward."""
-    outside = ndimage.distance_transform_edt(~mask)
-    inside = ndimage.distance_transform_edt(mask)
-    return np.rint(np.where(mask, 1.0 - inside, outside)).astype(np.int64)
-
-
-def _crossing(profile: np.ndarray) -> float:
-    """Where (in rings, from the innermost) an intensity profile across a boundary crosses halfway between its
-    two innermost and two outermost rings; NaN without a crossing. A structure thinner than the rings has no
-    innermost ones (NaN): its innermost two that exist stand in.
-
-    Example:
-        >>> _crossing(np.array([1.0, 1.0, 1.0, 0.8, 0.2, 0.0, 0.0]))
-        3.5
-        >>> round(_crossing(np.array([np.nan, np.nan, 1.0, 0.8, 0.2, 0.0, 0.0])), 2)  # a thin structure
-        3.58
-    """
-    held = np.flatnonzero(np.isfinite(profile))
-    if held.size < 4 or np.any(np.diff(held) != 1):
-        return np.nan
-    halfway = (profile[held[:2]].mean() + profile[held[-2:]].mean()) / 2
-    above = profile > halfway
-    for k in held[:-1]:
-        if above[k] != above[k + 1]:
-            return float(k + (halfway - profile[k]) / (profile[k + 1] - profile[k]))
-    return np.nan
-
-
 def edge_offset(inputs: CaseInputs) -> ScorerOutput:
     out = inputs.nan_output(True)
-    rings = np.arange(-EDGE_RINGS, EDGE_RINGS + 1)
     pixel_mm = (inputs.spacing[1] + inputs.spacing[2]) / 2
     for c, class_id in enumerate(inputs.class_ids):
-        sums, counts = np.zeros(len(rings)), np.zeros(len(rings))
+        sums = counts = np.zeros(2 * EDGE_RINGS + 1)
         for d in np.flatnonzero((inputs.labels == class_id).any(axis=(1, 2))):
-            mask = inputs.labels[d] == class_id
-            window = _window(mask, EDGE_RINGS + 1)
-            ring = _ring_index(mask[window])
-            plane = inputs.volume[d][window].astype(np.float64)
-            inside = (ring >= -EDGE_RINGS) & (ring <= EDGE_RINGS)
-            slice_sums = np.bincount(ring[inside] + EDGE_RINGS, weights=plane[inside], minlength=len(rings))
-            slice_counts = np.bincount(ring[inside] + EDGE_RINGS, minlength=len(rings)).astype(np.float64)
+            (slice_sums,), (slice_counts,) = ring_sums(inputs.volume[d], inputs.labels[d] == class_id)
             sums, counts = sums + slice_sums, counts + slice_counts
-            with np.errstate(invalid="ignore", divide="ignore"):
-                out.per_slice[c, d] = (EDGE_RINGS + 0.5 - _crossing(slice_sums / slice_counts)) * pixel_mm
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.per_class[c] = (EDGE_RINGS + 0.5 - _crossing(sums / counts)) * pixel_mm
+            out.per_slice[c, d] = offset_of(slice_sums, slice_counts) * pixel_mm
+        out.per_class[c] = offset_of(sums, counts) * pixel_mm
     return out
 
 
