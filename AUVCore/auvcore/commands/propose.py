@@ -75,7 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("results", metavar="RESULTS", help="a results folder of auv score --scorers all")
     parser.add_argument("case", metavar="CASE", help="the case id")
     parser.add_argument("--structure", action="append", default=[], metavar="NAME",
-                        help="the structure to propose for (repeatable; default: every structure with a proposal)")
+                        help="the structure to propose for (repeatable; default: every structure with a stored proposal, "
+                        "or every structure with --rule edge)")
     parser.add_argument("--rule", choices=("model", "targeted", "edge"), default="model",
                         help="model: the model's outline (default); targeted: the label less its parts that the model's "
                         "mask does not touch (a stray blob), its boundary kept; edge: the label shifted, shrunk or grown in "
